@@ -1,0 +1,430 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { parseDuration, type Duration } from './duration.js'
+import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './entry.js'
+import { CallbackError, ConfigError, CorralError, StoreError } from './errors.js'
+import { Fill, type FillHost } from './fill/fill.js'
+import { SingleFlight } from './fill/single-flight.js'
+import { isEmpty, normalizeSelectors, type InvalidateSelectors } from './invalidation.js'
+import { makePrimaryKey, makeVariantKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
+import { newCounters, type CacheStats } from './metrics.js'
+import {
+  DEFAULT_ROUTE_KEYS,
+  rejectUnknown,
+  resolveRoute,
+  type DefaultRouteOptions,
+  type ResolvedRoute,
+  type RouteOptions,
+} from './options.js'
+import { isNotModified, requestBypassReason, type BypassReason, type NotStoredReason } from './policy.js'
+import { MemoryStore } from './stores/memory.js'
+import type { CacheStore, MaybePromise } from './stores/types.js'
+
+/** Options of `createCache`. Route defaults given here apply to every route. */
+export interface CacheOptions extends DefaultRouteOptions {
+  /**
+   * L1 byte budget (bodies, headers, bookkeeping). Ignored when `store` is given.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number
+  /**
+   * Largest single entry kept in L1, in bytes. Ignored when `store` is given.
+   * @default maxBytes / 16
+   */
+  maxEntryBytes?: number
+  /**
+   * Where entries live. Defaults to an in-process `MemoryStore` sized by `maxBytes`.
+   * @default new MemoryStore({ maxBytes, maxEntryBytes })
+   */
+  store?: CacheStore
+  /**
+   * Prefix of every key, so that several caches can share a store.
+   * @default 'corral'
+   */
+  namespace?: string
+  /**
+   * Name of the response header that says what the cache did (HIT, MISS, BYPASS).
+   * @default 'x-cache'
+   */
+  cacheStatusHeader?: string
+  /**
+   * Response headers read as tags and removed before the response reaches the client.
+   * @default ['cache-tag', 'surrogate-key']
+   */
+  tagHeaders?: readonly string[]
+  /**
+   * Longest time a request waits for another request's origin call on the same key before it
+   * goes to the origin itself.
+   * @default '5s'
+   */
+  lockTimeout?: Duration
+  /**
+   * Clock in milliseconds, for tests.
+   * @default Date.now
+   */
+  now?: () => number
+  /**
+   * Called with every error the cache swallows (a store failure, a route callback that threw).
+   * Requests never fail because of the cache.
+   * @default logs a warning, at most once every 10 seconds
+   */
+  onError?: (error: CorralError) => void
+}
+
+/** What an adapter should do with a request. */
+export type Decision =
+  | { readonly type: 'bypass'; readonly reason: BypassReason | 'error' }
+  | {
+      readonly type: 'hit'
+      readonly entry: ResponseEntry
+      /** 200-class status of the entry, or 304 when the request's validators match. */
+      readonly status: number
+      readonly headers: StoredHeaders
+      /** Empty for a 304. */
+      readonly body: Buffer
+      /** Value of the Age header. */
+      readonly age: string
+    }
+  /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
+  | { readonly type: 'miss'; readonly fill: Fill | null }
+  /** An app-wide lookup found an entry stored under route options: let the route's own middleware answer. */
+  | { readonly type: 'defer' }
+
+const CACHE_OPTION_KEYS = new Set([
+  ...DEFAULT_ROUTE_KEYS,
+  'maxBytes', 'maxEntryBytes', 'store', 'namespace', 'cacheStatusHeader', 'tagHeaders', 'lockTimeout', 'now', 'onError',
+])
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** After this many waits a request stops waiting and goes to the origin (bounded coalescing). */
+const MAX_WAITS = 2
+
+function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
+  return typeof (v as Promise<T> | undefined)?.then === 'function'
+}
+
+/**
+ * The framework-independent cache. Adapters translate a request into a `RequestView`, call
+ * `handle`, and act on the decision; users call `invalidate`, `stats` and `close`.
+ */
+export class Cache implements FillHost {
+  /** Route defaults from `createCache`. */
+  readonly defaults: ResolvedRoute
+  /** Lower-case name of the cache status header. */
+  readonly cacheStatusHeader: string
+  readonly tagHeaders: readonly string[]
+  readonly excludedHeaders: ReadonlySet<string>
+  readonly now: () => number
+  private readonly store: CacheStore
+  private readonly namespace: string
+  private readonly flights: SingleFlight
+  private readonly inflight = new Set<Fill>()
+  private readonly counters = newCounters()
+  private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
+  private readonly onError: (error: CorralError) => void
+  private closed = false
+
+  constructor(options: CacheOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new ConfigError('expected createCache options to be an object')
+    rejectUnknown(options, CACHE_OPTION_KEYS, 'options.')
+    this.defaults = resolveRoute(pickDefaults(options), undefined, 'options.', false, DEFAULT_ROUTE_KEYS)
+    const ns = options.namespace ?? 'corral'
+    if (typeof ns !== 'string' || !/^[\w.-]{1,64}$/.test(ns)) {
+      throw new ConfigError(`expected options.namespace to be 1-64 letters, digits, '_', '.' or '-', got ${String(ns)}`)
+    }
+    this.namespace = ns
+    this.cacheStatusHeader = headerName(options.cacheStatusHeader ?? 'x-cache', 'options.cacheStatusHeader')
+    const tagHeaders = options.tagHeaders ?? ['cache-tag', 'surrogate-key']
+    if (!Array.isArray(tagHeaders)) throw new ConfigError('expected options.tagHeaders to be an array of header names')
+    this.tagHeaders = tagHeaders.map((h, i) => headerName(h, `options.tagHeaders[${i}]`))
+    this.excludedHeaders = new Set([this.cacheStatusHeader, ...this.tagHeaders])
+    this.flights = new SingleFlight(parseDuration(options.lockTimeout ?? 5000, 'options.lockTimeout'))
+    if (options.now !== undefined && typeof options.now !== 'function') throw new ConfigError('expected options.now to be a function returning milliseconds')
+    this.now = options.now ?? Date.now
+    if (options.onError !== undefined && typeof options.onError !== 'function') throw new ConfigError('expected options.onError to be a function')
+    this.onError = options.onError ?? rateLimitedWarning()
+    if (options.store !== undefined) {
+      if (options.maxBytes !== undefined || options.maxEntryBytes !== undefined) {
+        throw new ConfigError('options.maxBytes and options.maxEntryBytes size the default store; configure the store you pass in options.store instead')
+      }
+      this.store = options.store
+    } else {
+      this.store = new MemoryStore({ maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes })
+    }
+  }
+
+  /**
+   * Validates route options over the app defaults (or over `base`). Adapters call this once per
+   * route at start-up, so bad options throw before the first request. `prefix` names the options
+   * in error messages.
+   */
+  route<Req>(options: RouteOptions<Req> | undefined, prefix: string, base?: ResolvedRoute<Req>): ResolvedRoute<Req> {
+    return resolveRoute(options, base ?? (this.defaults as ResolvedRoute<Req>), prefix, true)
+  }
+
+  /**
+   * Decides what to do with a request. Answers synchronously when the store does (the in-memory
+   * default), else with a promise. `req` is the framework's request, passed to route callbacks.
+   * `adopt` is a fill an earlier (app-wide) lookup started for this request: it is kept if the
+   * route's key is the same, else abandoned.
+   */
+  handle<Req>(view: RequestView, route: ResolvedRoute<Req>, req: Req, adopt?: Fill | null): Decision | Promise<Decision> {
+    if (this.closed) return this.bypass('error')
+    const reason = requestBypassReason(view, route as ResolvedRoute)
+    if (reason !== undefined) {
+      adopt?.abandon('aborted')
+      return this.bypass(reason)
+    }
+    let custom: KeyMaterial | undefined
+    try {
+      if (route.bypass?.(req)) {
+        adopt?.abandon('aborted')
+        return this.bypass('route')
+      }
+      custom = route.key?.(req)
+    } catch (err) {
+      adopt?.abandon('error')
+      this.report(new CallbackError('a route bypass or key function threw; the request skips the cache', err))
+      return this.bypass('error')
+    }
+    const parts = makePrimaryKey(this.namespace, view, route.query, custom)
+    if (adopt != null && !adopt.settled) {
+      if (adopt.parts.key === parts.key) {
+        adopt.route = route as ResolvedRoute
+        adopt.req = req
+        return { type: 'miss', fill: adopt }
+      }
+      adopt.abandon('aborted')
+    }
+    return this.lookup(view, route as ResolvedRoute, req, parts, 0)
+  }
+
+  /**
+   * Removes matching entries. The in-memory part is done before this returns; the promise settles
+   * when every store is done. A fill under way for a matching request is not stored.
+   */
+  invalidate(selectors: InvalidateSelectors): Promise<number> {
+    let sel
+    try {
+      sel = normalizeSelectors(selectors)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (isEmpty(sel)) return Promise.resolve(0)
+    for (const fill of this.inflight) fill.invalidated(sel)
+    const count = (n: number) => {
+      this.counters.invalidated += n
+      return n
+    }
+    try {
+      const r = this.store.invalidate(sel)
+      if (!isPromise(r)) return Promise.resolve(count(r))
+      return r.then(count, (err: unknown) => {
+        this.report(new StoreError('invalidation failed in the store', err))
+        return 0
+      })
+    } catch (err) {
+      this.report(new StoreError('invalidation failed in the store', err))
+      return Promise.resolve(0)
+    }
+  }
+
+  stats(): CacheStats {
+    const size = this.store.size?.() ?? { entries: 0, bytes: 0 }
+    return {
+      ...this.counters,
+      notStored: { ...this.notStored },
+      entries: size.entries,
+      bytes: size.bytes,
+      inFlight: this.flights.size,
+    }
+  }
+
+  /** Drops every entry. */
+  async clear(): Promise<void> {
+    await this.store.clear()
+  }
+
+  /** Stops answering from the cache (requests pass through) and closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const fill of this.inflight) fill.abandon('aborted')
+    await this.store.close?.()
+  }
+
+  /** Reports an error the cache swallowed (adapters use it for callback failures). */
+  report(error: CorralError): void {
+    this.counters.errors++
+    try {
+      this.onError(error)
+    } catch {
+      // an onError that throws must not break a request either
+    }
+  }
+
+  // ---- FillHost --------------------------------------------------------------------------
+
+  peek(key: string): Entry | undefined {
+    try {
+      const e = this.store.get(key)
+      return isPromise(e) ? undefined : e
+    } catch {
+      return undefined
+    }
+  }
+
+  write(writes: readonly (readonly [string, Entry])[]): boolean | Promise<boolean> {
+    const failed = (err: unknown) => {
+      this.report(new StoreError('writing an entry failed', err))
+      return false
+    }
+    try {
+      let pending: Promise<void>[] | undefined
+      for (const [key, entry] of writes) {
+        const r = this.store.set(key, entry)
+        if (isPromise(r)) (pending ??= []).push(r)
+      }
+      return pending === undefined ? true : Promise.all(pending).then(() => true, failed)
+    } catch (err) {
+      return failed(err)
+    }
+  }
+
+  resolveTags(route: ResolvedRoute, req: unknown): readonly string[] | undefined {
+    if (typeof route.tags !== 'function') return route.tags ?? []
+    try {
+      const tags = route.tags(req)
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
+        throw new TypeError('tags function must return an array of strings')
+      }
+      return tags
+    } catch (err) {
+      this.report(new CallbackError('a route tags function threw; the response is not stored', err))
+      return undefined
+    }
+  }
+
+  settled(fill: Fill, outcome: { stored: true } | { stored: false; reason: NotStoredReason }): void {
+    this.inflight.delete(fill)
+    if (outcome.stored) this.counters.stored++
+    else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
+  }
+
+  // ---- read path -------------------------------------------------------------------------
+
+  private bypass(reason: BypassReason | 'error'): Decision {
+    this.counters.bypassed++
+    return { type: 'bypass', reason }
+  }
+
+  private get(key: string): MaybePromise<Entry | undefined> {
+    try {
+      const r = this.store.get(key)
+      if (!isPromise(r)) return r
+      return r.catch((err: unknown) => {
+        this.report(new StoreError('reading an entry failed; treated as a miss', err))
+        return undefined
+      })
+    } catch (err) {
+      this.report(new StoreError('reading an entry failed; treated as a miss', err))
+      return undefined
+    }
+  }
+
+  private lookup(view: RequestView, route: ResolvedRoute, req: unknown, parts: KeyParts, waits: number): Decision | Promise<Decision> {
+    const got = this.get(parts.key)
+    if (isPromise(got)) return got.then((e) => this.afterPrimary(view, route, req, parts, waits, e))
+    return this.afterPrimary(view, route, req, parts, waits, got)
+  }
+
+  private afterPrimary(
+    view: RequestView,
+    route: ResolvedRoute,
+    req: unknown,
+    parts: KeyParts,
+    waits: number,
+    e: Entry | undefined,
+  ): Decision | Promise<Decision> {
+    if (e?.kind !== 'vary' || e.expiresAt <= this.now()) return this.found(view, route, req, parts, waits, parts.key, e)
+    // The response varies: the primary entry names the request headers that select the variant.
+    const variantKey = makeVariantKey(parts.key, e.names, view.headers)
+    const got = this.get(variantKey)
+    if (isPromise(got)) return got.then((v) => this.found(view, route, req, parts, waits, variantKey, v))
+    return this.found(view, route, req, parts, waits, variantKey, got)
+  }
+
+  private found(
+    view: RequestView,
+    route: ResolvedRoute,
+    req: unknown,
+    parts: KeyParts,
+    waits: number,
+    fillKey: string,
+    e: Entry | undefined,
+  ): Decision | Promise<Decision> {
+    if (e?.kind === 'response' && e.expiresAt > this.now()) {
+      if (e.routeLevel && !route.routeLevel) return { type: 'defer' }
+      if (waits > 0) this.counters.coalesced++
+      else this.counters.hits++
+      return this.hit(e, view.headers)
+    }
+    const flight = this.flights.get(fillKey)
+    if (flight !== undefined && waits < MAX_WAITS) {
+      return flight.wait().then((stored) =>
+        stored ? this.lookup(view, route, req, parts, waits + 1) : this.miss(view, route, req, parts, undefined),
+      )
+    }
+    this.counters.misses++
+    // A HEAD is answered from the GET entry but never creates one.
+    if (view.method === 'HEAD') return { type: 'miss', fill: null }
+    return this.miss(view, route, req, parts, waits < MAX_WAITS ? fillKey : undefined, true)
+  }
+
+  /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
+  private miss(view: RequestView, route: ResolvedRoute, req: unknown, parts: KeyParts, fillKey: string | undefined, counted = false): Decision {
+    if (!counted) this.counters.misses++
+    if (view.method === 'HEAD') return { type: 'miss', fill: null }
+    const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
+    const fill = new Fill(this, parts, view, route, req, flight)
+    this.inflight.add(fill)
+    return { type: 'miss', fill }
+  }
+
+  private hit(e: ResponseEntry, requestHeaders: IncomingHttpHeaders): Decision {
+    const age = String(ageOf(e, this.now()))
+    if (isNotModified(requestHeaders, e.etag, e.lastModified)) {
+      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age }
+    }
+    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function pickDefaults(o: CacheOptions): DefaultRouteOptions {
+  const out: Record<string, unknown> = {}
+  for (const k of DEFAULT_ROUTE_KEYS) if (o[k as keyof CacheOptions] !== undefined) out[k] = o[k as keyof CacheOptions]
+  return out as DefaultRouteOptions
+}
+
+function headerName(v: unknown, option: string): string {
+  if (typeof v !== 'string' || !HEADER_NAME.test(v)) throw new ConfigError(`expected ${option} to be an HTTP header name, got ${String(v)}`)
+  return v.toLowerCase()
+}
+
+function rateLimitedWarning(): (error: CorralError) => void {
+  let last = -Infinity
+  return (error) => {
+    const t = Date.now()
+    if (t - last < 10_000) return
+    last = t
+    process.emitWarning(`${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`, {
+      type: 'CorralWarning',
+      code: error.code,
+    })
+  }
+}
+
+/** Creates a cache. With no `store`, entries live in an in-process LRU bounded by `maxBytes`. */
+export function createCache(options?: CacheOptions): Cache {
+  return new Cache(options)
+}

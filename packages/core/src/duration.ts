@@ -1,0 +1,30 @@
+import { ConfigError } from './errors.js'
+
+/** Milliseconds, or a string such as `'500ms'`, `'30s'`, `'5m'`, `'1h'`, `'1d'`. */
+export type Duration = number | `${number}${'ms' | 's' | 'm' | 'h' | 'd'}`
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
+
+/** Parses a duration option into whole milliseconds; throws a ConfigError naming `option`. */
+export function parseDuration(value: unknown, option: string): number {
+  let ms: number | undefined
+  if (typeof value === 'number') ms = value
+  else if (typeof value === 'string') {
+    const m = DURATION.exec(value.trim())
+    if (m) ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]
+  }
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
+    throw new ConfigError(
+      `expected ${option} to be a positive number of milliseconds or a duration like '30s' or '5m', got ${describe(value)}`,
+    )
+  }
+  return Math.round(ms)
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`
+  if (typeof value === 'function') return 'a function'
+  if (Array.isArray(value)) return 'an array'
+  return String(value)
+}

@@ -1,0 +1,156 @@
+import type { OutgoingHttpHeaders } from 'node:http'
+
+/** Header values as they are written: a string, or a list for repeated fields. */
+export type HeaderValue = string | readonly string[]
+export type StoredHeaders = Readonly<Record<string, HeaderValue>>
+
+/** A stored response: everything needed to answer a request without touching the origin. */
+export interface ResponseEntry {
+  readonly kind: 'response'
+  readonly status: number
+  /** Filtered and ready to write: no hop-by-hop fields, no Age, Content-Length matches `body`. */
+  readonly headers: StoredHeaders
+  /** The fields a 304 carries (RFC 9110 §15.4.5), ready to write. */
+  readonly notModifiedHeaders: StoredHeaders
+  readonly body: Buffer
+  /** Clock time (ms) when stored. */
+  readonly storedAt: number
+  /** Clock time (ms) after which the entry is not served. */
+  readonly expiresAt: number
+  /** The origin's `Age` in seconds; a hit's `Age` adds the time spent in the cache. */
+  readonly initialAge: number
+  readonly etag: string | undefined
+  readonly lastModified: string | undefined
+  readonly tags: readonly string[]
+  /** Path of the request, for invalidation by key and prefix. */
+  readonly path: string
+  /** Path plus canonical query, for invalidation by key. */
+  readonly url: string
+  /** Stored under route-level options (Express): app-level lookups defer to the route. */
+  readonly routeLevel: boolean
+  /** Approximate bytes held, for the L1 byte budget. */
+  readonly size: number
+}
+
+/** Marks a primary key whose response varies: the variant lives under a key derived from `names`. */
+export interface VaryEntry {
+  readonly kind: 'vary'
+  readonly names: readonly string[]
+  readonly storedAt: number
+  readonly expiresAt: number
+  readonly tags: readonly string[]
+  readonly path: string
+  readonly url: string
+  readonly routeLevel: boolean
+  readonly size: number
+}
+
+export type Entry = ResponseEntry | VaryEntry
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus ours (recomputed on every hit). */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
+  'proxy-authenticate', 'proxy-authorization', 'age', 'content-length', 'set-cookie',
+])
+const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified']
+const ENTRY_OVERHEAD = 320
+
+function text(v: OutgoingHttpHeaders[string]): HeaderValue | undefined {
+  if (v === undefined) return undefined
+  if (Array.isArray(v)) return v.map(String)
+  return String(v)
+}
+
+/**
+ * Filters the origin's headers into what a hit replays: hop-by-hop fields and the fields the
+ * Connection header names are dropped (RFC 9111 §3.1), as are `exclude` (the cache status header
+ * and tag headers).
+ */
+export function storableHeaders(headers: OutgoingHttpHeaders, exclude: ReadonlySet<string>): Record<string, HeaderValue> {
+  const connection = text(headers.connection)
+  const named = new Set(
+    (typeof connection === 'string' ? connection : (connection?.join(',') ?? ''))
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  )
+  const out: Record<string, HeaderValue> = Object.create(null)
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || named.has(lower) || exclude.has(lower)) continue
+    const v = text(headers[name])
+    if (v !== undefined) out[lower] = v
+  }
+  return out
+}
+
+export interface EntryInit {
+  status: number
+  headers: Record<string, HeaderValue>
+  body: Buffer
+  storedAt: number
+  lifetimeMs: number
+  initialAge: number
+  tags: readonly string[]
+  path: string
+  url: string
+  routeLevel: boolean
+}
+
+export function createResponseEntry(init: EntryInit): ResponseEntry {
+  const headers = init.headers
+  // 204 and 304 have no body and must not carry Content-Length (RFC 9110 §8.6).
+  if (init.status !== 204 && init.status !== 304) headers['content-length'] = String(init.body.length)
+  const notModifiedHeaders: Record<string, HeaderValue> = Object.create(null)
+  for (const f of NOT_MODIFIED_FIELDS) {
+    const v = headers[f]
+    if (v !== undefined) notModifiedHeaders[f] = v
+  }
+  let size = ENTRY_OVERHEAD + init.body.length + init.url.length * 2
+  for (const name of Object.keys(headers)) size += name.length + String(headers[name]).length + 32
+  const etag = headers.etag
+  const lastModified = headers['last-modified']
+  return {
+    kind: 'response',
+    status: init.status,
+    headers,
+    notModifiedHeaders,
+    body: init.body,
+    storedAt: init.storedAt,
+    expiresAt: init.storedAt + init.lifetimeMs - init.initialAge * 1000,
+    initialAge: init.initialAge,
+    etag: typeof etag === 'string' ? etag : undefined,
+    lastModified: typeof lastModified === 'string' ? lastModified : undefined,
+    tags: init.tags,
+    path: init.path,
+    url: init.url,
+    routeLevel: init.routeLevel,
+    size,
+  }
+}
+
+export function createVaryEntry(names: readonly string[], of: ResponseEntry, previous: Entry | undefined): VaryEntry {
+  // Keep the marker as long as the longest-lived variant it leads to.
+  const expiresAt =
+    previous?.kind === 'vary' && sameNames(previous.names, names) ? Math.max(previous.expiresAt, of.expiresAt) : of.expiresAt
+  return {
+    kind: 'vary',
+    names,
+    storedAt: of.storedAt,
+    expiresAt,
+    tags: of.tags,
+    path: of.path,
+    url: of.url,
+    routeLevel: of.routeLevel,
+    size: ENTRY_OVERHEAD + of.url.length * 2 + names.join().length,
+  }
+}
+
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i])
+}
+
+/** `Age` of a hit, in whole seconds (RFC 9111 §4.2.3). */
+export function ageOf(entry: ResponseEntry, now: number): number {
+  return entry.initialAge + Math.max(0, Math.floor((now - entry.storedAt) / 1000))
+}

@@ -1,0 +1,35 @@
+export { Cache, createCache, type CacheOptions, type Decision } from './cache.js'
+export { parseCacheControl, deltaSeconds, type CacheControl } from './cache-control.js'
+export { parseDuration, type Duration } from './duration.js'
+export { ageOf, type Entry, type ResponseEntry, type VaryEntry, type StoredHeaders, type HeaderValue } from './entry.js'
+export { CorralError, ConfigError, StoreError, CallbackError, errors } from './errors.js'
+export { Fill } from './fill/fill.js'
+export { SingleFlight, Flight } from './fill/single-flight.js'
+export { normalizeSelectors, matchesSelectors, type InvalidateSelectors, type NormalizedSelectors } from './invalidation.js'
+export {
+  canonicalQuery,
+  makePrimaryKey,
+  makeVariantKey,
+  normalizePercent,
+  type KeyMaterial,
+  type KeyParts,
+  type QueryParam,
+  type QueryRule,
+  type RequestView,
+} from './key.js'
+export type { CacheStats } from './metrics.js'
+export { DEFAULT_STATUSES, type DefaultRouteOptions, type ResolvedRoute, type RouteOptions } from './options.js'
+export {
+  etagMatches,
+  freshnessLifetime,
+  isNotModified,
+  parseVary,
+  requestBypassReason,
+  responseStorability,
+  type BypassReason,
+  type NotStoredReason,
+  type Storability,
+} from './policy.js'
+export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'
+export type { CacheStore, MaybePromise } from './stores/types.js'
+export { BodyCapture } from './capture.js'

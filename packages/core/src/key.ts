@@ -1,0 +1,142 @@
+import * as crypto from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+
+/** JSON-like material a route's `key` function may return; it is hashed into the key, never joined. */
+export type KeyMaterial =
+  | string
+  | number
+  | boolean
+  | null
+  | readonly KeyMaterial[]
+  | { readonly [name: string]: KeyMaterial }
+
+/** A query parameter after canonicalisation: `null` value means the name had no `=`. */
+export type QueryParam = readonly [name: string, value: string | null]
+
+/** Which query parameters take part in the key. Patterns ending in `*` match by prefix. */
+export type QueryRule = { include: readonly string[] } | { exclude: readonly string[] } | false
+
+/** The framework-independent view of a request that keys and policy are computed from. */
+export interface RequestView {
+  /** Upper-case method as received. */
+  readonly method: string
+  /** Path and query exactly as received on the request line (before any router rewrites). */
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+}
+
+const KEY_VERSION = 'v1'
+const sha256: (data: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (data) => crypto.hash('sha256', data, 'base64url')
+    : (data) => crypto.createHash('sha256').update(data).digest('base64url')
+
+const PCT = /%([0-9a-fA-F]{2})/g
+const UNRESERVED = /[A-Za-z0-9\-._~]/
+
+/**
+ * Percent-encoding normalisation (RFC 3986 §6.2.2): escapes of unreserved characters are decoded
+ * and other escapes upper-cased. Reserved characters (`%26`, `%2F`, `%3D`, ...) stay encoded, so
+ * `a%26b=1` never becomes the two parameters `a` and `b=1`, and `%2F` never becomes a `/`.
+ */
+export function normalizePercent(s: string): string {
+  if (s.indexOf('%') === -1) return s
+  return s.replace(PCT, (_, hex: string) => {
+    const ch = String.fromCharCode(parseInt(hex, 16))
+    return UNRESERVED.test(ch) ? ch : `%${hex.toUpperCase()}`
+  })
+}
+
+/** Splits a raw URL into its path and raw query (without `?`); the fragment is never sent. */
+export function splitUrl(url: string): { path: string; query: string } {
+  const q = url.indexOf('?')
+  if (q === -1) return { path: normalizePercent(url), query: '' }
+  return { path: normalizePercent(url.slice(0, q)), query: url.slice(q + 1) }
+}
+
+function matchesAny(name: string, patterns: readonly string[]): boolean {
+  for (const p of patterns) {
+    if (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p) return true
+  }
+  return false
+}
+
+/**
+ * Canonical query: parameters split on literal `&` only, normalised, filtered by the route's rule,
+ * and stably sorted by name so that duplicates keep their order (`a=1&a=2` differs from `a=2&a=1`).
+ */
+export function canonicalQuery(rawQuery: string, rule: QueryRule = { exclude: [] }): QueryParam[] {
+  if (rawQuery.length === 0 || rule === false) return []
+  const params: QueryParam[] = []
+  for (const part of rawQuery.split('&')) {
+    if (part.length === 0) continue
+    const eq = part.indexOf('=')
+    const name = normalizePercent(eq === -1 ? part : part.slice(0, eq))
+    const value = eq === -1 ? null : normalizePercent(part.slice(eq + 1))
+    if ('include' in rule ? !matchesAny(name, rule.include) : matchesAny(name, rule.exclude)) continue
+    params.push([name, value])
+  }
+  // Array.prototype.sort is stable, which keeps duplicate names in request order.
+  return params.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+}
+
+/** `name=value&...` of a canonical query, used to match invalidation keys. */
+export function serializeQuery(params: readonly QueryParam[]): string {
+  return params.map(([n, v]) => (v === null ? n : `${n}=${v}`)).join('&')
+}
+
+function headerValue(v: string | string[] | undefined): string | null {
+  if (v === undefined) return null
+  return Array.isArray(v) ? v.join(', ') : v
+}
+
+/** Where a key came from: the hashed key and the readable URL that invalidation matches against. */
+export interface KeyParts {
+  readonly key: string
+  readonly path: string
+  /** Path plus canonical query, e.g. `/products?page=2`. */
+  readonly url: string
+}
+
+/**
+ * Derives the primary key. The key is a hash of a structured value, never a joined string
+ * (undici#5012). Headers that frameworks use to build absolute URLs (`X-Forwarded-Host`,
+ * `X-Forwarded-Proto`, `Forwarded`) are part of the key, so an app that reflects them cannot be
+ * poisoned through them.
+ */
+export function makePrimaryKey(
+  namespace: string,
+  view: RequestView,
+  rule: QueryRule,
+  custom: KeyMaterial | undefined,
+): KeyParts {
+  const { path, query } = splitUrl(view.url)
+  const params = canonicalQuery(query, rule)
+  const h = view.headers
+  const material = [
+    KEY_VERSION,
+    // HEAD is answered from the GET entry (RFC 9110 §9.3.2), so both share a method class.
+    view.method === 'HEAD' ? 'GET' : view.method,
+    (h.host ?? '').toLowerCase(),
+    headerValue(h['x-forwarded-host']),
+    headerValue(h['x-forwarded-proto']),
+    headerValue(h.forwarded),
+    path,
+    params,
+    custom === undefined ? null : custom,
+  ]
+  const url = params.length === 0 ? path : `${path}?${serializeQuery(params)}`
+  return { key: `${namespace}:${KEY_VERSION}:${sha256(JSON.stringify(material))}`, path, url }
+}
+
+/**
+ * The key of one variant under a primary key: the values of the request headers the stored
+ * response's `Vary` names. An absent header (`null`) never equals a present one, even if empty.
+ */
+export function makeVariantKey(primary: string, names: readonly string[], headers: IncomingHttpHeaders): string {
+  const values = names.map((n) => {
+    const v = headerValue(headers[n])
+    return v === null ? null : v.trim()
+  })
+  return `${primary}:${sha256(JSON.stringify([names, values]))}`
+}

@@ -1,0 +1,34 @@
+import type { NotStoredReason } from './policy.js'
+
+/** Counters since the cache was created. */
+export interface CacheStats {
+  /** Requests answered from a stored entry (including 304s). */
+  hits: number
+  /** Requests that went to the origin. */
+  misses: number
+  /** Requests answered with a stale entry (reserved for stale-while-revalidate; 0 for now). */
+  stale: number
+  /** Requests that waited for another request's origin call and were answered from its entry. */
+  coalesced: number
+  /** Responses stored. */
+  stored: number
+  /** Responses not stored, by reason. */
+  notStored: Partial<Record<NotStoredReason, number>>
+  /** Requests that skipped the cache (X-Cache: BYPASS). */
+  bypassed: number
+  /** Entries removed by invalidation. */
+  invalidated: number
+  /** Store failures and user callbacks that threw. */
+  errors: number
+  /** Entries and bytes held in memory. */
+  entries: number
+  bytes: number
+  /** Origin calls under way that other requests may wait on. */
+  inFlight: number
+}
+
+export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'inFlight' | 'notStored'>
+
+export function newCounters(): Counters {
+  return { hits: 0, misses: 0, stale: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, errors: 0 }
+}

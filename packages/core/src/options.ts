@@ -1,0 +1,210 @@
+import { ConfigError } from './errors.js'
+import { describe, parseDuration, type Duration } from './duration.js'
+import type { KeyMaterial, QueryRule } from './key.js'
+
+/** Statuses stored by default: RFC 9110's heuristically cacheable successes and permanent redirects. */
+export const DEFAULT_STATUSES: readonly number[] = [200, 203, 204, 300, 301, 308]
+const NEVER_STORED_STATUSES = new Set([206, 304])
+
+/**
+ * What a route may say about caching. Used per route (`corral(cache, options)` in Express,
+ * `config.cache` in Fastify) and, for the options that take no request, as defaults in
+ * `createCache`. `Req` is the framework's request type.
+ */
+export interface RouteOptions<Req = unknown> {
+  /**
+   * Freshness when the response has no `s-maxage`, `max-age` or `Expires`. Milliseconds or
+   * `'30s'`, `'5m'`, ... Without it (here or in `createCache`), such responses are not stored:
+   * Corral never guesses a lifetime.
+   * @default undefined (inherit `createCache({ ttl })`)
+   * @example { ttl: '10m' }
+   */
+  ttl?: Duration
+  /**
+   * Tags (surrogate keys) attached to the stored entry, for `invalidate({ tags })`. Added to those
+   * the response sends in a `Cache-Tag` or `Surrogate-Key` header (which is not sent on to the client).
+   * @default undefined
+   * @example { tags: (req) => [`product:${req.params.id}`] }
+   */
+  tags?: readonly string[] | ((req: Req) => readonly string[])
+  /**
+   * Extra key material: requests for the same URL whose material differs get different entries.
+   * Return a stable JSON-like value; it is hashed, never joined.
+   * @default undefined
+   * @example { key: (req) => req.headers['x-tenant'] ?? null }
+   */
+  key?: (req: Req) => KeyMaterial
+  /**
+   * Which query parameters are part of the key. Names ending in `*` match by prefix; `false`
+   * ignores the whole query string.
+   * @default { exclude: [] } (every parameter counts)
+   * @example { query: { exclude: ['utm_*', 'fbclid'] } }
+   */
+  query?: QueryRule
+  /**
+   * Cacheable methods. A HEAD is answered from the GET entry but never creates one.
+   * @default ['GET', 'HEAD']
+   */
+  methods?: readonly ('GET' | 'HEAD')[]
+  /**
+   * Response statuses that may be stored. Error statuses are opt-in: a stored error is an outage
+   * for every user. 206 and 304 are never stored.
+   * @default [200, 203, 204, 300, 301, 308]
+   */
+  statuses?: readonly number[]
+  /**
+   * Largest body captured and stored, in bytes. Larger responses still reach the client intact.
+   * @default 1048576 (1 MiB)
+   */
+  maxBodyBytes?: number
+  /**
+   * Skip the cache for this request (X-Cache: BYPASS): no lookup and no store.
+   * @default undefined
+   * @example { bypass: (req) => req.query.preview !== undefined }
+   */
+  bypass?: (req: Req) => boolean
+  /**
+   * Requests carrying `Cookie`: `'bypass'` skips the cache; `'ignore'` treats the route as public,
+   * so one response is shared by every user whatever their cookies (use `key` to split).
+   * @default 'bypass'
+   */
+  cookies?: 'bypass' | 'ignore'
+  /**
+   * Requests carrying `Authorization`: `'bypass'` skips the cache (RFC 9111 §3.5); `'ignore'`
+   * shares responses across credentials (use `key` to split by user).
+   * @default 'bypass'
+   */
+  authorization?: 'bypass' | 'ignore'
+}
+
+/** Route options that need no request, accepted as defaults by `createCache`. */
+export type DefaultRouteOptions = Pick<
+  RouteOptions,
+  'ttl' | 'query' | 'methods' | 'statuses' | 'maxBodyBytes' | 'cookies' | 'authorization'
+>
+
+/** Route options after validation, with every default filled in. */
+export interface ResolvedRoute<Req = unknown> {
+  readonly ttl: number | undefined
+  readonly tags: readonly string[] | ((req: Req) => readonly string[]) | undefined
+  readonly key: ((req: Req) => KeyMaterial) | undefined
+  readonly query: QueryRule
+  readonly methods: ReadonlySet<'GET' | 'HEAD'>
+  readonly statuses: ReadonlySet<number>
+  readonly maxBodyBytes: number
+  readonly bypass: ((req: Req) => boolean) | undefined
+  readonly cookies: 'bypass' | 'ignore'
+  readonly authorization: 'bypass' | 'ignore'
+  /** True for options given on a route; false for app-wide defaults. */
+  readonly routeLevel: boolean
+}
+
+const ROUTE_KEYS = new Set([
+  'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
+])
+
+function fail(option: string, expected: string, got: unknown): never {
+  throw new ConfigError(`expected ${option} to be ${expected}, got ${describe(got)}`)
+}
+
+function stringList(v: unknown, option: string): readonly string[] {
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) {
+    fail(option, 'an array of non-empty strings', v)
+  }
+  return v as string[]
+}
+
+/** Throws on a key that is not an option, naming it: a typo must not silently do nothing. */
+export function rejectUnknown(options: object, known: ReadonlySet<string>, prefix: string): void {
+  for (const k of Object.keys(options)) {
+    if (!known.has(k)) throw new ConfigError(`unknown option ${prefix}${k}`)
+  }
+}
+
+export function positiveInt(v: unknown, option: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) fail(option, 'a positive whole number', v)
+  return v
+}
+
+/**
+ * Validates route options over a base (app defaults or a parent route) and fills in defaults.
+ * Throws a ConfigError naming the option at construction time.
+ */
+export function resolveRoute<Req>(
+  options: RouteOptions<Req> | undefined,
+  base: ResolvedRoute<Req> | undefined,
+  prefix: string,
+  routeLevel: boolean,
+  allowed: ReadonlySet<string> = ROUTE_KEYS,
+): ResolvedRoute<Req> {
+  const o = options ?? {}
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) fail(prefix.replace(/\.$/, '') || 'options', 'an object', o)
+  rejectUnknown(o, allowed, prefix)
+  const at = (k: string) => `${prefix}${k}`
+
+  let query = base?.query ?? { exclude: [] }
+  if (o.query !== undefined) {
+    const q: unknown = o.query
+    if (q === false) query = false
+    else if (q && typeof q === 'object' && !Array.isArray(q) && Object.keys(q).length === 1 && 'include' in q) {
+      query = { include: stringList((q as { include: unknown }).include, at('query.include')) }
+    } else if (q && typeof q === 'object' && !Array.isArray(q) && Object.keys(q).length === 1 && 'exclude' in q) {
+      query = { exclude: stringList((q as { exclude: unknown }).exclude, at('query.exclude')) }
+    } else fail(at('query'), "false, { include: [...] } or { exclude: [...] }", q)
+  }
+
+  let methods = base?.methods ?? new Set<'GET' | 'HEAD'>(['GET', 'HEAD'])
+  if (o.methods !== undefined) {
+    const list = stringList(o.methods, at('methods'))
+    for (const m of list) if (m !== 'GET' && m !== 'HEAD') fail(at('methods'), "a list of 'GET' and 'HEAD'", m)
+    methods = new Set(list as ('GET' | 'HEAD')[])
+  }
+
+  let statuses = base?.statuses ?? new Set(DEFAULT_STATUSES)
+  if (o.statuses !== undefined) {
+    const s: unknown = o.statuses
+    if (!Array.isArray(s)) fail(at('statuses'), 'an array of HTTP status codes', s)
+    for (const code of s) {
+      if (!Number.isInteger(code) || code < 100 || code > 599) fail(at('statuses'), 'an array of HTTP status codes', code)
+      if (NEVER_STORED_STATUSES.has(code)) {
+        throw new ConfigError(`${at('statuses')} may not contain ${code}: partial and not-modified responses are never stored`)
+      }
+    }
+    statuses = new Set(s as number[])
+  }
+
+  const fn = <F>(k: 'key' | 'bypass', v: unknown, inherited: F | undefined): F | undefined => {
+    if (v === undefined) return inherited
+    if (typeof v !== 'function') fail(at(k), 'a function of the request', v)
+    return v as F
+  }
+  let tags = base?.tags
+  if (o.tags !== undefined) {
+    if (typeof o.tags === 'function') tags = o.tags
+    else tags = stringList(o.tags, at('tags'))
+  }
+  const choice = (k: 'cookies' | 'authorization', inherited: 'bypass' | 'ignore') => {
+    const v: unknown = o[k]
+    if (v === undefined) return inherited
+    if (v !== 'bypass' && v !== 'ignore') fail(at(k), "'bypass' or 'ignore'", v)
+    return v
+  }
+
+  return {
+    ttl: o.ttl === undefined ? base?.ttl : parseDuration(o.ttl, at('ttl')),
+    tags,
+    key: fn('key', o.key, base?.key),
+    query,
+    methods,
+    statuses,
+    maxBodyBytes: o.maxBodyBytes === undefined ? (base?.maxBodyBytes ?? 1024 * 1024) : positiveInt(o.maxBodyBytes, at('maxBodyBytes')),
+    bypass: fn('bypass', o.bypass, base?.bypass),
+    cookies: choice('cookies', base?.cookies ?? 'bypass'),
+    authorization: choice('authorization', base?.authorization ?? 'bypass'),
+    routeLevel,
+  }
+}
+
+export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
+  'ttl', 'query', 'methods', 'statuses', 'maxBodyBytes', 'cookies', 'authorization',
+])

@@ -1,0 +1,163 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import { deltaSeconds, parseCacheControl } from './cache-control.js'
+import type { RequestView } from './key.js'
+import type { ResolvedRoute } from './options.js'
+
+/** Why a request is not looked up (X-Cache: BYPASS). */
+export type BypassReason = 'method' | 'authorization' | 'cookie' | 'range' | 'route'
+
+/**
+ * May this request be answered from the cache, and may its response be stored?
+ * Returns the reason when it may not. `bypass` is the route's own predicate, already evaluated.
+ */
+export function requestBypassReason(view: RequestView, route: ResolvedRoute): BypassReason | undefined {
+  const m = view.method
+  if (m === 'GET' ? !route.methods.has('GET') : m === 'HEAD' ? !route.methods.has('HEAD') : true) return 'method'
+  const h = view.headers
+  // RFC 9111 §3.5: a shared cache must not reuse a response to an authenticated request unless told.
+  if (h.authorization !== undefined && route.authorization !== 'ignore') return 'authorization'
+  // Cookies usually select per-user content that the origin forgets to mark Vary: Cookie.
+  if (h.cookie !== undefined && route.cookies !== 'ignore') return 'cookie'
+  // Range requests get partial content; RFC 9111 §3.3-3.4 storage of partials is not supported.
+  if (h.range !== undefined) return 'range'
+  return undefined
+}
+
+/** Why a response is not stored. */
+export type NotStoredReason =
+  | 'status'
+  | 'no-store'
+  | 'private'
+  | 'no-cache'
+  | 'set-cookie'
+  | 'vary-star'
+  | 'partial'
+  | 'too-large'
+  | 'no-freshness'
+  | 'stale'
+  | 'head'
+  | 'invalidated'
+  | 'aborted'
+  | 'error'
+
+export type Storability =
+  | { readonly storable: false; readonly reason: NotStoredReason }
+  | {
+      readonly storable: true
+      /** Freshness lifetime in ms, measured from when the origin generated the response. */
+      readonly lifetimeMs: number
+      /** The origin's `Age`, in seconds. */
+      readonly initialAge: number
+      /** Lower-case, sorted, de-duplicated `Vary` field names; empty when the response does not vary. */
+      readonly vary: readonly string[]
+    }
+
+function one(v: OutgoingHttpHeaders[string]): string | undefined {
+  if (v === undefined) return undefined
+  return Array.isArray(v) ? v.join(', ') : String(v)
+}
+
+/** Parses `Vary` into sorted lower-case names; `['*']` when it contains `*`. */
+export function parseVary(v: OutgoingHttpHeaders[string]): string[] {
+  const text = one(v)
+  if (!text) return []
+  const names = new Set<string>()
+  for (const raw of text.split(',')) {
+    const n = raw.trim().toLowerCase()
+    if (n === '*') return ['*']
+    if (n) names.add(n)
+  }
+  return [...names].sort()
+}
+
+/**
+ * May this response be stored, and for how long? Pure: `headers` are the final response headers,
+ * `now` the clock in ms.
+ */
+export function responseStorability(
+  status: number,
+  headers: OutgoingHttpHeaders,
+  route: ResolvedRoute,
+  now: number,
+): Storability {
+  // A stored error is an outage for everyone (CPDoS); only listed statuses are stored.
+  if (!route.statuses.has(status)) return { storable: false, reason: 'status' }
+  const cc = parseCacheControl(headers['cache-control'] as string | string[] | undefined)
+  // RFC 9111 §5.2.2.5 no-store, §5.2.2.7 private (with or without field names: we do not strip fields).
+  if (cc.has('no-store')) return { storable: false, reason: 'no-store' }
+  if (cc.has('private')) return { storable: false, reason: 'private' }
+  // RFC 9111 §5.2.2.4 no-cache: would need revalidation on every use, which we do not do.
+  if (cc.has('no-cache')) return { storable: false, reason: 'no-cache' }
+  if (headers['set-cookie'] !== undefined) return { storable: false, reason: 'set-cookie' }
+  if (headers['content-range'] !== undefined) return { storable: false, reason: 'partial' }
+  const vary = parseVary(headers.vary)
+  // RFC 9111 §4.1: Vary: * never matches.
+  if (vary[0] === '*') return { storable: false, reason: 'vary-star' }
+  const length = Number(one(headers['content-length']))
+  if (Number.isFinite(length) && length > route.maxBodyBytes) return { storable: false, reason: 'too-large' }
+
+  const lifetimeS = freshnessLifetime(cc, headers, now)
+  const lifetimeMs = lifetimeS === undefined ? route.ttl : lifetimeS * 1000
+  // No heuristic freshness (RFC 9111 §4.2.2): without explicit freshness or a configured ttl, do not store.
+  if (lifetimeMs === undefined) return { storable: false, reason: 'no-freshness' }
+  const initialAge = ageSeconds(headers.age)
+  if (lifetimeMs - initialAge * 1000 <= 0) return { storable: false, reason: 'stale' }
+  return { storable: true, lifetimeMs, initialAge, vary }
+}
+
+/** RFC 9111 §4.2.1: s-maxage (shared caches), then max-age, then Expires - Date. Seconds. */
+export function freshnessLifetime(
+  cc: ReturnType<typeof parseCacheControl>,
+  headers: OutgoingHttpHeaders,
+  now: number,
+): number | undefined {
+  const shared = deltaSeconds(cc, 's-maxage')
+  if (shared !== undefined) return shared
+  const maxAge = deltaSeconds(cc, 'max-age')
+  if (maxAge !== undefined) return maxAge
+  const expires = one(headers.expires)
+  if (expires !== undefined) {
+    const exp = Date.parse(expires)
+    // An invalid Expires (e.g. "0") means already expired (RFC 9111 §5.3).
+    if (Number.isNaN(exp)) return 0
+    const dateHeader = one(headers.date)
+    const date = dateHeader === undefined ? now : Date.parse(dateHeader)
+    return Math.max(0, Math.floor((exp - (Number.isNaN(date) ? now : date)) / 1000))
+  }
+  return undefined
+}
+
+function ageSeconds(v: OutgoingHttpHeaders[string]): number {
+  const text = one(v)
+  return text !== undefined && /^\d+$/.test(text.trim()) ? Number(text.trim()) : 0
+}
+
+/** RFC 9110 §13.1.2 weak comparison of an If-None-Match list with a stored ETag. */
+export function etagMatches(ifNoneMatch: string, etag: string | undefined): boolean {
+  if (etag === undefined) return false
+  if (ifNoneMatch.trim() === '*') return true
+  const opaque = etag.startsWith('W/') ? etag.slice(2) : etag
+  for (const raw of ifNoneMatch.split(',')) {
+    const t = raw.trim()
+    if ((t.startsWith('W/') ? t.slice(2) : t) === opaque) return true
+  }
+  return false
+}
+
+/**
+ * Conditional request against a stored entry (RFC 9110 §13.2.2): If-None-Match wins; otherwise
+ * If-Modified-Since against Last-Modified.
+ */
+export function isNotModified(
+  requestHeaders: IncomingHttpHeaders,
+  etag: string | undefined,
+  lastModified: string | undefined,
+): boolean {
+  const inm = requestHeaders['if-none-match']
+  if (inm !== undefined) return etagMatches(inm, etag)
+  const ims = requestHeaders['if-modified-since']
+  if (ims === undefined || lastModified === undefined) return false
+  const since = Date.parse(ims)
+  const modified = Date.parse(lastModified)
+  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+}
