@@ -154,10 +154,16 @@ export class Cache implements FillHost {
   /**
    * Validates route options over the app defaults (or over `base`). Adapters call this once per
    * route at start-up, so bad options throw before the first request. `prefix` names the options
-   * in error messages.
+   * in error messages. `routeLevel` is false for app-wide middleware (Express `app.use`), whose
+   * lookups defer to entries stored under a route's own options.
    */
-  route<Req>(options: RouteOptions<Req> | undefined, prefix: string, base?: ResolvedRoute<Req>): ResolvedRoute<Req> {
-    return resolveRoute(options, base ?? (this.defaults as ResolvedRoute<Req>), prefix, true)
+  route<Req>(
+    options: RouteOptions<Req> | undefined,
+    prefix: string,
+    base?: ResolvedRoute<Req>,
+    routeLevel = true,
+  ): ResolvedRoute<Req> {
+    return resolveRoute(options, base ?? (this.defaults as ResolvedRoute<Req>), prefix, routeLevel)
   }
 
   /**
@@ -384,6 +390,9 @@ export class Cache implements FillHost {
     if (!counted) this.counters.misses++
     if (view.method === 'HEAD') return { type: 'miss', fill: null }
     const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
+    // The origin must answer in full so the response can be stored (a 304 cannot, and would send
+    // every waiter to the origin); a 200 is a valid answer to a conditional request.
+    if (flight !== undefined) hideConditionals(view.headers)
     const fill = new Fill(this, parts, view, route, req, flight)
     this.inflight.add(fill)
     return { type: 'miss', fill }
@@ -399,6 +408,11 @@ export class Cache implements FillHost {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+function hideConditionals(headers: IncomingHttpHeaders): void {
+  if (headers['if-none-match'] !== undefined) delete headers['if-none-match']
+  if (headers['if-modified-since'] !== undefined) delete headers['if-modified-since']
+}
 
 function pickDefaults(o: CacheOptions): DefaultRouteOptions {
   const out: Record<string, unknown> = {}

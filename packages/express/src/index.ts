@@ -1,0 +1,2 @@
+export { corral, type CorralExpressOptions } from './middleware.js'
+export { invalidate, type InvalidateSpec } from './invalidate.js'
