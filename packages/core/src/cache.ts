@@ -369,12 +369,12 @@ export class Cache implements FillHost {
   ): Decision | Promise<Decision> {
     if (e?.kind === 'response' && e.expiresAt > this.now()) {
       if (e.routeLevel && !route.routeLevel) return { type: 'defer' }
-      if (waits > 0) this.counters.coalesced++
-      else this.counters.hits++
+      this.counters.hits++
       return this.hit(e, view.headers)
     }
     const flight = this.flights.get(fillKey)
     if (flight !== undefined && waits < MAX_WAITS) {
+      this.counters.coalesced++
       return flight.wait().then((stored) =>
         stored ? this.lookup(view, route, req, parts, waits + 1) : this.miss(view, route, req, parts, undefined),
       )

@@ -2,13 +2,17 @@ import type { NotStoredReason } from './policy.js'
 
 /** Counters since the cache was created. */
 export interface CacheStats {
-  /** Requests answered from a stored entry (including 304s). */
+  /** Requests answered from a stored entry (including 304s and coalesced requests answered from the leader's entry). */
   hits: number
   /** Requests that went to the origin. */
   misses: number
   /** Requests answered with a stale entry (reserved for stale-while-revalidate; 0 for now). */
   stale: number
-  /** Requests that waited for another request's origin call and were answered from its entry. */
+  /**
+   * Requests that waited for another request's origin call on the same key instead of calling the
+   * origin themselves. Most are then answered from the stored entry (and counted as hits too);
+   * when the leader's response could not be stored they go to the origin (and count as misses).
+   */
   coalesced: number
   /** Responses stored. */
   stored: number
