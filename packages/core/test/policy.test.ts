@@ -1,0 +1,253 @@
+import type { OutgoingHttpHeaders } from 'node:http'
+import { describe, expect, it } from 'vitest'
+import {
+  etagMatches,
+  isNotModified,
+  parseVary,
+  requestBypassReason,
+  responseStorability,
+  type RouteOptions,
+  type Storability,
+} from '../src/index.js'
+import { resolveRoute } from '../src/options.js'
+import { view } from './helpers.js'
+
+const NOW = Date.UTC(2025, 0, 1, 12, 0, 0)
+const route = (o: RouteOptions = {}) => resolveRoute(o, undefined, 'route.', true)
+const httpDate = (ms: number) => new Date(ms).toUTCString()
+
+function storable(status: number, headers: OutgoingHttpHeaders, o: RouteOptions = {}): Storability {
+  return responseStorability(status, headers, route(o), NOW)
+}
+function lifetime(headers: OutgoingHttpHeaders, o: RouteOptions = {}): number | undefined {
+  const s = storable(200, headers, o)
+  return s.storable ? s.lifetimeMs : undefined
+}
+
+describe('requestBypassReason', () => {
+  it('looks up GET and HEAD by default', () => {
+    expect(requestBypassReason(view('/p'), route())).toBeUndefined()
+    expect(requestBypassReason(view('/p', {}, 'HEAD'), route())).toBeUndefined()
+  })
+
+  it.each(['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'get'])('bypasses method %s', (m) => {
+    expect(requestBypassReason(view('/p', {}, m), route())).toBe('method')
+  })
+
+  it('honours the route method list', () => {
+    expect(requestBypassReason(view('/p', {}, 'HEAD'), route({ methods: ['GET'] }))).toBe('method')
+    expect(requestBypassReason(view('/p'), route({ methods: ['HEAD'] }))).toBe('method')
+    expect(requestBypassReason(view('/p'), route({ methods: ['GET'] }))).toBeUndefined()
+  })
+
+  it('bypasses Authorization unless the route ignores it', () => {
+    const v = view('/p', { authorization: 'Bearer x' })
+    expect(requestBypassReason(v, route())).toBe('authorization')
+    expect(requestBypassReason(v, route({ authorization: 'bypass' }))).toBe('authorization')
+    expect(requestBypassReason(v, route({ authorization: 'ignore' }))).toBeUndefined()
+  })
+
+  it('bypasses an empty Authorization header too', () => {
+    expect(requestBypassReason(view('/p', { authorization: '' }), route())).toBe('authorization')
+  })
+
+  it('bypasses Cookie unless the route ignores it', () => {
+    const v = view('/p', { cookie: 'sid=1' })
+    expect(requestBypassReason(v, route())).toBe('cookie')
+    expect(requestBypassReason(v, route({ cookies: 'ignore' }))).toBeUndefined()
+  })
+
+  it('ignoring cookies does not ignore Authorization, and the other way round', () => {
+    const both = view('/p', { cookie: 'sid=1', authorization: 'Basic eA==' })
+    expect(requestBypassReason(both, route({ cookies: 'ignore' }))).toBe('authorization')
+    expect(requestBypassReason(both, route({ authorization: 'ignore' }))).toBe('cookie')
+    expect(requestBypassReason(both, route({ authorization: 'ignore', cookies: 'ignore' }))).toBeUndefined()
+  })
+
+  it('always bypasses Range', () => {
+    const v = view('/p', { range: 'bytes=0-10' })
+    expect(requestBypassReason(v, route())).toBe('range')
+    expect(requestBypassReason(v, route({ cookies: 'ignore', authorization: 'ignore' }))).toBe('range')
+  })
+})
+
+describe('responseStorability', () => {
+  const ok = { 'cache-control': 'max-age=60' }
+
+  it('stores a fresh 200 with its lifetime, age and vary', () => {
+    expect(storable(200, ok)).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 0, vary: [] })
+  })
+
+  it.each([200, 203, 204, 300, 301, 308])('stores status %i by default', (status) => {
+    expect(storable(status, ok).storable).toBe(true)
+  })
+
+  it.each([201, 302, 307, 400, 403, 404, 410, 500, 502, 503])('does not store status %i by default', (status) => {
+    expect(storable(status, ok)).toEqual({ storable: false, reason: 'status' })
+  })
+
+  it('stores 404 and 500 only when listed, and then no longer the defaults that are not listed', () => {
+    const o = { statuses: [200, 404, 500] }
+    expect(storable(404, ok, o).storable).toBe(true)
+    expect(storable(500, ok, o).storable).toBe(true)
+    expect(storable(301, ok, o)).toEqual({ storable: false, reason: 'status' })
+  })
+
+  it.each<[string, OutgoingHttpHeaders, string]>([
+    ['no-store', { 'cache-control': 'max-age=60, no-store' }, 'no-store'],
+    ['NO-STORE', { 'cache-control': 'NO-STORE, max-age=60' }, 'no-store'],
+    ['private', { 'cache-control': 'private, max-age=60' }, 'private'],
+    ['private with fields', { 'cache-control': 'private="x-user", max-age=60' }, 'private'],
+    ['no-cache', { 'cache-control': 'no-cache, max-age=60' }, 'no-cache'],
+    ['set-cookie', { ...ok, 'set-cookie': ['a=1'] }, 'set-cookie'],
+    ['content-range', { ...ok, 'content-range': 'bytes 0-1/10' }, 'partial'],
+    ['vary *', { ...ok, vary: '*' }, 'vary-star'],
+    ['vary with *', { ...ok, vary: 'accept, *' }, 'vary-star'],
+    ['content-length over maxBodyBytes', { ...ok, 'content-length': '2000' }, 'too-large'],
+    ['content-length number over maxBodyBytes', { ...ok, 'content-length': 2000 }, 'too-large'],
+    ['no explicit freshness', { 'content-type': 'text/plain' }, 'no-freshness'],
+    ['public without lifetime', { 'cache-control': 'public' }, 'no-freshness'],
+    ['max-age=0', { 'cache-control': 'max-age=0' }, 'stale'],
+    ['invalid max-age', { 'cache-control': 'max-age=soon' }, 'stale'],
+    ['Age >= max-age', { 'cache-control': 'max-age=60', age: '60' }, 'stale'],
+    ['invalid Expires', { expires: '0' }, 'stale'],
+    ['Expires in the past', { expires: httpDate(NOW - 1000) }, 'stale'],
+  ])('refuses %s', (_, headers, reason) => {
+    expect(storable(200, headers, { maxBodyBytes: 1000 })).toEqual({ storable: false, reason })
+  })
+
+  it('checks the status before anything else', () => {
+    expect(storable(500, { 'cache-control': 'no-store' })).toEqual({ storable: false, reason: 'status' })
+  })
+
+  it('stores a body exactly at maxBodyBytes', () => {
+    expect(storable(200, { ...ok, 'content-length': '1000' }, { maxBodyBytes: 1000 }).storable).toBe(true)
+  })
+
+  it('lets s-maxage beat max-age, both ways', () => {
+    expect(lifetime({ 'cache-control': 'max-age=10, s-maxage=100' })).toBe(100_000)
+    expect(lifetime({ 'cache-control': 's-maxage=5, max-age=100' })).toBe(5_000)
+    expect(storable(200, { 'cache-control': 'max-age=100, s-maxage=0' })).toEqual({ storable: false, reason: 'stale' })
+  })
+
+  it('lets max-age beat Expires', () => {
+    expect(lifetime({ 'cache-control': 'max-age=10', expires: httpDate(NOW + 3_600_000) })).toBe(10_000)
+  })
+
+  it('lets explicit freshness beat the route ttl', () => {
+    expect(lifetime({ 'cache-control': 'max-age=10' }, { ttl: '1h' })).toBe(10_000)
+    expect(storable(200, { 'cache-control': 'max-age=0' }, { ttl: '1h' })).toEqual({ storable: false, reason: 'stale' })
+  })
+
+  it('uses the route ttl when the response says nothing about freshness', () => {
+    expect(lifetime({ 'content-type': 'text/html' }, { ttl: '5m' })).toBe(300_000)
+    expect(lifetime({ 'cache-control': 'public' }, { ttl: 1500 })).toBe(1500)
+  })
+
+  it('subtracts Age from the freshness', () => {
+    const s = storable(200, { 'cache-control': 'max-age=60', age: '20' })
+    expect(s).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 20, vary: [] })
+    expect(storable(200, { 'cache-control': 'max-age=60', age: '59' }).storable).toBe(true)
+    expect(storable(200, { age: '30' }, { ttl: '30s' })).toEqual({ storable: false, reason: 'stale' })
+  })
+
+  it('treats an invalid Age as 0', () => {
+    const s = storable(200, { 'cache-control': 'max-age=60', age: 'old' })
+    expect(s.storable && s.initialAge).toBe(0)
+  })
+
+  it('computes Expires - Date', () => {
+    expect(lifetime({ date: httpDate(NOW), expires: httpDate(NOW + 120_000) })).toBe(120_000)
+    // A Date slightly off the local clock does not change the lifetime the origin meant.
+    expect(lifetime({ date: httpDate(NOW - 30_000), expires: httpDate(NOW + 90_000) })).toBe(120_000)
+  })
+
+  it('computes Expires - now without Date', () => {
+    expect(lifetime({ expires: httpDate(NOW + 60_000) })).toBe(60_000)
+  })
+
+  it('treats an Expires already past as stale even when Date is older still', () => {
+    // RFC 9111 §4.2.3: current_age includes apparent_age = now - Date. The response expired a
+    // minute ago; storing it for Expires - Date = 1 minute would serve content past its Expires.
+    const s = storable(200, { date: httpDate(NOW - 120_000), expires: httpDate(NOW - 60_000) })
+    expect(s).toEqual({ storable: false, reason: 'stale' })
+  })
+
+  it('parses Vary into sorted, lower-case, unique names', () => {
+    const s = storable(200, { ...ok, vary: 'Accept-Language, accept-encoding, ACCEPT-LANGUAGE' })
+    expect(s.storable && s.vary).toEqual(['accept-encoding', 'accept-language'])
+    expect(parseVary(['Accept', 'Origin'])).toEqual(['accept', 'origin'])
+    expect(parseVary('')).toEqual([])
+    expect(parseVary(undefined)).toEqual([])
+    expect(parseVary(' , accept ,')).toEqual(['accept'])
+    expect(parseVary('accept, *')).toEqual(['*'])
+  })
+})
+
+describe('etagMatches', () => {
+  it('compares weakly', () => {
+    expect(etagMatches('"a"', '"a"')).toBe(true)
+    expect(etagMatches('W/"a"', '"a"')).toBe(true)
+    expect(etagMatches('"a"', 'W/"a"')).toBe(true)
+    expect(etagMatches('W/"a"', 'W/"a"')).toBe(true)
+    expect(etagMatches('"a"', '"b"')).toBe(false)
+    expect(etagMatches('"a"', '"A"')).toBe(false)
+  })
+
+  it('matches any tag of a list', () => {
+    expect(etagMatches('"x", W/"a" ,"y"', '"a"')).toBe(true)
+    expect(etagMatches('"x","y"', '"a"')).toBe(false)
+  })
+
+  it('does not match a tag that merely contains the stored one', () => {
+    expect(etagMatches('"ab"', '"a"')).toBe(false)
+    expect(etagMatches('"a"', '"ab"')).toBe(false)
+  })
+
+  it('matches * against any stored tag', () => {
+    expect(etagMatches('*', '"a"')).toBe(true)
+    expect(etagMatches(' * ', 'W/"a"')).toBe(true)
+  })
+
+  it('never matches when nothing is stored', () => {
+    expect(etagMatches('"a"', undefined)).toBe(false)
+  })
+
+  it('matches an entity-tag that contains a comma (etagc allows %x2C)', () => {
+    expect(etagMatches('"v1,2"', '"v1,2"')).toBe(true)
+    expect(etagMatches('"x", "v1,2"', '"v1,2"')).toBe(true)
+  })
+})
+
+describe('isNotModified', () => {
+  const etag = '"v1"'
+  const lastModified = httpDate(NOW - 3_600_000)
+
+  it('matches If-None-Match', () => {
+    expect(isNotModified({ 'if-none-match': '"v1"' }, etag, lastModified)).toBe(true)
+    expect(isNotModified({ 'if-none-match': 'W/"v1"' }, etag, lastModified)).toBe(true)
+    expect(isNotModified({ 'if-none-match': '"v0"' }, etag, lastModified)).toBe(false)
+  })
+
+  it('matches If-Modified-Since at or after Last-Modified', () => {
+    expect(isNotModified({ 'if-modified-since': lastModified }, etag, lastModified)).toBe(true)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW) }, etag, lastModified)).toBe(true)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW - 7_200_000) }, etag, lastModified)).toBe(false)
+  })
+
+  it('lets If-None-Match win over If-Modified-Since', () => {
+    const since = httpDate(NOW)
+    expect(isNotModified({ 'if-none-match': '"v0"', 'if-modified-since': since }, etag, lastModified)).toBe(false)
+    expect(
+      isNotModified({ 'if-none-match': '"v1"', 'if-modified-since': httpDate(NOW - 7_200_000) }, etag, lastModified),
+    ).toBe(true)
+  })
+
+  it('is false without validators or with invalid dates', () => {
+    expect(isNotModified({}, etag, lastModified)).toBe(false)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW) }, etag, undefined)).toBe(false)
+    expect(isNotModified({ 'if-modified-since': 'yesterday' }, etag, lastModified)).toBe(false)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW) }, etag, 'garbage')).toBe(false)
+    expect(isNotModified({ 'if-none-match': '"v1"' }, undefined, lastModified)).toBe(false)
+  })
+})
