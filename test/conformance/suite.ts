@@ -1,0 +1,853 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { Res } from '../helpers/http.js'
+import { sleep, type AdapterFactory, type BodySpec, type OriginRequest } from '../helpers/scenario.js'
+import { harnessFor, runCleanups } from '../helpers/setup.js'
+
+/** Capabilities some adapters have and others do not. */
+export interface SuiteOptions extends AdapterFactory {
+  /** The app exposes an invalidation helper of its own (Fastify's `app.corral.invalidate`). */
+  readonly appInvalidate?: boolean
+}
+
+/** The bytes a body spec puts on the wire. */
+function bytesOf(body: BodySpec): Buffer {
+  if (typeof body === 'string') return Buffer.from(body)
+  if (Buffer.isBuffer(body)) return body
+  if ('json' in body) return Buffer.from(JSON.stringify(body.json))
+  return Buffer.concat(body.stream.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)))
+}
+
+/** Bytes 0..255 repeated: every byte value, so any text re-encoding shows. */
+function binary(length: number): Buffer {
+  const b = Buffer.alloc(length)
+  for (let i = 0; i < length; i++) b[i] = (i * 7 + 3) % 256
+  return b
+}
+
+/** A body that names the origin call and the request, so a misplaced response is visible. */
+const echo = (r: OriginRequest) => ({
+  headers: { 'content-type': 'text/plain' },
+  body: `${r.call} ${r.url}`,
+})
+
+const header = (res: Res, name: string): string | undefined => {
+  const v = res.headers[name]
+  return Array.isArray(v) ? v.join(', ') : v
+}
+
+/**
+ * The HTTP behaviour of an adapter, written once and run against every framework. Each test
+ * builds a fresh cache and app, talks to it over real HTTP and counts origin (handler) calls.
+ */
+export function runAdapterSuite(factory: SuiteOptions): void {
+  describe(`conformance: ${factory.name}`, () => {
+    const cleanups: (() => Promise<void>)[] = []
+    afterEach(() => runCleanups(cleanups))
+    const setup = harnessFor(factory, cleanups)
+
+    describe('miss then hit', () => {
+      const bodies: [string, BodySpec, string][] = [
+        ['a string', 'hello, corral — ünïcödé', 'text/plain'],
+        ['a Buffer', binary(3000), 'application/octet-stream'],
+        ['JSON', { json: { id: 42, name: 'widget', tags: ['a', 'b'], nested: { ok: true } } }, 'application/json'],
+        ['streamed chunks', { stream: ['first chunk;', Buffer.from([0, 1, 2, 255]), 'third chunk'], intervalMs: 15 }, 'application/octet-stream'],
+      ]
+      it.each(bodies)('%s body reaches the client unchanged on the miss and on the hit', async (_, body, type) => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/body', handler: () => ({ headers: { 'content-type': type }, body }) }],
+        })
+        const expected = bytesOf(body)
+
+        const miss = await h.get('/body')
+        expect(miss.status).toBe(200)
+        expect(h.status(miss)).toBe('MISS')
+        expect(miss.body.equals(expected)).toBe(true)
+        expect(header(miss, 'content-type')).toContain(type)
+        expect(miss.headers.age).toBeUndefined()
+
+        const hit = await h.get('/body')
+        expect(hit.status).toBe(200)
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.body.equals(expected)).toBe(true)
+        expect(header(hit, 'content-type')).toBe(header(miss, 'content-type'))
+        expect(header(hit, 'content-length')).toBe(String(expected.length))
+        expect(hit.headers.age).toMatch(/^\d+$/)
+        expect(h.calls()).toBe(1)
+      })
+
+      it('Age counts the seconds spent in the cache', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/age', handler: echo }] })
+        expect(h.status(await h.get('/age'))).toBe('MISS')
+        h.clock.advance(7_000)
+        const hit = await h.get('/age')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers.age).toBe('7')
+        expect(h.calls()).toBe(1)
+      })
+
+      it('a POST passes through with BYPASS and is not stored', async () => {
+        const h = await setup({ routes: [{ method: 'POST', path: '/submit', handler: echo }] })
+        const a = await h.req('/submit', { method: 'POST' })
+        const b = await h.req('/submit', { method: 'POST' })
+        expect([h.status(a), h.status(b)]).toEqual(['BYPASS', 'BYPASS'])
+        expect([a.text, b.text]).toEqual(['1 /submit', '2 /submit'])
+        expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('keys', () => {
+      it('query parameter order does not matter', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/q', handler: echo }] })
+        const first = await h.get('/q?a=1&b=2')
+        const second = await h.get('/q?b=2&a=1')
+        expect(h.status(first)).toBe('MISS')
+        expect(h.status(second)).toBe('HIT')
+        expect(second.text).toBe(first.text)
+        expect(h.calls()).toBe(1)
+      })
+
+      it('duplicate parameters keep their order: a=1&a=2 and a=2&a=1 never share', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/q', handler: echo }] })
+        const a = await h.get('/q?a=1&a=2')
+        const b = await h.get('/q?a=2&a=1')
+        expect([h.status(a), h.status(b)]).toEqual(['MISS', 'MISS'])
+        expect(a.text).toBe('1 /q?a=1&a=2')
+        expect(b.text).toBe('2 /q?a=2&a=1')
+        expect((await h.get('/q?a=1&a=2')).text).toBe('1 /q?a=1&a=2')
+        expect((await h.get('/q?a=2&a=1')).text).toBe('2 /q?a=2&a=1')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('an encoded & in a query value (q=a%26b) never shares with q=a&b', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/q', handler: echo }] })
+        const encoded = await h.get('/q?q=a%26b')
+        const split = await h.get('/q?q=a&b')
+        expect(encoded.text).toBe('1 /q?q=a%26b')
+        expect(split.text).toBe('2 /q?q=a&b')
+        expect(h.status(split)).toBe('MISS')
+        const again = await h.get('/q?q=a%26b')
+        expect(h.status(again)).toBe('HIT')
+        expect(again.text).toBe('1 /q?q=a%26b')
+        expect((await h.get('/q?q=a&b')).text).toBe('2 /q?q=a&b')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('an encoded slash in the path (/files/a%2Fb) never shares with /files/a/b', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/files/*', handler: echo }] })
+        const encoded = await h.get('/files/a%2Fb')
+        const plain = await h.get('/files/a/b')
+        expect(encoded.status).toBe(200)
+        expect(plain.status).toBe(200)
+        expect(encoded.text).toBe('1 /files/a%2Fb')
+        expect(plain.text).toBe('2 /files/a/b')
+        expect(h.status(plain)).toBe('MISS')
+        expect((await h.get('/files/a%2Fb')).text).toBe('1 /files/a%2Fb')
+        expect((await h.get('/files/a/b')).text).toBe('2 /files/a/b')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('utm_* parameters are left out of the key with query: { exclude: ["utm_*"] }', async () => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/landing', cache: { query: { exclude: ['utm_*'] } }, handler: echo }],
+        })
+        const first = await h.get('/landing?id=1&utm_source=news&utm_medium=mail')
+        const second = await h.get('/landing?utm_source=ads&id=1')
+        const third = await h.get('/landing?id=1')
+        expect(h.status(first)).toBe('MISS')
+        expect([h.status(second), h.status(third)]).toEqual(['HIT', 'HIT'])
+        expect(third.text).toBe(first.text)
+        const other = await h.get('/landing?id=2&utm_source=news')
+        expect(h.status(other)).toBe('MISS')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('hosts are isolated: a.example and b.example each get their own body', async () => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/home', handler: (r) => ({ body: `${r.call} ${r.hostname}` }) }],
+        })
+        const a = await h.get('/home', { Host: 'a.example' })
+        const b = await h.get('/home', { Host: 'b.example' })
+        expect(a.text).toBe('1 a.example')
+        expect(b.text).toBe('2 b.example')
+        expect(h.status(b)).toBe('MISS')
+        expect((await h.get('/home', { Host: 'a.example' })).text).toBe('1 a.example')
+        expect((await h.get('/home', { Host: 'b.example' })).text).toBe('2 b.example')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('a response to X-Forwarded-Host: evil.example is never served to a normal request', async () => {
+        const h = await setup({
+          trustProxy: true,
+          routes: [{ method: 'GET', path: '/reflect', handler: (r) => ({ body: `${r.call} link=https://${r.hostname}/` }) }],
+        })
+        const attack = await h.get('/reflect', { Host: 'shop.example', 'X-Forwarded-Host': 'evil.example' })
+        expect(attack.text).toBe('1 link=https://evil.example/')
+        const normal = await h.get('/reflect', { Host: 'shop.example' })
+        expect(normal.text).not.toContain('evil.example')
+        expect(normal.text).toBe('2 link=https://shop.example/')
+        expect(h.status(normal)).toBe('MISS')
+        const normalAgain = await h.get('/reflect', { Host: 'shop.example' })
+        expect(normalAgain.text).toBe('2 link=https://shop.example/')
+        expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('HEAD', () => {
+      it('HEAD does not create an entry; after a GET it is a HIT with no body and the right Content-Length', async () => {
+        const body = 'head and get share one entry'
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/doc', handler: () => ({ headers: { 'content-type': 'text/plain' }, body }) }],
+        })
+        const head1 = await h.req('/doc', { method: 'HEAD' })
+        expect(head1.status).toBe(200)
+        expect(head1.body.length).toBe(0)
+        expect(h.status(head1)).toBe('MISS')
+        expect(h.calls()).toBe(1)
+
+        const get1 = await h.get('/doc')
+        expect(h.status(get1)).toBe('MISS')
+        expect(get1.text).toBe(body)
+        expect(h.calls()).toBe(2)
+
+        const get2 = await h.get('/doc')
+        expect(h.status(get2)).toBe('HIT')
+        expect(get2.text).toBe(body)
+
+        const head2 = await h.req('/doc', { method: 'HEAD' })
+        expect(head2.status).toBe(200)
+        expect(h.status(head2)).toBe('HIT')
+        expect(head2.body.length).toBe(0)
+        expect(header(head2, 'content-length')).toBe(String(Buffer.byteLength(body)))
+        expect(header(head2, 'content-type')).toBe(header(get1, 'content-type'))
+        expect(head2.headers.age).toMatch(/^\d+$/)
+        expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('conditional requests', () => {
+      const etagRoute = {
+        method: 'GET' as const,
+        path: '/etag',
+        handler: () => ({ headers: { 'content-type': 'text/plain', etag: '"v1"' }, body: 'versioned body' }),
+      }
+
+      it('If-None-Match matching the stored ETag gets a 304 from the cache', async () => {
+        const h = await setup({ routes: [etagRoute] })
+        expect(h.status(await h.get('/etag'))).toBe('MISS')
+        for (const inm of ['"v1"', 'W/"v1"', '"other", "v1"']) {
+          const res = await h.get('/etag', { 'If-None-Match': inm })
+          expect(res.status).toBe(304)
+          expect(h.status(res)).toBe('HIT')
+          expect(res.body.length).toBe(0)
+          expect(header(res, 'etag')).toBe('"v1"')
+        }
+        expect(h.calls()).toBe(1)
+      })
+
+      it('If-None-Match not matching gets the full 200 from the cache', async () => {
+        const h = await setup({ routes: [etagRoute] })
+        await h.get('/etag')
+        const res = await h.get('/etag', { 'If-None-Match': '"v0"' })
+        expect(res.status).toBe(200)
+        expect(h.status(res)).toBe('HIT')
+        expect(res.text).toBe('versioned body')
+        expect(h.calls()).toBe(1)
+      })
+    })
+
+    describe('partial content', () => {
+      it('a Range request bypasses the cache and stores nothing', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/range', handler: echo }] })
+        const ranged = await h.get('/range', { Range: 'bytes=0-3' })
+        expect(h.status(ranged)).toBe('BYPASS')
+        expect(h.calls()).toBe(1)
+
+        const plain = await h.get('/range')
+        expect(h.status(plain)).toBe('MISS')
+        expect(plain.text).toBe('2 /range')
+        expect(h.status(await h.get('/range'))).toBe('HIT')
+
+        // An entry exists now; a Range request still goes to the origin.
+        const rangedAgain = await h.get('/range', { Range: 'bytes=0-3' })
+        expect(h.status(rangedAgain)).toBe('BYPASS')
+        expect(h.calls()).toBe(3)
+      })
+
+      it('a 206 response is never stored', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/partial',
+              handler: () => ({ status: 206, headers: { 'content-range': 'bytes 0-3/10', 'content-type': 'text/plain' }, body: 'abcd' }),
+            },
+          ],
+        })
+        const a = await h.get('/partial')
+        const b = await h.get('/partial')
+        expect([a.status, b.status]).toEqual([206, 206])
+        expect([h.status(a), h.status(b)]).toEqual(['MISS', 'MISS'])
+        expect(b.text).toBe('abcd')
+        expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('Set-Cookie', () => {
+      const cookieRoute = (delayMs: number) => ({
+        method: 'GET' as const,
+        path: '/session',
+        handler: async (r: OriginRequest) => {
+          if (delayMs) await sleep(delayMs)
+          return { headers: { 'set-cookie': `sid=call-${r.call}; Path=/; HttpOnly`, 'content-type': 'text/plain' }, body: `call-${r.call}` }
+        },
+      })
+      const cookieId = (res: Res) => /sid=(call-\d+)/.exec(header(res, 'set-cookie') ?? '')?.[1]
+
+      it('a response with Set-Cookie is not stored', async () => {
+        const h = await setup({ routes: [cookieRoute(0)] })
+        const responses = [await h.get('/session'), await h.get('/session'), await h.get('/session')]
+        expect(responses.map((r) => r.text)).toEqual(['call-1', 'call-2', 'call-3'])
+        expect(responses.map(cookieId)).toEqual(['call-1', 'call-2', 'call-3'])
+        expect(responses.map((r) => h.status(r))).toEqual(['MISS', 'MISS', 'MISS'])
+        expect(h.calls()).toBe(3)
+      })
+
+      it("20 concurrent cold requests: nobody receives the leader's cookie or body", async () => {
+        const h = await setup({ routes: [cookieRoute(40)] })
+        const responses = await h.many(20, '/session')
+        for (const res of responses) {
+          expect(res.status).toBe(200)
+          expect(cookieId(res)).toBeDefined()
+          expect(cookieId(res)).toBe(res.text)
+        }
+        const ids = responses.map((r) => r.text)
+        expect(new Set(ids).size).toBe(20)
+        expect(h.calls()).toBe(20)
+        expect(h.cache.stats().inFlight).toBe(0)
+      })
+    })
+
+    describe('Cache-Control', () => {
+      it.each(['private', 'no-store', 'private, max-age=600', 'no-store, s-maxage=600', 'no-cache'])(
+        'Cache-Control: %s is not stored',
+        async (cc) => {
+          const h = await setup({
+            routes: [{ method: 'GET', path: '/cc', handler: (r) => ({ headers: { 'cache-control': cc }, body: `${r.call}` }) }],
+          })
+          const a = await h.get('/cc')
+          const b = await h.get('/cc')
+          expect([a.text, b.text]).toEqual(['1', '2'])
+          expect([h.status(a), h.status(b)]).toEqual(['MISS', 'MISS'])
+          expect(h.calls()).toBe(2)
+        },
+      )
+
+      it('without a ttl and without freshness headers nothing is stored', async () => {
+        const h = await setup({ cacheOptions: { ttl: undefined }, routes: [{ method: 'GET', path: '/nofresh', handler: echo }] })
+        await h.get('/nofresh')
+        const b = await h.get('/nofresh')
+        expect(h.status(b)).toBe('MISS')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('max-age drives Age and expiry', async () => {
+        const h = await setup({
+          cacheOptions: { ttl: undefined },
+          routes: [{ method: 'GET', path: '/maxage', handler: (r) => ({ headers: { 'cache-control': 'public, max-age=60' }, body: `${r.call}` }) }],
+        })
+        expect(h.status(await h.get('/maxage'))).toBe('MISS')
+        h.clock.advance(30_000)
+        const hit = await h.get('/maxage')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers.age).toBe('30')
+        expect(hit.text).toBe('1')
+        h.clock.advance(31_000)
+        const expired = await h.get('/maxage')
+        expect(h.status(expired)).toBe('MISS')
+        expect(expired.text).toBe('2')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('s-maxage wins over max-age for a shared cache', async () => {
+        const h = await setup({
+          cacheOptions: { ttl: undefined },
+          routes: [{ method: 'GET', path: '/smax', handler: (r) => ({ headers: { 'cache-control': 'max-age=600, s-maxage=10' }, body: `${r.call}` }) }],
+        })
+        await h.get('/smax')
+        h.clock.advance(9_000)
+        const hit = await h.get('/smax')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers.age).toBe('9')
+        h.clock.advance(2_000)
+        expect(h.status(await h.get('/smax'))).toBe('MISS')
+        expect(h.calls()).toBe(2)
+      })
+
+      it("the origin's Age counts against max-age and adds to the hit's Age", async () => {
+        const h = await setup({
+          cacheOptions: { ttl: undefined },
+          routes: [{ method: 'GET', path: '/aged', handler: (r) => ({ headers: { 'cache-control': 'max-age=60', age: '20' }, body: `${r.call}` }) }],
+        })
+        await h.get('/aged')
+        h.clock.advance(10_000)
+        const hit = await h.get('/aged')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers.age).toBe('30')
+        h.clock.advance(31_000)
+        expect(h.status(await h.get('/aged'))).toBe('MISS')
+        expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('request credentials', () => {
+      it('a request with Authorization bypasses the cache and is never served a stored entry', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/me', handler: echo }] })
+        expect(h.status(await h.get('/me'))).toBe('MISS')
+        const a = await h.get('/me', { Authorization: 'Bearer alice' })
+        const b = await h.get('/me', { Authorization: 'Bearer alice' })
+        expect([h.status(a), h.status(b)]).toEqual(['BYPASS', 'BYPASS'])
+        expect([a.text, b.text]).toEqual(['2 /me', '3 /me'])
+        const anon = await h.get('/me')
+        expect(h.status(anon)).toBe('HIT')
+        expect(anon.text).toBe('1 /me')
+        expect(h.calls()).toBe(3)
+      })
+
+      it("authorization: 'ignore' caches authenticated requests", async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/pub', cache: { authorization: 'ignore' }, handler: echo }] })
+        const a = await h.get('/pub', { Authorization: 'Bearer alice' })
+        const b = await h.get('/pub', { Authorization: 'Bearer bob' })
+        expect([h.status(a), h.status(b)]).toEqual(['MISS', 'HIT'])
+        expect(h.calls()).toBe(1)
+      })
+
+      it('a request with Cookie bypasses the cache by default', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/page', handler: echo }] })
+        expect(h.status(await h.get('/page'))).toBe('MISS')
+        const a = await h.get('/page', { Cookie: 'sid=1' })
+        const b = await h.get('/page', { Cookie: 'sid=1' })
+        expect([h.status(a), h.status(b)]).toEqual(['BYPASS', 'BYPASS'])
+        expect(b.text).toBe('3 /page')
+        expect(h.calls()).toBe(3)
+      })
+
+      it("cookies: 'ignore' caches requests that carry cookies", async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/page', cache: { cookies: 'ignore' }, handler: echo }] })
+        const a = await h.get('/page', { Cookie: 'sid=1' })
+        const b = await h.get('/page', { Cookie: 'sid=2' })
+        const c = await h.get('/page')
+        expect([h.status(a), h.status(b), h.status(c)]).toEqual(['MISS', 'HIT', 'HIT'])
+        expect(c.text).toBe('1 /page')
+        expect(h.calls()).toBe(1)
+      })
+    })
+
+    describe('Vary', () => {
+      it('Vary: Accept-Language stores one variant per language and serves each to its match', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/greeting',
+              handler: (r) => ({
+                headers: { vary: 'Accept-Language', 'content-type': 'text/plain' },
+                body: `${r.call} ${String(r.headers['accept-language'] ?? 'none')}`,
+              }),
+            },
+          ],
+        })
+        const en = await h.get('/greeting', { 'Accept-Language': 'en' })
+        const fr = await h.get('/greeting', { 'Accept-Language': 'fr' })
+        expect([en.text, fr.text]).toEqual(['1 en', '2 fr'])
+        expect([h.status(en), h.status(fr)]).toEqual(['MISS', 'MISS'])
+
+        const en2 = await h.get('/greeting', { 'Accept-Language': 'en' })
+        const fr2 = await h.get('/greeting', { 'Accept-Language': 'fr' })
+        expect([en2.text, fr2.text]).toEqual(['1 en', '2 fr'])
+        expect([h.status(en2), h.status(fr2)]).toEqual(['HIT', 'HIT'])
+
+        const none = await h.get('/greeting')
+        expect(none.text).toBe('3 none')
+        expect(h.status(none)).toBe('MISS')
+        const none2 = await h.get('/greeting')
+        expect(none2.text).toBe('3 none')
+        expect(h.status(none2)).toBe('HIT')
+        expect((await h.get('/greeting', { 'Accept-Language': 'en' })).text).toBe('1 en')
+        expect(h.calls()).toBe(3)
+      })
+
+      it('a request without the header is not served a variant stored with one', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/greeting',
+              handler: (r) => ({ headers: { vary: 'accept-language' }, body: `${r.call} ${String(r.headers['accept-language'] ?? 'none')}` }),
+            },
+          ],
+        })
+        await h.get('/greeting', { 'Accept-Language': 'de' })
+        const none = await h.get('/greeting')
+        expect(none.text).toBe('2 none')
+        expect(h.status(none)).toBe('MISS')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('Vary: * is never stored', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/star', handler: (r) => ({ headers: { vary: '*' }, body: `${r.call}` }) }] })
+        const a = await h.get('/star')
+        const b = await h.get('/star')
+        expect([a.text, b.text]).toEqual(['1', '2'])
+        expect(h.status(b)).toBe('MISS')
+        expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('status codes', () => {
+      it.each([404, 500])('a %i is not stored by default', async (status) => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/err', handler: (r) => ({ status, body: `${r.call} error` }) }] })
+        const a = await h.get('/err')
+        const b = await h.get('/err')
+        expect([a.status, b.status]).toEqual([status, status])
+        expect([h.status(a), h.status(b)]).toEqual(['MISS', 'MISS'])
+        expect(b.text).toBe('2 error')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('a 404 is stored when the route lists it in statuses', async () => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/gone', cache: { statuses: [200, 404] }, handler: (r) => ({ status: 404, body: `${r.call} missing` }) }],
+        })
+        const a = await h.get('/gone')
+        const b = await h.get('/gone')
+        expect([a.status, b.status]).toEqual([404, 404])
+        expect([h.status(a), h.status(b)]).toEqual(['MISS', 'HIT'])
+        expect(b.text).toBe('1 missing')
+        expect(h.calls()).toBe(1)
+      })
+    })
+
+    describe('body size cap', () => {
+      it('a body over maxBodyBytes reaches the client intact but is not stored', async () => {
+        const big = binary(4096)
+        const h = await setup({
+          routes: [
+            { method: 'GET', path: '/big', cache: { maxBodyBytes: 1024 }, handler: () => ({ headers: { 'content-type': 'application/octet-stream' }, body: big }) },
+          ],
+        })
+        for (let i = 0; i < 2; i++) {
+          const res = await h.get('/big')
+          expect(res.status).toBe(200)
+          expect(res.body.length).toBe(4096)
+          expect(res.body.equals(big)).toBe(true)
+          expect(h.status(res)).toBe('MISS')
+        }
+        expect(h.calls()).toBe(2)
+      })
+
+      it('a streamed body over maxBodyBytes reaches the client intact but is not stored', async () => {
+        const chunks = [binary(1000), Buffer.alloc(1000, 0x61), binary(1000).reverse(), Buffer.alloc(1000, 0xfe)]
+        const whole = Buffer.concat(chunks)
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/bigstream',
+              cache: { maxBodyBytes: 1500 },
+              handler: () => ({ headers: { 'content-type': 'application/octet-stream' }, body: { stream: chunks, intervalMs: 5 } }),
+            },
+          ],
+        })
+        for (let i = 0; i < 2; i++) {
+          const res = await h.get('/bigstream')
+          expect(res.status).toBe(200)
+          expect(res.body.length).toBe(4000)
+          expect(res.body.equals(whole)).toBe(true)
+          expect(h.status(res)).toBe('MISS')
+        }
+        expect(h.calls()).toBe(2)
+      })
+
+      it('a body within maxBodyBytes is stored', async () => {
+        const small = binary(1000)
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/small', cache: { maxBodyBytes: 1024 }, handler: () => ({ headers: { 'content-type': 'application/octet-stream' }, body: small }) }],
+        })
+        await h.get('/small')
+        const hit = await h.get('/small')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.body.equals(small)).toBe(true)
+        expect(h.calls()).toBe(1)
+      })
+    })
+
+    describe('tag headers', () => {
+      it.each([
+        ['Cache-Tag', 'group-a, group-b', 'group-b'],
+        ['Surrogate-Key', 'key-1 key-2', 'key-2'],
+      ])('%s tags the entry for invalidation and is not sent to the client', async (name, value, tag) => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/tagged/:id', handler: (r) => ({ headers: { [name]: value, 'content-type': 'text/plain' }, body: `${r.call}` }) }],
+        })
+        const miss = await h.get('/tagged/1')
+        expect(h.status(miss)).toBe('MISS')
+        expect(miss.headers[name.toLowerCase()]).toBeUndefined()
+        const hit = await h.get('/tagged/1')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers[name.toLowerCase()]).toBeUndefined()
+
+        await h.get('/tagged/2')
+        expect(await h.cache.invalidate({ tags: ['unrelated'] })).toBe(0)
+        expect(h.status(await h.get('/tagged/1'))).toBe('HIT')
+        expect(await h.cache.invalidate({ tags: [tag] })).toBe(2)
+        const after = await h.get('/tagged/1')
+        expect(h.status(after)).toBe('MISS')
+        expect(after.text).toBe('3')
+        expect(h.calls()).toBe(3)
+      })
+    })
+
+    describe('invalidation', () => {
+      const productRoutes = () => [
+        {
+          method: 'GET' as const,
+          path: '/products/:id',
+          cache: { tags: (req: { params: { id: string } }) => [`product:${req.params.id}`] },
+          handler: (r: OriginRequest) => ({ headers: { 'content-type': 'text/plain' }, body: `product ${String(r.params.id)} v${r.call}` }),
+        },
+        {
+          method: 'PUT' as const,
+          path: '/products/:id',
+          invalidate: (req: { params: { id: string } }) => ({ tags: [`product:${req.params.id}`] }),
+          handler: (r: OriginRequest) => ({ status: Number(r.query.get('status') ?? 200), body: 'updated' }),
+        },
+        // Not `:id`: with app-wide options only, the product tags function sees this route too.
+        { method: 'GET' as const, path: '/other/:slug', handler: echo },
+      ]
+
+      it('the route invalidate helper drops the entry only after a 2xx mutation', async () => {
+        const h = await setup({ routes: productRoutes() })
+        expect((await h.get('/products/42')).text).toBe('product 42 v1')
+        expect(h.status(await h.get('/products/42'))).toBe('HIT')
+
+        for (const status of [400, 404, 409, 500, 503]) {
+          const put = await h.req(`/products/42?status=${status}`, { method: 'PUT' })
+          expect(put.status).toBe(status)
+          const get = await h.get('/products/42')
+          expect(h.status(get)).toBe('HIT')
+          expect(get.text).toBe('product 42 v1')
+        }
+
+        // A mutation of another product leaves this one.
+        expect((await h.req('/products/43', { method: 'PUT' })).status).toBe(200)
+        expect(h.status(await h.get('/products/42'))).toBe('HIT')
+
+        const put = await h.req('/products/42', { method: 'PUT' })
+        expect(put.status).toBe(200)
+        const after = await h.get('/products/42')
+        expect(h.status(after)).toBe('MISS')
+        expect(after.text).toBe('product 42 v2')
+        expect(h.calls('GET /products/:id')).toBe(2)
+        expect(h.calls('PUT /products/:id')).toBe(7)
+      })
+
+      const warm = async (h: Awaited<ReturnType<typeof setup>>) => {
+        for (const p of ['/products/42', '/products/42?v=1', '/products/43', '/other/42']) {
+          expect(h.status(await h.get(p))).toBe('MISS')
+          expect(h.status(await h.get(p))).toBe('HIT')
+        }
+      }
+      const statuses = async (h: Awaited<ReturnType<typeof setup>>) => {
+        const out: Record<string, string | undefined> = {}
+        for (const p of ['/products/42', '/products/42?v=1', '/products/43', '/other/42']) out[p] = h.status(await h.get(p))
+        return out
+      }
+
+      it('cache.invalidate({ keys }) drops every entry of that path; a key with a query drops only that one', async () => {
+        const h = await setup({ routes: productRoutes() })
+        await warm(h)
+        expect(await h.cache.invalidate({ keys: ['/products/42?v=1'] })).toBe(1)
+        expect(await statuses(h)).toEqual({ '/products/42': 'HIT', '/products/42?v=1': 'MISS', '/products/43': 'HIT', '/other/42': 'HIT' })
+        expect(await h.cache.invalidate({ keys: ['/products/42'] })).toBe(2)
+        expect(await statuses(h)).toEqual({ '/products/42': 'MISS', '/products/42?v=1': 'MISS', '/products/43': 'HIT', '/other/42': 'HIT' })
+      })
+
+      it('cache.invalidate({ tags }) drops the entries with that route tag', async () => {
+        const h = await setup({ routes: productRoutes() })
+        await warm(h)
+        expect(await h.cache.invalidate({ tags: ['product:42'] })).toBe(2)
+        expect(await statuses(h)).toEqual({ '/products/42': 'MISS', '/products/42?v=1': 'MISS', '/products/43': 'HIT', '/other/42': 'HIT' })
+      })
+
+      it('cache.invalidate({ prefixes }) drops every path under the prefix', async () => {
+        const h = await setup({ routes: productRoutes() })
+        await warm(h)
+        expect(await h.cache.invalidate({ prefixes: ['/products/'] })).toBe(3)
+        expect(await statuses(h)).toEqual({ '/products/42': 'MISS', '/products/42?v=1': 'MISS', '/products/43': 'MISS', '/other/42': 'HIT' })
+      })
+
+      it.runIf(factory.appInvalidate === true)('the app-level invalidate helper (app.corral.invalidate) drops by tag', async () => {
+        const h = await setup({ routes: productRoutes() })
+        await warm(h)
+        expect(h.app.invalidate).toBeTypeOf('function')
+        expect(await h.app.invalidate!({ tags: ['product:43'] })).toBe(1)
+        expect(await statuses(h)).toEqual({ '/products/42': 'HIT', '/products/42?v=1': 'HIT', '/products/43': 'MISS', '/other/42': 'HIT' })
+      })
+    })
+
+    describe('stampede protection', () => {
+      it('100 concurrent cold requests cost exactly one origin call', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/hot',
+              handler: async (r) => {
+                await sleep(50)
+                return { headers: { 'content-type': 'application/json' }, body: { json: { call: r.call, payload: 'hot' } } }
+              },
+            },
+          ],
+        })
+        const responses = await h.many(100, '/hot')
+        expect(h.calls()).toBe(1)
+        for (const res of responses) {
+          expect(res.status).toBe(200)
+          expect(res.text).toBe('{"call":1,"payload":"hot"}')
+        }
+        const byStatus = responses.map((r) => h.status(r))
+        expect(byStatus.filter((s) => s === 'MISS')).toHaveLength(1)
+        expect(byStatus.filter((s) => s === 'HIT')).toHaveLength(99)
+        expect(h.cache.stats().inFlight).toBe(0)
+      })
+
+      it.each([
+        ['throws', 'throw'],
+        ['answers 500', '500'],
+      ])('when the leader %s, the waiters go to the origin at once and get their own response', async (_, how) => {
+        const h = await setup({
+          cacheOptions: { lockTimeout: '5s' },
+          routes: [
+            {
+              method: 'GET',
+              path: '/fragile',
+              handler: async (r) => {
+                if (r.call === 1) {
+                  await sleep(60)
+                  if (how === 'throw') throw new Error('origin failed')
+                  return { status: 500, body: 'leader failed' }
+                }
+                await sleep(10)
+                return { headers: { 'content-type': 'text/plain' }, body: `call-${r.call}` }
+              },
+            },
+          ],
+        })
+        const started = performance.now()
+        const responses = await h.many(20, '/fragile')
+        const elapsed = performance.now() - started
+
+        expect(responses.filter((r) => r.status === 500)).toHaveLength(1)
+        const ok = responses.filter((r) => r.status === 200)
+        expect(ok).toHaveLength(19)
+        // Nobody waited for the lock timeout (5 s): they were released when the leader failed.
+        expect(elapsed).toBeLessThan(2_000)
+        // Every waiter that went to the origin got its own response.
+        const fromOrigin = ok.filter((r) => h.status(r) === 'MISS').map((r) => r.text)
+        expect(fromOrigin.length).toBeGreaterThan(0)
+        expect(new Set(fromOrigin).size).toBe(fromOrigin.length)
+        for (const r of ok) expect(r.text).toMatch(/^call-([2-9]|1\d|20)$/)
+        expect(h.calls()).toBe(1 + fromOrigin.length)
+        // Nothing stranded: no flight left, and the next request is served.
+        expect(h.cache.stats().inFlight).toBe(0)
+        const next = await h.get('/fragile')
+        expect(next.status).toBe(200)
+        expect(h.status(next)).toBe('HIT')
+      })
+
+      it('a leader that hangs past lockTimeout does not hold the waiters', async () => {
+        const h = await setup({
+          cacheOptions: { lockTimeout: '200ms' },
+          routes: [
+            {
+              method: 'GET',
+              path: '/slow',
+              handler: async (r) => {
+                if (r.call === 1) await sleep(1_500)
+                return { headers: { 'content-type': 'text/plain' }, body: r.call === 1 ? 'slow leader' : `call-${r.call}` }
+              },
+            },
+          ],
+        })
+        const leader = h.get('/slow')
+        await sleep(30)
+        const waiters = await h.many(10, '/slow')
+        for (const res of waiters) {
+          expect(res.status).toBe(200)
+          expect(res.text).toMatch(/^call-\d+$/)
+          // Released at the 200 ms lock timeout, well before the leader's 1.5 s.
+          expect(res.ms).toBeLessThan(1_000)
+        }
+        const slow = await leader
+        expect(slow.status).toBe(200)
+        expect(slow.text).toBe('slow leader')
+        expect(h.cache.stats().inFlight).toBe(0)
+      })
+    })
+
+    describe('response headers', () => {
+      it('the cache status header name is configurable', async () => {
+        const h = await setup({ cacheOptions: { cacheStatusHeader: 'X-My-Cache' }, routes: [{ method: 'GET', path: '/named', handler: echo }] })
+        const miss = await h.get('/named')
+        const hit = await h.get('/named')
+        expect([miss.headers['x-my-cache'], hit.headers['x-my-cache']]).toEqual(['MISS', 'HIT'])
+        expect(miss.headers['x-cache']).toBeUndefined()
+        expect(hit.headers['x-cache']).toBeUndefined()
+        const bypass = await h.req('/named', { method: 'POST' })
+        expect(bypass.headers['x-cache']).toBeUndefined()
+      })
+
+      it('hop-by-hop headers (Connection-named, Keep-Alive) are never replayed on a hit', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/hop',
+              handler: (r) => ({
+                headers: {
+                  connection: 'x-hop-secret',
+                  'x-hop-secret': 'for-this-connection-only',
+                  'keep-alive': 'timeout=99, max=7',
+                  'x-end-to-end': 'kept',
+                  'content-type': 'text/plain',
+                },
+                body: `${r.call}`,
+              }),
+            },
+          ],
+        })
+        const miss = await h.get('/hop')
+        expect(miss.text).toBe('1')
+        const hit = await h.get('/hop')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.text).toBe('1')
+        expect(hit.headers['x-hop-secret']).toBeUndefined()
+        expect(header(hit, 'connection') ?? '').not.toContain('x-hop-secret')
+        expect(header(hit, 'keep-alive') ?? '').not.toContain('timeout=99')
+        expect(header(hit, 'x-end-to-end')).toBe('kept')
+        expect(h.calls()).toBe(1)
+      })
+
+      it("the origin's own X-Cache header is replaced by the cache's", async () => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/spoof', handler: (r) => ({ headers: { 'x-cache': 'HIT-from-origin' }, body: `${r.call}` }) }],
+        })
+        const miss = await h.get('/spoof')
+        expect(h.status(miss)).toBe('MISS')
+        const hit = await h.get('/spoof')
+        expect(h.status(hit)).toBe('HIT')
+        expect(h.calls()).toBe(1)
+      })
+    })
+  })
+}

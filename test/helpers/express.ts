@@ -1,0 +1,113 @@
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { corral, invalidate } from '@corral/express'
+import {
+  OriginCounter,
+  isJsonBody,
+  isStreamBody,
+  queryOf,
+  sleep,
+  type AdapterFactory,
+  type AppSpec,
+  type Reply,
+  type RouteSpec,
+} from './scenario.js'
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type ExpressLib = (() => any) & Record<string, unknown>
+
+/**
+ * How the middleware is mounted:
+ * - `route`: `app.use(corral(cache, defaults))` and, on routes with options,
+ *   `app.get(path, corral(cache, options), handler)` as well (the documented combination);
+ * - `app`: only `app.use(corral(cache, { ...defaults, ...routeOptions }))`. A scenario whose
+ *   routes need different options cannot be expressed this way and is refused loudly.
+ */
+export type ExpressMount = 'route' | 'app'
+
+export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, mount: ExpressMount): AdapterFactory {
+  return {
+    name: `${name} (${mount === 'route' ? 'app.use + route corral()' : 'app.use only'})`,
+    async createApp(spec: AppSpec) {
+      const app = express()
+      if (spec.trustProxy) app.set('trust proxy', true)
+      const counter = new OriginCounter()
+
+      let appOptions = spec.defaults
+      if (mount === 'app') {
+        const distinct = new Set(spec.routes.map((r) => r.cache).filter((c) => c !== undefined))
+        if (distinct.size > 1) throw new Error('scenario needs different options per route; not expressible with app.use only')
+        const only = [...distinct][0]
+        if (only !== undefined) appOptions = { ...spec.defaults, ...only }
+      }
+      app.use(appOptions === undefined ? corral(spec.cache) : corral(spec.cache, appOptions as any))
+
+      for (const route of spec.routes) {
+        const chain: any[] = []
+        if (route.invalidate) chain.push(invalidate(spec.cache, route.invalidate as any))
+        if (mount === 'route' && route.cache !== undefined) chain.push(corral(spec.cache, route.cache as any))
+        chain.push(handlerFor(route, counter))
+        const method = route.method.toLowerCase()
+        app[method](expressPath(route.path, major), ...chain)
+      }
+
+      const server = http.createServer(app)
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const { port } = server.address() as AddressInfo
+      return {
+        url: `http://127.0.0.1:${port}`,
+        calls: (path?: string) => counter.calls(path),
+        close: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve())
+            server.closeAllConnections()
+          }),
+      }
+    },
+  }
+}
+
+function expressPath(path: string, major: 4 | 5): string {
+  // Express 5 (path-to-regexp 8) needs a named wildcard.
+  return major === 5 && path.endsWith('*') ? `${path}splat` : path
+}
+
+function handlerFor(route: RouteSpec, counter: OriginCounter) {
+  return (req: any, res: any, next: (err?: unknown) => void) => {
+    const call = counter.next(route.method, route.path)
+    const url: string = req.originalUrl
+    Promise.resolve()
+      .then(() =>
+        route.handler({
+          call,
+          method: req.method,
+          url,
+          hostname: req.hostname,
+          headers: req.headers,
+          params: { ...req.params },
+          query: queryOf(url),
+        }),
+      )
+      .then((reply) => write(res, reply))
+      .catch(next)
+  }
+}
+
+async function write(res: any, reply: Reply): Promise<void> {
+  res.status(reply.status ?? 200)
+  if (reply.headers) res.set(reply.headers)
+  const body = reply.body
+  if (body === undefined) {
+    res.end()
+  } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    res.send(body)
+  } else if (isJsonBody(body)) {
+    res.json(body.json)
+  } else if (isStreamBody(body)) {
+    for (const [i, chunk] of body.stream.entries()) {
+      if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
+      res.write(chunk)
+    }
+    res.end()
+  }
+}

@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import request from 'supertest'
+
+export interface Res {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  /** The raw body bytes, exactly as received. */
+  readonly body: Buffer
+  readonly text: string
+  /** Wall time of the request, in ms. */
+  readonly ms: number
+}
+
+export interface SendOptions {
+  readonly method?: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE'
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/**
+ * One request with supertest against an already listening server (never `supertest(app)`, which
+ * starts a server per request and would defeat concurrency tests). Every body is read as raw
+ * bytes, and no status is treated as an error.
+ */
+export async function send(url: string, path: string, options: SendOptions = {}): Promise<Res> {
+  const method = (options.method ?? 'GET').toLowerCase() as 'get' | 'head' | 'put' | 'post' | 'delete'
+  const started = performance.now()
+  let test = request(url)[method](path)
+  for (const [name, value] of Object.entries(options.headers ?? {})) test = test.set(name, value)
+  const res = await test
+    .ok(() => true)
+    .buffer(true)
+    .parse((stream, callback) => {
+      const chunks: Buffer[] = []
+      stream.on('data', (c: Buffer) => chunks.push(Buffer.from(c)))
+      stream.on('end', () => callback(null, Buffer.concat(chunks)))
+      stream.on('error', (err: Error) => callback(err, Buffer.alloc(0)))
+    })
+  const body: Buffer = Buffer.isBuffer(res.body) ? res.body : Buffer.alloc(0)
+  return {
+    status: res.status,
+    headers: res.headers as IncomingHttpHeaders,
+    body,
+    text: body.toString('utf8'),
+    ms: performance.now() - started,
+  }
+}
+
+/** Sends `n` identical requests at once. */
+export function sendMany(n: number, url: string, path: string, options?: SendOptions): Promise<Res[]> {
+  return Promise.all(Array.from({ length: n }, () => send(url, path, options)))
+}

@@ -1,0 +1,125 @@
+import type { Cache, InvalidateSelectors } from '@corral/core'
+
+/**
+ * A framework-neutral description of an app, which each adapter factory turns into a real
+ * Express or Fastify app listening on 127.0.0.1. The suite is written once against this shape
+ * (the @fastify/etag `generic.js` / `@keyv/test-suite` pattern).
+ */
+
+/** What a handler sees of its request, the same in every framework. */
+export interface OriginRequest {
+  /** 1-based count of origin calls on this route (method and path), including this one. */
+  readonly call: number
+  readonly method: string
+  /** Path and query as the client sent them. */
+  readonly url: string
+  /** The framework's idea of the host (follows X-Forwarded-Host when the app trusts proxies). */
+  readonly hostname: string
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  readonly params: Readonly<Record<string, unknown>>
+  readonly query: URLSearchParams
+}
+
+/**
+ * A response body: a string, a Buffer, a JSON value, or chunks streamed one after the other
+ * with `intervalMs` between them (Express: `res.write` per chunk; Fastify: a Readable).
+ */
+export type BodySpec =
+  | string
+  | Buffer
+  | { readonly json: unknown }
+  | { readonly stream: readonly (string | Buffer)[]; readonly intervalMs?: number }
+
+export interface Reply {
+  /** @default 200 */
+  readonly status?: number
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>
+  /** Omitted: an empty body. */
+  readonly body?: BodySpec
+}
+
+/** May be async (to delay) and may throw (the framework's error handler answers 500). */
+export type Handler = (req: OriginRequest) => Reply | Promise<Reply>
+
+/**
+ * Route cache options, handed to the adapter untouched: `corral(cache, options)` on an Express
+ * route, `config.cache` on a Fastify route. Callbacks get the framework's request; scenarios use
+ * only what both share (`req.params`, `req.headers`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type RouteCacheOptions = Record<string, any>
+
+export interface RouteSpec {
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE'
+  /** `:name` parameters; a trailing `*` is a wildcard (mapped to `*splat` for Express 5). */
+  readonly path: string
+  readonly cache?: RouteCacheOptions
+  /** Route-level invalidation: Express `invalidate(cache, fn)`, Fastify `config.invalidate`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly invalidate?: (req: any) => InvalidateSelectors
+  readonly handler: Handler
+}
+
+export interface AppSpec {
+  readonly cache: Cache
+  /** App-wide route defaults: `corral(cache, defaults)` / `register(plugin, { cache, ...defaults })`. */
+  readonly defaults?: RouteCacheOptions
+  /** Express `trust proxy`, Fastify `trustProxy`. */
+  readonly trustProxy?: boolean
+  readonly routes: readonly RouteSpec[]
+}
+
+export interface AppHandle {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string
+  /** Origin (handler) calls: of one route (`'GET /p/:id'`), of a path (any method), or of every route. */
+  calls(route?: string): number
+  /** Fastify's `app.corral.invalidate`; undefined for adapters without an app-level helper. */
+  readonly invalidate?: (selectors: InvalidateSelectors) => Promise<number>
+  close(): Promise<void>
+}
+
+export interface AdapterFactory {
+  /** e.g. `express4 (app.use + route)` */
+  readonly name: string
+  createApp(spec: AppSpec): Promise<AppHandle>
+}
+
+/** Counts origin calls per route (method and path). */
+export class OriginCounter {
+  private readonly byRoute = new Map<string, number>()
+  private total = 0
+
+  /** Counts a call of `METHOD path` and returns its 1-based number on that route. */
+  next(method: string, path: string): number {
+    this.total++
+    const route = `${method} ${path}`
+    const n = (this.byRoute.get(route) ?? 0) + 1
+    this.byRoute.set(route, n)
+    return n
+  }
+
+  /** Every call; the calls of one route (`'GET /p/:id'`); or of every method on a path (`'/p/:id'`). */
+  calls(route?: string): number {
+    if (route === undefined) return this.total
+    if (route.includes(' ')) return this.byRoute.get(route) ?? 0
+    let n = 0
+    for (const [k, v] of this.byRoute) if (k.slice(k.indexOf(' ') + 1) === route) n += v
+    return n
+  }
+}
+
+export function isJsonBody(b: BodySpec): b is { readonly json: unknown } {
+  return typeof b === 'object' && !Buffer.isBuffer(b) && 'json' in b
+}
+
+export function isStreamBody(b: BodySpec): b is { readonly stream: readonly (string | Buffer)[]; readonly intervalMs?: number } {
+  return typeof b === 'object' && !Buffer.isBuffer(b) && 'stream' in b
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+export function queryOf(url: string): URLSearchParams {
+  const q = url.indexOf('?')
+  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1))
+}
