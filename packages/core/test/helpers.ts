@@ -39,12 +39,13 @@ export async function expectFill(d: Decision | Promise<Decision>): Promise<Fill>
 export const CACHEABLE: OutgoingHttpHeaders = { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }
 
 /** Runs a request through the cache as a miss and feeds the fill a complete response. */
-export async function store(
+export async function store<Req = unknown>(
   cache: Cache,
   v: RequestView,
-  opts: { route?: ResolvedRoute; req?: unknown; status?: number; headers?: OutgoingHttpHeaders; body?: string } = {},
+  opts: { route?: ResolvedRoute<Req>; req?: Req; status?: number; headers?: OutgoingHttpHeaders; body?: string } = {},
 ): Promise<Fill> {
-  const fill = await expectFill(cache.handle(v, opts.route ?? cache.defaults, opts.req))
+  const route = opts.route ?? (cache.defaults as ResolvedRoute<Req>)
+  const fill = await expectFill(cache.handle(v, route, opts.req as Req))
   if (fill.begin(opts.status ?? 200, { ...(opts.headers ?? CACHEABLE) })) fill.end(Buffer.from(opts.body ?? 'x'))
   return fill
 }
