@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Res } from '../helpers/http.js'
+import { getAndAbort, type Res } from '../helpers/http.js'
 import { sleep, type AdapterFactory, type BodySpec, type OriginRequest } from '../helpers/scenario.js'
 import { harnessFor, runCleanups } from '../helpers/setup.js'
 
@@ -795,6 +795,238 @@ export function runAdapterSuite(factory: SuiteOptions): void {
       })
     })
 
+    describe('route options', () => {
+      it('a route ttl overrides the cache ttl', async () => {
+        const h = await setup({
+          cacheOptions: { ttl: '5m' },
+          routes: [{ method: 'GET', path: '/short', cache: { ttl: '10s' }, handler: echo }],
+        })
+        await h.get('/short')
+        h.clock.advance(9_000)
+        expect(h.status(await h.get('/short'))).toBe('HIT')
+        h.clock.advance(2_000)
+        const expired = await h.get('/short')
+        expect(h.status(expired)).toBe('MISS')
+        expect(expired.text).toBe('2 /short')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('bypass(req) skips the cache for the requests it selects', async () => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/article', cache: { bypass: (req: { headers: Record<string, unknown> }) => req.headers['x-preview'] !== undefined }, handler: echo }],
+        })
+        expect(h.status(await h.get('/article'))).toBe('MISS')
+        const preview = await h.get('/article', { 'X-Preview': '1' })
+        expect(h.status(preview)).toBe('BYPASS')
+        expect(preview.text).toBe('2 /article')
+        const normal = await h.get('/article')
+        expect(h.status(normal)).toBe('HIT')
+        expect(normal.text).toBe('1 /article')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('key(req) splits entries by its material', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/dashboard',
+              cache: { key: (req: { headers: Record<string, unknown> }) => (req.headers['x-tenant'] as string | undefined) ?? null },
+              handler: (r) => ({ body: `${r.call} ${String(r.headers['x-tenant'])}` }),
+            },
+          ],
+        })
+        expect((await h.get('/dashboard', { 'X-Tenant': 'acme' })).text).toBe('1 acme')
+        expect((await h.get('/dashboard', { 'X-Tenant': 'globex' })).text).toBe('2 globex')
+        const again = await h.get('/dashboard', { 'X-Tenant': 'acme' })
+        expect(h.status(again)).toBe('HIT')
+        expect(again.text).toBe('1 acme')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('query: false ignores the query string; query: { include } keeps only the listed names', async () => {
+        const h = await setup({
+          routes: [
+            { method: 'GET', path: '/noquery', cache: { query: false }, handler: echo },
+          ],
+        })
+        await h.get('/noquery?a=1')
+        const b = await h.get('/noquery?a=2&b=3')
+        expect(h.status(b)).toBe('HIT')
+        expect(b.text).toBe('1 /noquery?a=1')
+
+        const h2 = await setup({
+          routes: [{ method: 'GET', path: '/list', cache: { query: { include: ['page'] } }, handler: echo }],
+        })
+        await h2.get('/list?page=1&sort=asc')
+        expect(h2.status(await h2.get('/list?sort=desc&page=1'))).toBe('HIT')
+        expect(h2.status(await h2.get('/list?page=2&sort=asc'))).toBe('MISS')
+        expect(h2.calls()).toBe(2)
+      })
+
+      it("methods: ['GET'] leaves HEAD requests out of the cache", async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/getonly', cache: { methods: ['GET'] }, handler: echo }] })
+        await h.get('/getonly')
+        expect(h.status(await h.get('/getonly'))).toBe('HIT')
+        const head = await h.req('/getonly', { method: 'HEAD' })
+        expect(h.status(head)).toBe('BYPASS')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('the path is case-sensitive in the key even where the router is not', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/case', handler: echo }] })
+        expect((await h.get('/case')).text).toBe('1 /case')
+        const upper = await h.get('/CASE')
+        expect(upper.text).not.toBe('1 /case')
+        const lower = await h.get('/case')
+        expect(h.status(lower)).toBe('HIT')
+        expect(lower.text).toBe('1 /case')
+      })
+    })
+
+    describe('other statuses', () => {
+      it('a 204 is stored and replayed without a body or Content-Length', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/empty', handler: (r) => ({ status: 204, headers: { 'x-call': String(r.call) } }) }] })
+        const miss = await h.get('/empty')
+        const hit = await h.get('/empty')
+        expect([miss.status, hit.status]).toEqual([204, 204])
+        expect([h.status(miss), h.status(hit)]).toEqual(['MISS', 'HIT'])
+        expect(hit.body.length).toBe(0)
+        expect(hit.headers['content-length']).toBeUndefined()
+        expect(hit.headers['x-call']).toBe('1')
+        expect(h.calls()).toBe(1)
+      })
+
+      it('a 301 is stored with its Location', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/old', handler: () => ({ status: 301, headers: { location: '/new' } }) }] })
+        const miss = await h.get('/old')
+        const hit = await h.get('/old')
+        expect([miss.status, hit.status]).toEqual([301, 301])
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers.location).toBe('/new')
+        expect(h.calls()).toBe(1)
+      })
+
+      it('a 304 from the origin is never stored', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/validated',
+              handler: (r) =>
+                r.call === 1
+                  ? { status: 304, headers: { etag: '"v1"' } }
+                  : { headers: { etag: '"v1"', 'content-type': 'text/plain' }, body: `full body ${r.call}` },
+            },
+          ],
+        })
+        const first = await h.get('/validated')
+        expect(first.status).toBe(304)
+        const plain = await h.get('/validated')
+        expect(plain.status).toBe(200)
+        expect(h.status(plain)).toBe('MISS')
+        expect(plain.text).toBe('full body 2')
+        const hit = await h.get('/validated')
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.text).toBe('full body 2')
+        expect(h.calls()).toBe(2)
+      })
+
+      it('a conditional request on a cold cache is answered correctly and fills the cache', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/validated',
+              handler: (r) =>
+                r.headers['if-none-match'] === '"v1"'
+                  ? { status: 304, headers: { etag: '"v1"' } }
+                  : { headers: { etag: '"v1"', 'content-type': 'text/plain' }, body: `full body ${r.call}` },
+            },
+          ],
+        })
+        const cold = await h.get('/validated', { 'If-None-Match': '"v1"' })
+        // Either answer is right for the client (RFC 9110 §13.2.1); a 200 must be complete.
+        expect([200, 304]).toContain(cold.status)
+        if (cold.status === 200) expect(cold.text).toBe('full body 1')
+        const plain = await h.get('/validated')
+        expect(plain.status).toBe(200)
+        expect(h.status(plain)).toBe('HIT')
+        expect(plain.text).toBe('full body 1')
+        const conditional = await h.get('/validated', { 'If-None-Match': '"v1"' })
+        expect(conditional.status).toBe(304)
+        expect(h.status(conditional)).toBe('HIT')
+        expect(h.calls()).toBe(1)
+      })
+    })
+
+    describe('fills that do not complete normally', () => {
+      it('an invalidation that lands while the origin is answering wins', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/racing',
+              handler: async (r) => {
+                await sleep(100)
+                return { body: `v${r.call}` }
+              },
+            },
+          ],
+        })
+        const pending = h.get('/racing')
+        await sleep(30)
+        await h.cache.invalidate({ keys: ['/racing'] })
+        expect((await pending).text).toBe('v1')
+        const after = await h.get('/racing')
+        expect(h.status(after)).toBe('MISS')
+        expect(after.text).toBe('v2')
+      })
+
+      it('a client that goes away mid-stream leaves no truncated entry and strands no waiter', async () => {
+        const chunks = ['part-1;', 'part-2;', 'part-3;', 'part-4;', 'part-5;', 'part-6']
+        const whole = chunks.join('')
+        const h = await setup({
+          cacheOptions: { lockTimeout: '5s' },
+          routes: [{ method: 'GET', path: '/download', handler: () => ({ headers: { 'content-type': 'text/plain' }, body: { stream: chunks, intervalMs: 50 } }) }],
+        })
+        const leader = getAndAbort(h.app.url, '/download')
+        await sleep(20)
+        const waiters = h.many(5, '/download')
+        expect((await leader).toString()).toBe('part-1;')
+        for (const res of await waiters) {
+          expect(res.status).toBe(200)
+          expect(res.text).toBe(whole)
+          // Released when the aborted fill settled, not at the 5 s lock timeout.
+          expect(res.ms).toBeLessThan(2_000)
+        }
+        await sleep(400)
+        const next = await h.get('/download')
+        expect(next.text).toBe(whole)
+        expect(h.cache.stats().inFlight).toBe(0)
+      })
+
+      it('100 concurrent cold requests on a route with its own options cost one origin call', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/hot/:id',
+              cache: { ttl: '1m', tags: (req: { params: { id: string } }) => [`hot:${req.params.id}`] },
+              handler: async (r) => {
+                await sleep(50)
+                return { body: `hot ${String(r.params.id)} ${r.call}` }
+              },
+            },
+          ],
+        })
+        const responses = await h.many(100, '/hot/7')
+        expect(h.calls()).toBe(1)
+        expect(new Set(responses.map((r) => `${r.status} ${r.text}`))).toEqual(new Set(['200 hot 7 1']))
+        expect(await h.cache.invalidate({ tags: ['hot:7'] })).toBe(1)
+      })
+    })
+
     describe('response headers', () => {
       it('the cache status header name is configurable', async () => {
         const h = await setup({ cacheOptions: { cacheStatusHeader: 'X-My-Cache' }, routes: [{ method: 'GET', path: '/named', handler: echo }] })
@@ -836,6 +1068,24 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(header(hit, 'keep-alive') ?? '').not.toContain('timeout=99')
         expect(header(hit, 'x-end-to-end')).toBe('kept')
         expect(h.calls()).toBe(1)
+      })
+
+      it('repeated response headers are replayed as the origin sent them', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/links',
+              handler: (r) => ({ headers: { link: ['</a.css>; rel=preload', '</b.js>; rel=preload'], 'x-multi': ['one', 'two'] }, body: `${r.call}` }),
+            },
+          ],
+        })
+        const miss = await h.get('/links')
+        const hit = await h.get('/links')
+        expect(h.status(hit)).toBe('HIT')
+        expect(header(hit, 'link')).toBe(header(miss, 'link'))
+        expect(header(hit, 'link')).toContain('</b.js>; rel=preload')
+        expect(header(hit, 'x-multi')).toBe(header(miss, 'x-multi'))
       })
 
       it("the origin's own X-Cache header is replaced by the cache's", async () => {

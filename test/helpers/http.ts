@@ -1,3 +1,4 @@
+import * as http from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import request from 'supertest'
 
@@ -28,6 +29,7 @@ export async function send(url: string, path: string, options: SendOptions = {})
   for (const [name, value] of Object.entries(options.headers ?? {})) test = test.set(name, value)
   const res = await test
     .ok(() => true)
+    .redirects(0)
     .buffer(true)
     .parse((stream, callback) => {
       const chunks: Buffer[] = []
@@ -48,4 +50,23 @@ export async function send(url: string, path: string, options: SendOptions = {})
 /** Sends `n` identical requests at once. */
 export function sendMany(n: number, url: string, path: string, options?: SendOptions): Promise<Res[]> {
   return Promise.all(Array.from({ length: n }, () => send(url, path, options)))
+}
+
+/**
+ * A GET whose client goes away after the first body chunk, like a browser tab closed mid-download.
+ * Resolves with the bytes received before the abort.
+ */
+export function getAndAbort(url: string, path: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}${path}`, (res) => {
+      res.once('data', (chunk: Buffer) => {
+        req.destroy()
+        resolve(Buffer.from(chunk))
+      })
+      res.once('end', () => reject(new Error('the response ended before the client could abort')))
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ECONNRESET') reject(err)
+    })
+  })
 }
