@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CallbackError, createCache, type CorralError, type Decision } from '../src/index.js'
+import { CallbackError, createCache, MemoryStore, type CorralError, type Decision } from '../src/index.js'
 import { CACHEABLE, clock, expectFill, expectHit, flush, store, view } from './helpers.js'
 
 describe('miss, store, hit', () => {
@@ -227,6 +227,7 @@ describe('single flight', () => {
       fills.add(f)
     }
     expect(fills.size).toBe(9)
+    expect(cache.stats()).toMatchObject({ misses: 10, coalesced: 9, hits: 0 })
     expect(cache.stats().notStored.aborted).toBe(1)
     expect(cache.stats().inFlight).toBe(0)
 
@@ -312,6 +313,23 @@ describe('Vary', () => {
     await store(cache, lang(undefined), { headers: varying, body: 'default' })
     expect((await expectHit(cache.handle(lang(undefined), cache.defaults, undefined))).body.toString()).toBe('default')
     await expectFill(cache.handle(lang('en'), cache.defaults, undefined))
+  })
+
+  it('keeps the Vary marker as long as its longest-lived variant', async () => {
+    for (const [first, second] of [
+      [10, 60],
+      [60, 10],
+    ] as const) {
+      const c = clock()
+      const cache = createCache({ now: c.now })
+      await store(cache, lang('en'), { headers: { ...varying, 'cache-control': `max-age=${first}` }, body: 'en' })
+      await store(cache, lang('fr'), { headers: { ...varying, 'cache-control': `max-age=${second}` }, body: 'fr' })
+      c.advance(30_000)
+      const longLived = first > second ? 'en' : 'fr'
+      const shortLived = first > second ? 'fr' : 'en'
+      expect((await expectHit(cache.handle(lang(longLived), cache.defaults, undefined))).body.toString()).toBe(longLived)
+      await expectFill(cache.handle(lang(shortLived), cache.defaults, undefined))
+    }
   })
 
   it('never stores Vary: *', async () => {
@@ -408,9 +426,11 @@ describe('invalidation', () => {
     const fr = await expectFill(cache.handle(view('/v', { 'accept-language': 'fr' }), cache.defaults, undefined))
     fr.begin(200, { ...varying })
     fr.end(Buffer.from('fr'))
-    await cache.invalidate({ keys: ['/v'] })
-    await expectFill(cache.handle(view('/v', { 'accept-language': 'en' }), cache.defaults, undefined))
-    await expectFill(cache.handle(view('/v', { 'accept-language': 'fr' }), cache.defaults, undefined))
+    expect(await cache.invalidate({ keys: ['/v'] })).toBe(3) // the Vary marker and both variants
+    // abandon each fill so that the next request does not wait on it
+    ;(await expectFill(cache.handle(view('/v', { 'accept-language': 'en' }), cache.defaults, undefined))).abandon('aborted')
+    ;(await expectFill(cache.handle(view('/v', { 'accept-language': 'fr' }), cache.defaults, undefined))).abandon('aborted')
+    expect(cache.stats().entries).toBe(0)
   })
 
   it('prevents the store of a response whose invalidation lands between begin() and end()', async () => {
@@ -431,6 +451,35 @@ describe('invalidation', () => {
     await cache.invalidate({ tags: ['item-7'] })
     fill.end(Buffer.from('old'))
     await expectFill(cache.handle(view('/p'), cache.defaults, undefined))
+  })
+
+  it('prevents the store when the invalidation lands before begin()', async () => {
+    const cache = createCache()
+    const fill = await expectFill(cache.handle(view('/p'), cache.defaults, undefined))
+    await cache.invalidate({ prefixes: ['/'] })
+    fill.begin(200, { ...CACHEABLE })
+    fill.end(Buffer.from('old'))
+    await expectFill(cache.handle(view('/p'), cache.defaults, undefined))
+  })
+
+  it('normalises invalidation keys like request URLs', async () => {
+    const cache = createCache()
+    await store(cache, view('/~user/a%2fb?q=%41'))
+    await store(cache, view('/~user/x'))
+    expect(await cache.invalidate({ keys: ['/%7Euser/a%2Fb?q=A'] })).toBe(1)
+    expect(await cache.invalidate({ keys: ['/%7euser/x'] })).toBe(1)
+    expect(cache.stats().entries).toBe(0)
+  })
+
+  it('does not reach into another namespace sharing the store', async () => {
+    const shared = new MemoryStore()
+    const a = createCache({ store: shared, namespace: 'a' })
+    const b = createCache({ store: shared, namespace: 'b' })
+    await store(a, view('/p'), { body: 'a' })
+    await expectFill(b.handle(view('/p'), b.defaults, undefined))
+    await store(b, view('/q'), { body: 'b' })
+    await a.invalidate({ keys: ['/q'], prefixes: ['/'] })
+    expect((await expectHit(b.handle(view('/q'), b.defaults, undefined))).body.toString()).toBe('b')
   })
 
   it('lets an unrelated invalidation in flight through', async () => {
