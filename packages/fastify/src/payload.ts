@@ -1,0 +1,104 @@
+import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream'
+import type { ReadableStream as WebReadableStream } from 'node:stream/web'
+import { BodyCapture, type Fill } from '@corral/core'
+
+const EMPTY = Buffer.alloc(0)
+const toString = Object.prototype.toString
+
+/**
+ * A copy of `bytes` that owns its memory. Small Buffers are usually slices of Node's shared 8 KiB
+ * pool; storing one would keep the whole slab alive and defeat the store's byte budget.
+ */
+function owned(bytes: Uint8Array): Buffer {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength && Buffer.isBuffer(bytes)) return bytes
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength)
+  copy.set(bytes)
+  return copy
+}
+
+function endWith(fill: Fill, bytes: Uint8Array): void {
+  if (bytes.byteLength > fill.maxBodyBytes) fill.abandon('too-large')
+  else fill.end(owned(bytes))
+}
+
+/**
+ * Passes a streamed body through unchanged while teeing it into a capture. Past `maxBodyBytes`
+ * it stops capturing (and gives up the fill at once, so waiters go to the origin) but keeps
+ * streaming. Back-pressure is the Transform's.
+ */
+class CaptureStream extends Transform {
+  private capture: BodyCapture | undefined
+
+  constructor(private readonly fill: Fill) {
+    super()
+    this.capture = new BodyCapture(fill.maxBodyBytes)
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.capture !== undefined && !this.capture.push(chunk)) {
+      this.capture = undefined
+      this.fill.abandon('too-large')
+    }
+    callback(null, chunk)
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const body = this.capture?.body()
+    this.capture = undefined
+    if (body === undefined) this.fill.abandon('too-large')
+    else this.fill.end(owned(body))
+    callback()
+  }
+}
+
+function isNodeStream(p: object): p is Readable {
+  return typeof (p as Readable).pipe === 'function'
+}
+
+function isWebStream(p: object): p is WebReadableStream {
+  return typeof (p as WebReadableStream).getReader === 'function'
+}
+
+/**
+ * Feeds the payload Fastify is about to send into `fill` (whose `begin` returned true) and returns
+ * the payload to send in its place: the same value, or for a stream a pass-through of it.
+ */
+export function capturePayload(fill: Fill, payload: unknown): unknown {
+  if (payload === null || payload === undefined) {
+    fill.end(EMPTY)
+    return payload
+  }
+  if (typeof payload === 'string') {
+    const length = Buffer.byteLength(payload)
+    if (length > fill.maxBodyBytes) fill.abandon('too-large')
+    else {
+      const body = Buffer.allocUnsafeSlow(length)
+      body.write(payload)
+      fill.end(body)
+    }
+    return payload
+  }
+  if (ArrayBuffer.isView(payload)) {
+    endWith(fill, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
+    return payload
+  }
+  if (payload instanceof ArrayBuffer) {
+    endWith(fill, new Uint8Array(payload))
+    return payload
+  }
+  if (typeof payload === 'object' && toString.call(payload) !== '[object Response]') {
+    // Fastify pipes Node and web streams alike; a Node stream lets Fastify destroy the source
+    // through the pipeline when the client goes away.
+    const source = isNodeStream(payload) ? payload : isWebStream(payload) ? Readable.fromWeb(payload) : undefined
+    if (source !== undefined) {
+      const tee = new CaptureStream(fill)
+      pipeline(source, tee, (err) => {
+        if (err) fill.abandon(err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? 'aborted' : 'error')
+      })
+      return tee
+    }
+  }
+  // A web Response carries its own status and headers, which begin() never saw: never stored.
+  fill.abandon('error')
+  return payload
+}

@@ -1,0 +1,104 @@
+import { Cache, ConfigError, type InvalidateSelectors, type ResolvedRoute, type RouteOptions } from '@corral/core'
+import type { FastifyInstance, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
+import { createHooks, kState, type OnRequestHook, type OnSendHook } from './hooks.js'
+
+/**
+ * Options of the plugin: the cache, plus route options that apply to every route registered after
+ * the plugin (a route's `config.cache` is applied over them).
+ */
+export type CorralFastifyOptions = {
+  /** The cache from `createCache()`. Required. The plugin does not close it. */
+  cache: Cache
+} & RouteOptions<FastifyRequest>
+
+/** `fastify.corral`. */
+export interface CorralFastifyDecorator {
+  /** The cache given to the plugin. */
+  readonly cache: Cache
+  /**
+   * Removes matching entries; resolves to how many were removed. The in-process part is done
+   * before it returns.
+   */
+  invalidate(selectors: InvalidateSelectors): Promise<number>
+}
+
+/** Fastify's own `register` options, passed along to every plugin; not route options. */
+const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
+
+function describe(v: unknown): string {
+  if (typeof v === 'function') return 'a function'
+  if (Array.isArray(v)) return 'an array'
+  return typeof v === 'string' ? `'${v}'` : String(v)
+}
+
+function routeName(opts: FastifyRouteOptions): string {
+  const method = Array.isArray(opts.method) ? opts.method.join(',') : opts.method
+  return `${method} ${opts.url}`
+}
+
+/** Compiles route options, naming the route in the error a bad option throws. */
+function compile(
+  cache: Cache,
+  options: RouteOptions<FastifyRequest>,
+  base: ResolvedRoute<FastifyRequest>,
+  opts: FastifyRouteOptions,
+): ResolvedRoute<FastifyRequest> {
+  try {
+    return cache.route(options, 'config.cache.', base)
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${err.message} (route ${routeName(opts)})`)
+    throw err
+  }
+}
+
+function append<H>(existing: H | H[] | undefined, hook: H): H[] {
+  // Never push into the route's own array: Fastify copies route options shallowly (for the HEAD
+  // route it derives from a GET), so an in-place change would leak into the copy.
+  if (existing === undefined) return [hook]
+  return Array.isArray(existing) ? [...existing, hook] : [existing, hook]
+}
+
+export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOptions, done: (err?: Error) => void): void {
+  if (typeof options !== 'object' || options === null || !(options.cache instanceof Cache)) {
+    done(new ConfigError('expected options.cache to be a cache from createCache()'))
+    return
+  }
+  const { cache, ...rest } = options
+  const routeDefaults: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(rest)) if (!REGISTER_OPTIONS.has(k)) routeDefaults[k] = v
+  let defaults: ResolvedRoute<FastifyRequest>
+  try {
+    defaults = cache.route<FastifyRequest>(routeDefaults as RouteOptions<FastifyRequest>, 'options.')
+  } catch (err) {
+    done(err as Error)
+    return
+  }
+
+  const hooks = createHooks(cache)
+  fastify.decorateRequest(kState, null)
+  fastify.decorate('corral', { cache, invalidate: (selectors: InvalidateSelectors) => cache.invalidate(selectors) })
+
+  fastify.addHook('onRoute', (opts) => {
+    const config = opts.config as { cache?: unknown; invalidate?: unknown } | undefined
+    const given = config?.cache
+    const invalidate = config?.invalidate
+    if (invalidate !== undefined && typeof invalidate !== 'function') {
+      throw new ConfigError(`expected config.invalidate to be a function of the request returning selectors, got ${describe(invalidate)} (route ${routeName(opts)})`)
+    }
+    if (given !== false) {
+      if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
+        throw new ConfigError(`expected config.cache to be route options or false, got ${describe(given)} (route ${routeName(opts)})`)
+      }
+      const route = given === undefined ? defaults : compile(cache, given as RouteOptions<FastifyRequest>, defaults, opts)
+      // Route-level hooks run after the app's and the route's own onRequest hooks (auth, rate
+      // limits), and cost nothing on routes that are not cached.
+      opts.onRequest = append<OnRequestHook>(opts.onRequest as OnRequestHook | OnRequestHook[] | undefined, hooks.lookup(route)) as FastifyRouteOptions['onRequest']
+      opts.onSend = append<OnSendHook>(opts.onSend as OnSendHook | OnSendHook[] | undefined, hooks.capture) as FastifyRouteOptions['onSend']
+    }
+    if (typeof invalidate === 'function') {
+      const select = invalidate as (req: FastifyRequest) => InvalidateSelectors
+      opts.onSend = append<OnSendHook>(opts.onSend as OnSendHook | OnSendHook[] | undefined, hooks.invalidation(select)) as FastifyRouteOptions['onSend']
+    }
+  })
+  done()
+}
