@@ -11,6 +11,7 @@ import {
   type AppSpec,
   type Reply,
   type RouteSpec,
+  type StreamBody,
 } from './scenario.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -94,20 +95,41 @@ function handlerFor(route: RouteSpec, counter: OriginCounter) {
 }
 
 async function write(res: any, reply: Reply): Promise<void> {
-  res.status(reply.status ?? 200)
-  if (reply.headers) res.set(reply.headers)
+  const status = reply.status ?? 200
   const body = reply.body
-  if (body === undefined) {
-    res.end()
-  } else if (typeof body === 'string' || Buffer.isBuffer(body)) {
-    res.send(body)
-  } else if (isJsonBody(body)) {
-    res.json(body.json)
-  } else if (isStreamBody(body)) {
-    for (const [i, chunk] of body.stream.entries()) {
-      if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
-      res.write(chunk)
-    }
-    res.end()
+  if (reply.writeHead !== undefined) {
+    const headers = reply.headers ?? {}
+    res.writeHead(status, reply.writeHead === 'object' ? headers : flat(headers))
+    if (body === undefined) res.end()
+    else if (typeof body === 'string' || Buffer.isBuffer(body)) res.end(body)
+    else if (isJsonBody(body)) res.end(JSON.stringify(body.json))
+    else await writeChunks(res, body)
+    return
   }
+  res.status(status)
+  if (reply.headers) res.set(reply.headers)
+  if (body === undefined) res.end()
+  else if (typeof body === 'string' || Buffer.isBuffer(body)) res.send(body)
+  else if (isJsonBody(body)) res.json(body.json)
+  else if (isStreamBody(body)) await writeChunks(res, body)
+}
+
+async function writeChunks(res: any, body: StreamBody): Promise<void> {
+  for (const [i, chunk] of body.stream.entries()) {
+    if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
+    res.write(chunk)
+  }
+  if (body.intervalMs) await sleep(body.intervalMs)
+  // Headers are sent: Express's final handler answers this by destroying the socket.
+  if (body.failAtEnd) throw new Error('origin stream failed')
+  res.end()
+}
+
+/** `{ a: '1', b: ['2', '3'] }` as Node's flat `['a', '1', 'b', '2', 'b', '3']`. */
+function flat(headers: Readonly<Record<string, string | readonly string[]>>): string[] {
+  const out: string[] = []
+  for (const [name, value] of Object.entries(headers)) {
+    for (const v of typeof value === 'string' ? [value] : value) out.push(name, v)
+  }
+  return out
 }

@@ -75,12 +75,15 @@ function write(reply: any, r: Reply): unknown {
   if (typeof body === 'string' || Buffer.isBuffer(body)) return reply.send(body)
   if (isJsonBody(body)) return reply.send(body.json)
   if (isStreamBody(body)) {
-    const { stream, intervalMs } = body
+    const { stream, intervalMs, failAtEnd } = body
     async function* chunks() {
       for (const [i, chunk] of stream.entries()) {
         if (i > 0 && intervalMs) await sleep(intervalMs)
         yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk
       }
+      if (intervalMs) await sleep(intervalMs)
+      // Headers are sent: Fastify answers a stream error by destroying the response.
+      if (failAtEnd) throw new Error('origin stream failed')
     }
     return reply.send(Readable.from(chunks()))
   }

@@ -28,7 +28,14 @@ export type BodySpec =
   | string
   | Buffer
   | { readonly json: unknown }
-  | { readonly stream: readonly (string | Buffer)[]; readonly intervalMs?: number }
+  | StreamBody
+
+/** Chunks written one after the other; with `failAtEnd` the origin errors instead of ending. */
+export interface StreamBody {
+  readonly stream: readonly (string | Buffer)[]
+  readonly intervalMs?: number
+  readonly failAtEnd?: boolean
+}
 
 export interface Reply {
   /** @default 200 */
@@ -36,6 +43,12 @@ export interface Reply {
   readonly headers?: Readonly<Record<string, string | readonly string[]>>
   /** Omitted: an empty body. */
   readonly body?: BodySpec
+  /**
+   * Express: hand the headers straight to Node's `res.writeHead(status, headers)`, as an object or
+   * as a flat `[name, value, ...]` array, instead of `res.set()`. Fastify has a single way to set
+   * headers and ignores this.
+   */
+  readonly writeHead?: 'object' | 'flat'
 }
 
 /** May be async (to delay) and may throw (the framework's error handler answers 500). */
@@ -113,7 +126,7 @@ export function isJsonBody(b: BodySpec): b is { readonly json: unknown } {
   return typeof b === 'object' && !Buffer.isBuffer(b) && 'json' in b
 }
 
-export function isStreamBody(b: BodySpec): b is { readonly stream: readonly (string | Buffer)[]; readonly intervalMs?: number } {
+export function isStreamBody(b: BodySpec): b is StreamBody {
   return typeof b === 'object' && !Buffer.isBuffer(b) && 'stream' in b
 }
 
