@@ -147,7 +147,7 @@ export class Cache implements FillHost {
       }
       this.store = options.store
     } else {
-      this.store = new MemoryStore({ maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes })
+      this.store = new MemoryStore({ maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes }, 'options.')
     }
   }
 
@@ -221,7 +221,7 @@ export class Cache implements FillHost {
       return n
     }
     try {
-      const r = this.store.invalidate(sel)
+      const r = this.store.invalidate(sel, this.namespace)
       if (!isPromise(r)) return Promise.resolve(count(r))
       return r.then(count, (err: unknown) => {
         this.report(new StoreError('invalidation failed in the store', err))
@@ -284,12 +284,16 @@ export class Cache implements FillHost {
       return false
     }
     try {
-      let pending: Promise<void>[] | undefined
+      // Written in order: the response entry comes last, so it only counts when it was kept.
+      let pending: Promise<boolean>[] | undefined
+      let kept = true
       for (const [key, entry] of writes) {
         const r = this.store.set(key, entry)
         if (isPromise(r)) (pending ??= []).push(r)
+        else kept = r
       }
-      return pending === undefined ? true : Promise.all(pending).then(() => true, failed)
+      if (pending === undefined) return kept
+      return Promise.all(pending).then((all) => kept && all[all.length - 1] !== false, failed)
     } catch (err) {
       return failed(err)
     }

@@ -14,12 +14,13 @@ export function parseDuration(value: unknown, option: string): number {
     const m = DURATION.exec(value.trim())
     if (m) ms = Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]
   }
+  if (ms !== undefined) ms = Math.round(ms)
   if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
     throw new ConfigError(
       `expected ${option} to be a positive number of milliseconds or a duration like '30s' or '5m', got ${describe(value)}`,
     )
   }
-  return Math.round(ms)
+  return ms
 }
 
 export function describe(value: unknown): string {

@@ -100,7 +100,7 @@ export function responseStorability(
   const lifetimeMs = lifetimeS === undefined ? route.ttl : lifetimeS * 1000
   // No heuristic freshness (RFC 9111 §4.2.2): without explicit freshness or a configured ttl, do not store.
   if (lifetimeMs === undefined) return { storable: false, reason: 'no-freshness' }
-  const initialAge = ageSeconds(headers.age)
+  const initialAge = initialAgeSeconds(headers, now)
   if (lifetimeMs - initialAge * 1000 <= 0) return { storable: false, reason: 'stale' }
   return { storable: true, lifetimeMs, initialAge, vary }
 }
@@ -127,20 +127,28 @@ export function freshnessLifetime(
   return undefined
 }
 
-function ageSeconds(v: OutgoingHttpHeaders[string]): number {
-  const text = one(v)
-  return text !== undefined && /^\d+$/.test(text.trim()) ? Number(text.trim()) : 0
+/**
+ * RFC 9111 §4.2.3 corrected initial age, in seconds: the larger of the origin's `Age` and the
+ * apparent age `now - Date` (a response generated a while ago is that much older already).
+ */
+export function initialAgeSeconds(headers: OutgoingHttpHeaders, now: number): number {
+  const text = one(headers.age)
+  const age = text !== undefined && /^\d+$/.test(text.trim()) ? Number(text.trim()) : 0
+  const date = one(headers.date)
+  const generated = date === undefined ? NaN : Date.parse(date)
+  const apparent = Number.isNaN(generated) ? 0 : Math.max(0, Math.floor((now - generated) / 1000))
+  return Math.max(age, apparent)
 }
+
+const ENTITY_TAG = /(?:W\/)?("[^"]*")/g
 
 /** RFC 9110 §13.1.2 weak comparison of an If-None-Match list with a stored ETag. */
 export function etagMatches(ifNoneMatch: string, etag: string | undefined): boolean {
   if (etag === undefined) return false
   if (ifNoneMatch.trim() === '*') return true
   const opaque = etag.startsWith('W/') ? etag.slice(2) : etag
-  for (const raw of ifNoneMatch.split(',')) {
-    const t = raw.trim()
-    if ((t.startsWith('W/') ? t.slice(2) : t) === opaque) return true
-  }
+  // Entity-tags are quoted and may contain commas, so match them rather than split on commas.
+  for (const m of ifNoneMatch.matchAll(ENTITY_TAG)) if (m[1] === opaque) return true
   return false
 }
 

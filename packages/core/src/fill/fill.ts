@@ -107,7 +107,8 @@ export class Fill {
             [makeVariantKey(key, s.vary, this.view.headers), entry],
           ]
     this.settledState = true
-    const done = (ok: boolean) => this.finish(ok ? { stored: true } : { stored: false, reason: 'error' })
+    // A store declines only entries too large for it.
+    const done = (ok: boolean) => this.finish(ok ? { stored: true } : { stored: false, reason: 'too-large' })
     const written = this.host.write(writes)
     if (typeof written === 'boolean') done(written)
     else written.then(done, () => done(false))

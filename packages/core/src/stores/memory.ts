@@ -31,14 +31,17 @@ export class MemoryStore implements CacheStore {
   private readonly byPath = new Map<string, Set<string>>()
   private readonly byTag = new Map<string, Set<string>>()
 
-  constructor(options: MemoryStoreOptions = {}) {
-    this.maxBytes = options.maxBytes === undefined ? 64 * 1024 * 1024 : positiveInt(options.maxBytes, 'maxBytes')
+  /** `prefix` names the options in error messages (`'options.'` when built by createCache). */
+  constructor(options: MemoryStoreOptions = {}, prefix = '') {
+    this.maxBytes = options.maxBytes === undefined ? 64 * 1024 * 1024 : positiveInt(options.maxBytes, `${prefix}maxBytes`)
     this.maxEntryBytes =
       options.maxEntryBytes === undefined
         ? Math.max(1, Math.floor(this.maxBytes / 16))
-        : positiveInt(options.maxEntryBytes, 'maxEntryBytes')
+        : positiveInt(options.maxEntryBytes, `${prefix}maxEntryBytes`)
     if (this.maxEntryBytes > this.maxBytes) {
-      throw new ConfigError(`expected maxEntryBytes (${this.maxEntryBytes}) to be at most maxBytes (${this.maxBytes})`)
+      throw new ConfigError(
+        `expected ${prefix}maxEntryBytes (${this.maxEntryBytes}) to be at most ${prefix}maxBytes (${this.maxBytes})`,
+      )
     }
     this.lru = new LRUCache<string, Entry>({
       maxSize: this.maxBytes,
@@ -52,19 +55,21 @@ export class MemoryStore implements CacheStore {
     return this.lru.get(key)
   }
 
-  set(key: string, entry: Entry): void {
+  set(key: string, entry: Entry): boolean {
     this.lru.set(key, entry)
     // lru-cache refuses entries over maxEntrySize without storing them; index only what it kept.
-    if (this.lru.peek(key) !== entry) return
+    if (this.lru.peek(key) !== entry) return false
     add(this.byPath, entry.path, key)
     for (const t of entry.tags) add(this.byTag, t, key)
+    return true
   }
 
   delete(key: string): void {
     this.lru.delete(key)
   }
 
-  invalidate(sel: NormalizedSelectors): number {
+  invalidate(sel: NormalizedSelectors, namespace: string): number {
+    const own = `${namespace}:`
     const candidates = new Set<string>()
     for (const p of sel.paths) for (const k of this.byPath.get(p) ?? []) candidates.add(k)
     for (const u of sel.urls) for (const k of this.byPath.get(u.split('?', 1)[0] ?? u) ?? []) candidates.add(k)
@@ -76,7 +81,7 @@ export class MemoryStore implements CacheStore {
     }
     let removed = 0
     for (const k of candidates) {
-      const e = this.lru.peek(k)
+      const e = k.startsWith(own) ? this.lru.peek(k) : undefined
       if (e !== undefined && matchesSelectors(sel, e)) {
         this.lru.delete(k)
         removed++

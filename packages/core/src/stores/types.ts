@@ -11,11 +11,14 @@ export type MaybePromise<T> = T | Promise<T>
 export interface CacheStore {
   /** The entry under `key`, or undefined. Expired entries may be returned; the cache checks `expiresAt`. */
   get(key: string): MaybePromise<Entry | undefined>
-  /** Stores `entry` until `entry.expiresAt`. */
-  set(key: string, entry: Entry): MaybePromise<void>
+  /** Stores `entry` until `entry.expiresAt`; answers false when the store declined it (e.g. too large). */
+  set(key: string, entry: Entry): MaybePromise<boolean>
   delete(key: string): MaybePromise<void>
-  /** Removes every entry matching the selectors; resolves to how many were removed. */
-  invalidate(selectors: NormalizedSelectors): MaybePromise<number>
+  /**
+   * Removes every entry of `namespace` (keys start with `<namespace>:`) matching the selectors;
+   * resolves to how many were removed.
+   */
+  invalidate(selectors: NormalizedSelectors, namespace: string): MaybePromise<number>
   /** Entry count and bytes held, where the store can tell. */
   size?(): { entries: number; bytes: number }
   clear(): MaybePromise<void>
