@@ -1,5 +1,6 @@
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { getAndAbort, type Res } from '../helpers/http.js'
+import { getAndAbort, rawGet, type Res } from '../helpers/http.js'
 import { sleep, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
 import { harnessFor, runCleanups } from '../helpers/setup.js'
 
@@ -189,6 +190,52 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         const normalAgain = await h.get('/reflect', { Host: 'shop.example' })
         expect(normalAgain.text).toBe('2 link=https://shop.example/')
         expect(h.calls()).toBe(2)
+      })
+    })
+
+    describe('odd requests', () => {
+      it('a very long query string is cached like any other (the key is bounded, not the URL)', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/long', handler: (r) => ({ body: `${r.call} ${r.url.length}` }) }] })
+        const long = `/long?x=${'a'.repeat(6000)}`
+        const a = await h.get(long)
+        const b = await h.get(long)
+        const other = await h.get(`${long}b`)
+        expect([h.status(a), h.status(b), h.status(other)]).toEqual(['MISS', 'HIT', 'MISS'])
+        expect(b.text).toBe(a.text)
+        expect(h.calls()).toBe(2)
+      })
+
+      it('a malformed percent-escape is an ordinary request, never an error from the cache', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/q', handler: echo }] })
+        const a = await h.get('/q?x=%zz&y=%E0%A4%A')
+        const b = await h.get('/q?x=%zz&y=%E0%A4%A')
+        expect([a.status, b.status]).toEqual([200, 200])
+        expect(a.text).toBe('1 /q?x=%zz&y=%E0%A4%A')
+        expect(h.status(b)).toBe('HIT')
+        expect(h.calls()).toBe(1)
+      })
+
+      it('concurrent cold requests for different variants each get their own variant', async () => {
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/lang',
+              handler: async (r) => {
+                await sleep(40)
+                return { headers: { vary: 'Accept-Language' }, body: `lang=${String(r.headers['accept-language'])}` }
+              },
+            },
+          ],
+        })
+        const langs = ['en', 'fr', 'de', 'en', 'fr', 'de', 'en', 'fr', 'de', 'en', 'fr', 'de']
+        const responses = await Promise.all(langs.map((l) => h.get('/lang', { 'Accept-Language': l })))
+        responses.forEach((res, i) => expect(res.text).toBe(`lang=${langs[i]}`))
+        for (const l of ['en', 'fr', 'de']) {
+          const again = await h.get('/lang', { 'Accept-Language': l })
+          expect(again.text).toBe(`lang=${l}`)
+          expect(h.status(again)).toBe('HIT')
+        }
       })
     })
 
@@ -568,6 +615,41 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(h.calls()).toBe(2)
       })
 
+      it('the cap counts bytes, not characters', async () => {
+        const euros = '€'.repeat(600) // 600 characters, 1800 bytes
+        const h = await setup({
+          routes: [
+            { method: 'GET', path: '/euros', cache: { maxBodyBytes: 1024 }, handler: () => ({ headers: { 'content-type': 'text/plain' }, body: euros }) },
+          ],
+        })
+        for (let i = 0; i < 2; i++) {
+          const res = await h.get('/euros')
+          expect(res.text).toBe(euros)
+          expect(h.status(res)).toBe('MISS')
+        }
+        expect(h.calls()).toBe(2)
+      })
+
+      it('the cap counts bytes of streamed string chunks too', async () => {
+        const chunk = 'ü'.repeat(300) // 300 characters, 600 bytes
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/umlauts',
+              cache: { maxBodyBytes: 1024 },
+              handler: () => ({ headers: { 'content-type': 'text/plain; charset=utf-8' }, body: { stream: [chunk, chunk], intervalMs: 5 } }),
+            },
+          ],
+        })
+        for (let i = 0; i < 2; i++) {
+          const res = await h.get('/umlauts')
+          expect(res.text).toBe(chunk + chunk)
+          expect(h.status(res)).toBe('MISS')
+        }
+        expect(h.calls()).toBe(2)
+      })
+
       it('a body within maxBodyBytes is stored', async () => {
         const small = binary(1000)
         const h = await setup({
@@ -619,7 +701,10 @@ export function runAdapterSuite(factory: SuiteOptions): void {
           method: 'PUT' as const,
           path: '/products/:id',
           invalidate: (req: { params: { id: string } }) => ({ tags: [`product:${req.params.id}`] }),
-          handler: (r: OriginRequest) => ({ status: Number(r.query.get('status') ?? 200), body: 'updated' }),
+          handler: (r: OriginRequest) => {
+            if (r.query.has('throw')) throw new Error('mutation failed')
+            return { status: Number(r.query.get('status') ?? 200), body: 'updated' }
+          },
         },
         // Not `:id`: with app-wide options only, the product tags function sees this route too.
         { method: 'GET' as const, path: '/other/:slug', handler: echo },
@@ -638,6 +723,10 @@ export function runAdapterSuite(factory: SuiteOptions): void {
           expect(get.text).toBe('product 42 v1')
         }
 
+        // A mutation whose handler throws (the framework answers 500) leaves it too.
+        expect((await h.req('/products/42?throw=1', { method: 'PUT' })).status).toBe(500)
+        expect(h.status(await h.get('/products/42'))).toBe('HIT')
+
         // A mutation of another product leaves this one.
         expect((await h.req('/products/43', { method: 'PUT' })).status).toBe(200)
         expect(h.status(await h.get('/products/42'))).toBe('HIT')
@@ -648,7 +737,7 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(h.status(after)).toBe('MISS')
         expect(after.text).toBe('product 42 v2')
         expect(h.calls('GET /products/:id')).toBe(2)
-        expect(h.calls('PUT /products/:id')).toBe(7)
+        expect(h.calls('PUT /products/:id')).toBe(8)
       })
 
       const warm = async (h: Awaited<ReturnType<typeof setup>>) => {
@@ -1134,6 +1223,30 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(h.status(await h.get('/wh-tagged'))).toBe('HIT')
         expect(await h.cache.invalidate({ tags: ['wh-tag'] })).toBe(1)
         expect(h.status(await h.get('/wh-tagged'))).toBe('MISS')
+      })
+
+      it('an encoded (gzip) body is replayed byte for byte with its Content-Encoding', async () => {
+        const text = 'compressed payload '.repeat(50)
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/gz',
+              handler: () => ({
+                headers: { 'content-type': 'text/plain', 'content-encoding': 'gzip', vary: 'Accept-Encoding' },
+                body: gzipSync(text),
+              }),
+            },
+          ],
+        })
+        const miss = await rawGet(h.app.url, '/gz', { 'Accept-Encoding': 'gzip' })
+        const hit = await rawGet(h.app.url, '/gz', { 'Accept-Encoding': 'gzip' })
+        expect(h.status(hit)).toBe('HIT')
+        expect(hit.headers['content-encoding']).toBe('gzip')
+        expect(gunzipSync(miss.body).toString()).toBe(text)
+        expect(gunzipSync(hit.body).toString()).toBe(text)
+        expect(hit.body.equals(miss.body)).toBe(true)
+        expect(h.calls()).toBe(1)
       })
 
       it('repeated response headers are replayed as the origin sent them', async () => {

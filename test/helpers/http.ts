@@ -70,3 +70,23 @@ export function getAndAbort(url: string, path: string): Promise<Buffer> {
     })
   })
 }
+
+/**
+ * A GET with Node's http client, for bodies supertest would transform (it un-gzips). Resolves
+ * with the bytes exactly as they crossed the wire.
+ */
+export function rawGet(url: string, path: string, headers: Readonly<Record<string, string>> = {}): Promise<Res> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}${path}`, { headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const body = Buffer.concat(chunks)
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8'), ms: performance.now() - started })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+}
