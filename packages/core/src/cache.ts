@@ -105,7 +105,18 @@ function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
  * The framework-independent cache. Adapters translate a request into a `RequestView`, call
  * `handle`, and act on the decision; users call `invalidate`, `stats` and `close`.
  */
+const BRAND: unique symbol = Symbol.for('@corral/core.Cache')
+
 export class Cache implements FillHost {
+  /**
+   * True for a cache made by any copy of @corral/core. Adapters check with this rather than
+   * `instanceof`, which fails when an app loads core both as ESM and as CommonJS.
+   */
+  static isCache(value: unknown): value is Cache {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true
+  }
+
+  private readonly [BRAND] = true
   /** Route defaults from `createCache`. */
   readonly defaults: ResolvedRoute
   /** Lower-case name of the cache status header. */

@@ -97,16 +97,28 @@ export interface EntryInit {
   routeLevel: boolean
 }
 
+/**
+ * A copy of `bytes` that owns its memory. Small Buffers are usually slices of Node's shared 8 KiB
+ * pool; keeping one would keep the whole slab alive while the byte budget counts only the slice.
+ */
+export function ownedBuffer(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength) return bytes
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength)
+  bytes.copy(copy)
+  return copy
+}
+
 export function createResponseEntry(init: EntryInit): ResponseEntry {
   const headers = init.headers
+  const body = ownedBuffer(init.body)
   // 204 and 304 have no body and must not carry Content-Length (RFC 9110 §8.6).
-  if (init.status !== 204 && init.status !== 304) headers['content-length'] = String(init.body.length)
+  if (init.status !== 204 && init.status !== 304) headers['content-length'] = String(body.length)
   const notModifiedHeaders: Record<string, HeaderValue> = Object.create(null)
   for (const f of NOT_MODIFIED_FIELDS) {
     const v = headers[f]
     if (v !== undefined) notModifiedHeaders[f] = v
   }
-  let size = ENTRY_OVERHEAD + init.body.length + init.url.length * 2
+  let size = ENTRY_OVERHEAD + body.length + init.url.length * 2
   for (const name of Object.keys(headers)) size += name.length + String(headers[name]).length + 32
   const etag = headers.etag
   const lastModified = headers['last-modified']
@@ -115,7 +127,7 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
     status: init.status,
     headers,
     notModifiedHeaders,
-    body: init.body,
+    body,
     storedAt: init.storedAt,
     expiresAt: init.storedAt + init.lifetimeMs - init.initialAge * 1000,
     initialAge: init.initialAge,

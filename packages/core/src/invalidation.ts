@@ -1,4 +1,4 @@
-import { CallbackError, ConfigError } from './errors.js'
+import { CallbackError } from './errors.js'
 import { canonicalQuery, serializeQuery, splitUrl } from './key.js'
 
 /**
@@ -37,9 +37,12 @@ function strings(v: unknown, name: string): readonly string[] {
 
 /** Validates selectors; keys and prefixes are normalised like request URLs so they match keys. */
 export function normalizeSelectors(sel: InvalidateSelectors): NormalizedSelectors {
-  if (typeof sel !== 'object' || sel === null) throw new CallbackError('expected invalidate selectors to be an object')
+  if (typeof sel !== 'object' || sel === null || typeof (sel as { then?: unknown }).then === 'function') {
+    // A promise here is an async selector function: it would otherwise select nothing, silently.
+    throw new CallbackError('expected invalidate selectors to be an object of { keys, tags, prefixes }, not a promise or a primitive')
+  }
   for (const k of Object.keys(sel)) {
-    if (k !== 'keys' && k !== 'tags' && k !== 'prefixes') throw new ConfigError(`unknown invalidate selector ${k}`)
+    if (k !== 'keys' && k !== 'tags' && k !== 'prefixes') throw new CallbackError(`unknown invalidate selector ${k}`)
   }
   const paths = new Set<string>()
   const urls = new Set<string>()

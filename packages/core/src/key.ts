@@ -22,6 +22,10 @@ export interface RequestView {
   readonly method: string
   /** Path and query exactly as received on the request line (before any router rewrites). */
   readonly url: string
+  /**
+   * The framework's live header object (Node's `req.headers`), not a copy: a leading miss removes
+   * `If-None-Match` / `If-Modified-Since` from it so that the origin answers in full.
+   */
   readonly headers: IncomingHttpHeaders
 }
 

@@ -5,6 +5,8 @@ import { BodyCapture, type Cache, type Fill } from '@corral/core'
 export interface RequestState {
   /** The fill this response feeds, if it is to be stored. An adopting route middleware may replace it. */
   fill: Fill | null
+  /** X-Cache value, written with the head so that the origin cannot overwrite it; null: none. */
+  status: 'MISS' | 'BYPASS' | null
 }
 
 type WriteHead = ServerResponse['writeHead']
@@ -63,6 +65,7 @@ export function hookResponse(res: ServerResponse, cache: Cache, state: RequestSt
       capture = new BodyCapture(fill.maxBodyBytes)
     }
     for (const name of cache.tagHeaders) if (res.hasHeader(name)) res.removeHeader(name)
+    if (state.status !== null) res.setHeader(cache.cacheStatusHeader, state.status)
   }
 
   res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {

@@ -10,7 +10,7 @@ type WithState = IncomingMessage & { [STATE]?: RequestState; route?: unknown; or
 export type CorralExpressOptions = RouteOptions<Request>
 
 export function assertCache(cache: unknown, fn: string): asserts cache is Cache {
-  if (!(cache instanceof Cache)) throw new ConfigError(`expected the first argument of ${fn}() to be a cache from createCache()`)
+  if (!Cache.isCache(cache)) throw new ConfigError(`expected the first argument of ${fn}() to be a cache from createCache()`)
 }
 
 /**
@@ -37,20 +37,21 @@ export function corral(cache: Cache, options?: CorralExpressOptions): RequestHan
     const d = cache.handle(view, routeLevel ? asRoute : asApp, req, adopt)
     const apply = (d: Decision): void => {
       if (d.type === 'hit') {
-        if (state !== undefined) state.fill = null
+        if (state !== undefined) {
+          // An app-wide pass hooked this response; the route's hit now says what happened.
+          state.fill = null
+          state.status = null
+        }
         serve(res, d, status)
         return
       }
       if (state === undefined) {
-        state = r[STATE] = { fill: null }
+        state = r[STATE] = { fill: null, status: null }
         hookResponse(res as unknown as ServerResponse, cache, state)
       }
-      if (d.type === 'defer') {
-        state.fill = null
-      } else {
-        state.fill = d.type === 'miss' ? d.fill : null
-        res.setHeader(status, d.type === 'miss' ? 'MISS' : 'BYPASS')
-      }
+      state.fill = d.type === 'miss' ? d.fill : null
+      // 'defer': the route's own middleware will answer and say what it did.
+      state.status = d.type === 'miss' ? 'MISS' : d.type === 'bypass' ? 'BYPASS' : state.status
       next()
     }
     if (d instanceof Promise) d.then(apply, () => next())

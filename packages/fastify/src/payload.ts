@@ -6,11 +6,10 @@ const EMPTY = Buffer.alloc(0)
 const toString = Object.prototype.toString
 
 /**
- * A copy of `bytes` that owns its memory. Small Buffers are usually slices of Node's shared 8 KiB
- * pool; storing one would keep the whole slab alive and defeat the store's byte budget.
+ * A copy of a payload the app handed over: the app may reuse its Buffer after sending, and the
+ * entry must not change with it. Unpooled, so core keeps it as it is.
  */
-function owned(bytes: Uint8Array): Buffer {
-  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength && Buffer.isBuffer(bytes)) return bytes
+function copyOf(bytes: Uint8Array): Buffer {
   const copy = Buffer.allocUnsafeSlow(bytes.byteLength)
   copy.set(bytes)
   return copy
@@ -18,7 +17,7 @@ function owned(bytes: Uint8Array): Buffer {
 
 function endWith(fill: Fill, bytes: Uint8Array): void {
   if (bytes.byteLength > fill.maxBodyBytes) fill.abandon('too-large')
-  else fill.end(owned(bytes))
+  else fill.end(copyOf(bytes))
 }
 
 /**
@@ -46,7 +45,7 @@ class CaptureStream extends Transform {
     const body = this.capture?.body()
     this.capture = undefined
     if (body === undefined) this.fill.abandon('too-large')
-    else this.fill.end(owned(body))
+    else this.fill.end(body)
     callback()
   }
 }

@@ -59,7 +59,7 @@ function append<H>(existing: H | H[] | undefined, hook: H): H[] {
 }
 
 export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOptions, done: (err?: Error) => void): void {
-  if (typeof options !== 'object' || options === null || !(options.cache instanceof Cache)) {
+  if (typeof options !== 'object' || options === null || !Cache.isCache(options.cache)) {
     done(new ConfigError('expected options.cache to be a cache from createCache()'))
     return
   }
