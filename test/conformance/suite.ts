@@ -8,6 +8,8 @@ import { harnessFor, runCleanups } from '../helpers/setup.js'
 export interface SuiteOptions extends AdapterFactory {
   /** The app exposes an invalidation helper of its own (Fastify's `app.corral.invalidate`). */
   readonly appInvalidate?: boolean
+  /** A route can turn caching off (Fastify's `config.cache: false`). */
+  readonly routeDisable?: boolean
 }
 
 /** The bytes a body spec puts on the wire. */
@@ -887,6 +889,21 @@ export function runAdapterSuite(factory: SuiteOptions): void {
     })
 
     describe('route options', () => {
+      it.runIf(factory.routeDisable === true)('a route with caching turned off is never looked up nor stored', async () => {
+        const h = await setup({
+          routes: [
+            { method: 'GET', path: '/live', cache: false, handler: echo },
+            { method: 'GET', path: '/cached', handler: echo },
+          ],
+        })
+        const a = await h.get('/live')
+        const b = await h.get('/live')
+        expect([a.text, b.text]).toEqual(['1 /live', '2 /live'])
+        expect(h.status(b)).toBeUndefined()
+        await h.get('/cached')
+        expect(h.status(await h.get('/cached'))).toBe('HIT')
+      })
+
       it('a route ttl overrides the cache ttl', async () => {
         const h = await setup({
           cacheOptions: { ttl: '5m' },

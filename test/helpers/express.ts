@@ -34,6 +34,7 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
       if (spec.trustProxy) app.set('trust proxy', true)
       const counter = new OriginCounter()
 
+      if (spec.routes.some((r) => r.cache === false)) throw new Error('Express has no per-route switch to turn caching off')
       let appOptions = spec.defaults
       if (mount === 'app') {
         const distinct = new Set(spec.routes.map((r) => r.cache).filter((c) => c !== undefined))

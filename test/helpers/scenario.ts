@@ -66,7 +66,8 @@ export interface RouteSpec {
   readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE'
   /** `:name` parameters; a trailing `*` is a wildcard (mapped to `*splat` for Express 5). */
   readonly path: string
-  readonly cache?: RouteCacheOptions
+  /** `false` turns caching off for the route (Fastify `config.cache: false`). */
+  readonly cache?: RouteCacheOptions | false
   /** Route-level invalidation: Express `invalidate(cache, fn)`, Fastify `config.invalidate`. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly invalidate?: (req: any) => InvalidateSelectors
