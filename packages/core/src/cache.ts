@@ -394,15 +394,13 @@ export class Cache implements FillHost {
         stored ? this.lookup(view, route, req, parts, waits + 1) : this.miss(view, route, req, parts, undefined),
       )
     }
-    this.counters.misses++
-    // A HEAD is answered from the GET entry but never creates one.
-    if (view.method === 'HEAD') return { type: 'miss', fill: null }
-    return this.miss(view, route, req, parts, waits < MAX_WAITS ? fillKey : undefined, true)
+    return this.miss(view, route, req, parts, waits < MAX_WAITS ? fillKey : undefined)
   }
 
   /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
-  private miss(view: RequestView, route: ResolvedRoute, req: unknown, parts: KeyParts, fillKey: string | undefined, counted = false): Decision {
-    if (!counted) this.counters.misses++
+  private miss(view: RequestView, route: ResolvedRoute, req: unknown, parts: KeyParts, fillKey: string | undefined): Decision {
+    this.counters.misses++
+    // A HEAD is answered from the GET entry but never creates one.
     if (view.method === 'HEAD') return { type: 'miss', fill: null }
     const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
