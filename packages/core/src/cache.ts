@@ -5,6 +5,7 @@ import { CallbackError, ConfigError, CorralError, StoreError } from './errors.js
 import { Fill, type FillHost } from './fill/fill.js'
 import { SingleFlight } from './fill/single-flight.js'
 import { isEmpty, normalizeSelectors, type InvalidateSelectors } from './invalidation.js'
+import { KeyMemo } from './key-memo.js'
 import { makePrimaryKey, makeVariantKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
 import { newCounters, type CacheStats } from './metrics.js'
 import {
@@ -127,6 +128,7 @@ export class Cache implements FillHost {
   private readonly store: CacheStore
   private readonly namespace: string
   private readonly flights: SingleFlight
+  private readonly keys = new KeyMemo(10_000)
   private readonly inflight = new Set<Fill>()
   private readonly counters = newCounters()
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
@@ -202,7 +204,7 @@ export class Cache implements FillHost {
       this.report(new CallbackError('a route bypass or key function threw; the request skips the cache', err))
       return this.bypass('error')
     }
-    const parts = makePrimaryKey(this.namespace, view, route.query, custom)
+    const parts = this.keyOf(view, route as ResolvedRoute, custom)
     if (adopt != null && !adopt.settled) {
       if (adopt.parts.key === parts.key) {
         adopt.route = route as ResolvedRoute
@@ -331,6 +333,21 @@ export class Cache implements FillHost {
   }
 
   // ---- read path -------------------------------------------------------------------------
+
+  private keyOf(view: RequestView, route: ResolvedRoute, custom: KeyMaterial | undefined): KeyParts {
+    const h = view.headers
+    if (custom !== undefined || h['x-forwarded-host'] !== undefined || h['x-forwarded-proto'] !== undefined || h.forwarded !== undefined) {
+      return makePrimaryKey(this.namespace, view, route.query, custom)
+    }
+    // GET and HEAD share a key, and no other method gets here: host and URL decide it.
+    const host = h.host ?? ''
+    let parts = this.keys.get(route, host, view.url)
+    if (parts === undefined) {
+      parts = makePrimaryKey(this.namespace, view, route.query, undefined)
+      this.keys.set(route, host, view.url, parts)
+    }
+    return parts
+  }
 
   private bypass(reason: BypassReason | 'error'): Decision {
     this.counters.bypassed++

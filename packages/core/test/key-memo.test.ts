@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest'
+import { createCache, makePrimaryKey, type Fill, type RequestView } from '../src/index.js'
+import { KeyMemo } from '../src/key-memo.js'
+import { expectFill, view } from './helpers.js'
+
+// The engine remembers keys by route, host and raw URL. Whatever it remembers must be exactly
+// the key makePrimaryKey derives for the request in front of it.
+describe('key memo in the engine', () => {
+  async function keyOf(cache: ReturnType<typeof createCache>, route: ReturnType<typeof cache.route>, v: RequestView) {
+    const fill: Fill = await expectFill(cache.handle(v, route, {}))
+    fill.abandon('aborted')
+    return fill.parts.key
+  }
+
+  it('gives every request the key makePrimaryKey derives, across hosts, URLs and repeats', async () => {
+    const cache = createCache({ ttl: '1m' })
+    const route = cache.route(undefined, 'options.')
+    const urls = ['/a', '/a?x=1&y=2', '/a?y=2&x=1', '/a?x=1&x=2', '/a?x=2&x=1', '/a%2Fb', '/a/b', '/A', '/a?q=a%26b', '/a?q=a&b']
+    const hosts = ['a.example', 'A.example', 'b.example', 'a.example:8080']
+    for (let round = 0; round < 2; round++) {
+      for (const host of hosts) {
+        for (const url of urls) {
+          const v = view(url, { host })
+          expect(await keyOf(cache, route, v)).toBe(makePrimaryKey('corral', v, { exclude: [] }, undefined).key)
+        }
+      }
+    }
+  })
+
+  it('keeps routes apart: the same URL under different query rules gets each rule’s key', async () => {
+    const cache = createCache({ ttl: '1m' })
+    const all = cache.route(undefined, 'options.')
+    const noUtm = cache.route({ query: { exclude: ['utm_*'] } }, 'options.')
+    const v = view('/p?id=1&utm_source=x')
+    const a = await keyOf(cache, all, v)
+    const b = await keyOf(cache, noUtm, v)
+    expect(a).not.toBe(b)
+    expect(await keyOf(cache, noUtm, view('/p?id=1'))).toBe(b)
+    expect(await keyOf(cache, all, v)).toBe(a)
+  })
+
+  it('does not reuse a remembered key for a request with forwarding headers or custom key material', async () => {
+    const cache = createCache({ ttl: '1m' })
+    const route = cache.route(undefined, 'options.')
+    const plain = await keyOf(cache, route, view('/r'))
+    for (const h of [{ 'x-forwarded-host': 'evil.example' }, { 'x-forwarded-proto': 'http' }, { forwarded: 'host=evil.example' }]) {
+      expect(await keyOf(cache, route, view('/r', h))).not.toBe(plain)
+    }
+    const tenant = cache.route<{ tenant: string }>({ key: (req) => req.tenant }, 'options.')
+    const ka = await expectFill(cache.handle(view('/r'), tenant, { tenant: 'a' }))
+    const kb = await expectFill(cache.handle(view('/r'), tenant, { tenant: 'b' }))
+    expect(ka.parts.key).not.toBe(kb.parts.key)
+  })
+})
+
+describe('KeyMemo', () => {
+  it('is bounded per route and forgets rather than grows', () => {
+    const memo = new KeyMemo(3)
+    const route = {}
+    const parts = (url: string) => ({ key: `k${url}`, path: url, url })
+    for (const u of ['/1', '/2', '/3']) memo.set(route, 'h', u, parts(u))
+    expect(memo.get(route, 'h', '/1')?.key).toBe('k/1')
+    memo.set(route, 'h', '/4', parts('/4'))
+    expect(memo.get(route, 'h', '/1')).toBeUndefined()
+    expect(memo.get(route, 'h', '/4')?.key).toBe('k/4')
+    expect(memo.get({}, 'h', '/4')).toBeUndefined()
+    expect(memo.get(route, 'other', '/4')).toBeUndefined()
+  })
+})
