@@ -25,38 +25,39 @@ export function corral(cache: Cache, options?: CorralExpressOptions): RequestHan
   // or on a route; which one applies is known per request (Express sets req.route in a route).
   const asRoute: ResolvedRoute<Request> = cache.route(options, 'options.', undefined, true)
   const asApp: ResolvedRoute<Request> = cache.route(options, 'options.', undefined, false)
-  const status = cache.cacheStatusHeader
 
   return function corralMiddleware(req: Request, res: Response, next: NextFunction): void {
     const r = req as unknown as WithState
     const routeLevel = r.route !== undefined
-    let state = r[STATE]
+    const state = r[STATE]
     if (state !== undefined && !routeLevel) return next()
-    const adopt = state?.fill ?? null
     const view: RequestView = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
-    const d = cache.handle(view, routeLevel ? asRoute : asApp, req, adopt)
-    const apply = (d: Decision): void => {
-      if (d.type === 'hit') {
-        if (state !== undefined) {
-          // An app-wide pass hooked this response; the route's hit now says what happened.
-          state.fill = null
-          state.status = null
-        }
-        serve(res, d, status)
-        return
-      }
-      if (state === undefined) {
-        state = r[STATE] = { fill: null, status: null }
-        hookResponse(res as unknown as ServerResponse, cache, state)
-      }
-      state.fill = d.type === 'miss' ? d.fill : null
-      // 'defer': the route's own middleware will answer and say what it did.
-      state.status = d.type === 'miss' ? 'MISS' : d.type === 'bypass' ? 'BYPASS' : state.status
-      next()
-    }
-    if (d instanceof Promise) d.then(apply, () => next())
-    else apply(d)
+    const d = cache.handle(view, routeLevel ? asRoute : asApp, req, state?.fill ?? null)
+    if (d instanceof Promise) d.then((d) => apply(cache, d, r, res, next), () => next())
+    else apply(cache, d, r, res, next)
   }
+}
+
+/** Acts on a decision: serve a hit, or hook the response (once per request) and go on to the origin. */
+function apply(cache: Cache, d: Decision, req: WithState, res: Response, next: NextFunction): void {
+  let state = req[STATE]
+  if (d.type === 'hit') {
+    if (state !== undefined) {
+      // An app-wide pass hooked this response; the route's hit now says what happened.
+      state.fill = null
+      state.status = null
+    }
+    serve(res, d, cache.cacheStatusHeader)
+    return
+  }
+  if (state === undefined) {
+    state = req[STATE] = { fill: null, status: null }
+    hookResponse(res as unknown as ServerResponse, cache, state)
+  }
+  state.fill = d.type === 'miss' ? d.fill : null
+  // 'defer': the route's own middleware will answer and say what it did.
+  state.status = d.type === 'miss' ? 'MISS' : d.type === 'bypass' ? 'BYPASS' : state.status
+  next()
 }
 
 function serve(res: Response, d: Extract<Decision, { type: 'hit' }>, status: string): void {
