@@ -17,13 +17,14 @@ export function parseDuration(value: unknown, option: string): number {
   if (ms !== undefined) ms = Math.round(ms)
   if (ms === undefined || !Number.isFinite(ms) || ms <= 0) {
     throw new ConfigError(
-      `expected ${option} to be a positive number of milliseconds or a duration like '30s' or '5m', got ${describe(value)}`,
+      `expected ${option} to be a positive number of milliseconds or a duration like '30s' or '5m', got ${describeValue(value)}`,
     )
   }
   return ms
 }
 
-export function describe(value: unknown): string {
+/** How a bad option value is shown in a ConfigError message. */
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`
   if (typeof value === 'function') return 'a function'
   if (Array.isArray(value)) return 'an array'

@@ -1,6 +1,6 @@
 export { Cache, createCache, type CacheOptions, type Decision } from './cache.js'
 export { parseCacheControl, deltaSeconds, type CacheControl } from './cache-control.js'
-export { parseDuration, type Duration } from './duration.js'
+export { describeValue, parseDuration, type Duration } from './duration.js'
 export { ageOf, type Entry, type ResponseEntry, type VaryEntry, type StoredHeaders, type HeaderValue } from './entry.js'
 export { CorralError, ConfigError, StoreError, CallbackError, errors } from './errors.js'
 export { Fill } from './fill/fill.js'

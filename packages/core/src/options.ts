@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js'
-import { describe, parseDuration, type Duration } from './duration.js'
+import { describeValue, parseDuration, type Duration } from './duration.js'
 import type { KeyMaterial, QueryRule } from './key.js'
 
 /** Statuses stored by default: RFC 9110's heuristically cacheable successes and permanent redirects. */
@@ -104,7 +104,7 @@ const ROUTE_KEYS = new Set([
 ])
 
 function fail(option: string, expected: string, got: unknown): never {
-  throw new ConfigError(`expected ${option} to be ${expected}, got ${describe(got)}`)
+  throw new ConfigError(`expected ${option} to be ${expected}, got ${describeValue(got)}`)
 }
 
 function stringList(v: unknown, option: string): readonly string[] {

@@ -1,4 +1,4 @@
-import { Cache, ConfigError, type InvalidateSelectors, type ResolvedRoute, type RouteOptions } from '@corral/core'
+import { Cache, ConfigError, describeValue, type InvalidateSelectors, type ResolvedRoute, type RouteOptions } from '@corral/core'
 import type { FastifyInstance, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 import { createHooks, kState, type OnRequestHook, type OnSendHook } from './hooks.js'
 
@@ -24,12 +24,6 @@ export interface CorralFastifyDecorator {
 
 /** Fastify's own `register` options, passed along to every plugin; not route options. */
 const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers'])
-
-function describe(v: unknown): string {
-  if (typeof v === 'function') return 'a function'
-  if (Array.isArray(v)) return 'an array'
-  return typeof v === 'string' ? `'${v}'` : String(v)
-}
 
 function routeName(opts: FastifyRouteOptions): string {
   const method = Array.isArray(opts.method) ? opts.method.join(',') : opts.method
@@ -83,11 +77,11 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
     const given = config?.cache
     const invalidate = config?.invalidate
     if (invalidate !== undefined && typeof invalidate !== 'function') {
-      throw new ConfigError(`expected config.invalidate to be a function of the request returning selectors, got ${describe(invalidate)} (route ${routeName(opts)})`)
+      throw new ConfigError(`expected config.invalidate to be a function of the request returning selectors, got ${describeValue(invalidate)} (route ${routeName(opts)})`)
     }
     if (given !== false) {
       if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
-        throw new ConfigError(`expected config.cache to be route options or false, got ${describe(given)} (route ${routeName(opts)})`)
+        throw new ConfigError(`expected config.cache to be route options or false, got ${describeValue(given)} (route ${routeName(opts)})`)
       }
       const route = given === undefined ? defaults : compile(cache, given as RouteOptions<FastifyRequest>, defaults, opts)
       // Route-level hooks run after the app's and the route's own onRequest hooks (auth, rate

@@ -41,10 +41,6 @@ export class Flight {
     return new Promise((resolve) => this.waiters.push(resolve))
   }
 
-  get waiting(): number {
-    return this.waiters.length
-  }
-
   /** Releases every waiter at once; later calls do nothing. */
   release(stored: boolean): void {
     if (this.done) return
