@@ -3,7 +3,8 @@ import { parseDuration, type Duration } from './duration.js'
 import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './entry.js'
 import { CallbackError, ConfigError, CorralError, StoreError } from './errors.js'
 import { Fill, type FillHost } from './fill/fill.js'
-import { SingleFlight } from './fill/single-flight.js'
+import type { FillLock, LockGrant } from './fill/lock.js'
+import { SingleFlight, type Flight } from './fill/single-flight.js'
 import { isEmpty, normalizeSelectors, type InvalidateSelectors } from './invalidation.js'
 import { KeyMemo } from './key-memo.js'
 import { makePrimaryKey, makeVariantKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
@@ -18,7 +19,12 @@ import {
 } from './options.js'
 import { isNotModified, requestBypassReason, type BypassReason, type NotStoredReason } from './policy.js'
 import { MemoryStore } from './stores/memory.js'
-import type { CacheStore, MaybePromise } from './stores/types.js'
+import { RedisStore, type RedisStoreOptions } from './stores/redis.js'
+import { TieredStore, type TieredStoreOptions } from './stores/tiered.js'
+import type { CacheStore, MaybePromise, StoreHealth, StoreHost } from './stores/types.js'
+
+/** Options of the Redis tier (`createCache({ redis, l2 })`). */
+export interface L2Options extends Omit<RedisStoreOptions, 'redis' | 'signingKeys'>, TieredStoreOptions {}
 
 /** Options of `createCache`. Route defaults given here apply to every route. */
 export interface CacheOptions extends DefaultRouteOptions {
@@ -37,6 +43,26 @@ export interface CacheOptions extends DefaultRouteOptions {
    * @default new MemoryStore({ maxBytes, maxEntryBytes })
    */
   store?: CacheStore
+  /**
+   * Turns on the shared L2 tier: a `redis://` URL, ioredis options, or your own ioredis `Redis`
+   * or `Cluster` client (used as it is; see the core README for what Corral does with it).
+   * Entries are then kept in L1 (sized by `maxBytes`) and in Redis.
+   * @default undefined (L1 only)
+   */
+  redis?: RedisStoreOptions['redis']
+  /**
+   * Tuning of the Redis tier: `timeout` (deadline of a read, default 50 ms), `failureThreshold`
+   * (default 5) and `cooldown` (default '1s') of the circuit breaker, `maxEntryBytes` (default
+   * 8 MiB) and `l1Ttl` (default '10s'). Only with `redis`.
+   * @default {}
+   */
+  l2?: L2Options
+  /**
+   * HMAC keys that sign entries in Redis: the first signs, all verify (rotate by putting the new
+   * key first, then removing the old one once every instance has it). Only with `redis`.
+   * @default [] (entries are not signed)
+   */
+  signingKeys?: readonly (string | Buffer)[]
   /**
    * Prefix of every key, so that several caches can share a store.
    * @default 'corral'
@@ -92,7 +118,7 @@ export type Decision =
 
 const CACHE_OPTION_KEYS = new Set([
   ...DEFAULT_ROUTE_KEYS,
-  'maxBytes', 'maxEntryBytes', 'store', 'namespace', 'cacheStatusHeader', 'tagHeaders', 'lockTimeout', 'now', 'onError',
+  'maxBytes', 'maxEntryBytes', 'store', 'redis', 'l2', 'signingKeys', 'namespace', 'cacheStatusHeader', 'tagHeaders', 'lockTimeout', 'now', 'onError',
 ])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** After this many waits a request stops waiting and goes to the origin (bounded coalescing). */
@@ -128,6 +154,8 @@ export class Cache implements FillHost {
   private readonly store: CacheStore
   private readonly namespace: string
   private readonly flights: SingleFlight
+  private readonly lockTimeoutMs: number
+  private readonly locks: FillLock | undefined
   private readonly keys = new KeyMemo(10_000)
   private readonly inflight = new Set<Fill>()
   private readonly counters = newCounters()
@@ -149,7 +177,8 @@ export class Cache implements FillHost {
     if (!Array.isArray(tagHeaders)) throw new ConfigError('expected options.tagHeaders to be an array of header names')
     this.tagHeaders = tagHeaders.map((h, i) => headerName(h, `options.tagHeaders[${i}]`))
     this.excludedHeaders = new Set([this.cacheStatusHeader, ...this.tagHeaders])
-    this.flights = new SingleFlight(parseDuration(options.lockTimeout ?? 5000, 'options.lockTimeout'))
+    this.lockTimeoutMs = parseDuration(options.lockTimeout ?? 5000, 'options.lockTimeout')
+    this.flights = new SingleFlight(this.lockTimeoutMs)
     if (options.now !== undefined && typeof options.now !== 'function') throw new ConfigError('expected options.now to be a function returning milliseconds')
     this.now = options.now ?? Date.now
     if (options.onError !== undefined && typeof options.onError !== 'function') throw new ConfigError('expected options.onError to be a function')
@@ -158,10 +187,17 @@ export class Cache implements FillHost {
       if (options.maxBytes !== undefined || options.maxEntryBytes !== undefined) {
         throw new ConfigError('options.maxBytes and options.maxEntryBytes size the default store; configure the store you pass in options.store instead')
       }
+      if (options.redis !== undefined) throw new ConfigError('options.redis and options.store cannot both be set; pass a TieredStore as options.store instead')
       this.store = options.store
     } else {
-      this.store = new MemoryStore({ maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes }, 'options.')
+      const l1 = new MemoryStore({ maxBytes: options.maxBytes, maxEntryBytes: options.maxEntryBytes }, 'options.')
+      this.store = options.redis === undefined ? l1 : tiered(l1, options)
     }
+    if (options.redis === undefined && (options.l2 !== undefined || options.signingKeys !== undefined)) {
+      throw new ConfigError('options.l2 and options.signingKeys configure the Redis tier; set options.redis too')
+    }
+    this.store.attach?.(this.storeHost())
+    this.locks = this.store.locks
   }
 
   /**
@@ -257,6 +293,25 @@ export class Cache implements FillHost {
     }
   }
 
+  /**
+   * The cache's state for a health route or a load balancer: `'ok'`, `'degraded'` when the store
+   * reports a problem (Redis down or slow: the cache answers from L1 and the origin), or
+   * `'closed'`. For Redis it includes the breaker, the last error and a write-then-read round trip.
+   */
+  async health(): Promise<CacheHealth> {
+    const size = this.store.size?.() ?? { entries: 0, bytes: 0 }
+    let store: StoreHealth | null = null
+    if (!this.closed && this.store.health !== undefined) {
+      try {
+        store = await this.store.health()
+      } catch (err) {
+        store = { kind: 'unknown', ok: false, error: err instanceof Error ? err.message : String(err) }
+      }
+    }
+    const status = this.closed ? 'closed' : store !== null && !store.ok ? 'degraded' : 'ok'
+    return { status, entries: size.entries, bytes: size.bytes, inFlight: this.flights.size, store }
+  }
+
   /** Drops every entry. */
   async clear(): Promise<void> {
     await this.store.clear()
@@ -277,6 +332,20 @@ export class Cache implements FillHost {
       this.onError(error)
     } catch {
       // an onError that throws must not break a request either
+    }
+  }
+
+  private storeHost(): StoreHost {
+    return {
+      namespace: this.namespace,
+      now: this.now,
+      report: (error) => this.report(error),
+      rejected: () => {
+        this.counters.rejected++
+      },
+      remoteInvalidation: (sel) => {
+        for (const fill of this.inflight) fill.invalidated(sel)
+      },
     }
   }
 
@@ -328,6 +397,7 @@ export class Cache implements FillHost {
 
   settled(fill: Fill, outcome: { stored: true } | { stored: false; reason: NotStoredReason }): void {
     this.inflight.delete(fill)
+    if (fill.grant !== undefined) this.locks?.release(fill.grant, outcome.stored)
     if (outcome.stored) this.counters.stored++
     else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
   }
@@ -408,22 +478,69 @@ export class Cache implements FillHost {
     if (flight !== undefined && waits < MAX_WAITS) {
       this.counters.coalesced++
       return flight.wait().then((stored) =>
-        stored ? this.lookup(view, route, req, parts, waits + 1) : this.miss(view, route, req, parts, undefined),
+        stored ? this.lookup(view, route, req, parts, waits + 1) : this.miss(view, route, req, parts, undefined, waits + 1),
       )
     }
-    return this.miss(view, route, req, parts, waits < MAX_WAITS ? fillKey : undefined)
+    return this.miss(view, route, req, parts, waits < MAX_WAITS ? fillKey : undefined, waits)
   }
 
   /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
-  private miss(view: RequestView, route: ResolvedRoute, req: unknown, parts: KeyParts, fillKey: string | undefined): Decision {
-    this.counters.misses++
+  private miss(
+    view: RequestView,
+    route: ResolvedRoute,
+    req: unknown,
+    parts: KeyParts,
+    fillKey: string | undefined,
+    waits = MAX_WAITS,
+  ): Decision | Promise<Decision> {
     // A HEAD is answered from the GET entry but never creates one.
-    if (view.method === 'HEAD') return { type: 'miss', fill: null }
+    if (view.method === 'HEAD') return this.startFill(view, route, req, parts, undefined, undefined)
     const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
+    if (flight === undefined || fillKey === undefined || this.locks === undefined) {
+      return this.startFill(view, route, req, parts, flight, undefined)
+    }
+    return this.leadFleet(view, route, req, parts, fillKey, flight, waits)
+  }
+
+  /**
+   * This request leads its instance; ask the shared lock whether it also leads the fleet. If
+   * another instance is calling the origin, wait to be told the entry landed, then look again
+   * (this instance's waiters too). If the lock cannot be asked (Redis away), lead anyway.
+   */
+  private async leadFleet(
+    view: RequestView,
+    route: ResolvedRoute,
+    req: unknown,
+    parts: KeyParts,
+    fillKey: string,
+    flight: Flight,
+    waits: number,
+  ): Promise<Decision> {
+    const locks = this.locks as FillLock
+    const grant = await locks.acquire(fillKey, this.lockTimeoutMs)
+    if (grant.state !== 'held' || waits >= MAX_WAITS) {
+      return this.startFill(view, route, req, parts, flight, grant.state === 'acquired' ? grant : undefined)
+    }
+    this.counters.coalesced++
+    const stored = await locks.wait(fillKey, this.lockTimeoutMs)
+    flight.release(stored)
+    return this.lookup(view, route, req, parts, waits + 1)
+  }
+
+  private startFill(
+    view: RequestView,
+    route: ResolvedRoute,
+    req: unknown,
+    parts: KeyParts,
+    flight: Flight | undefined,
+    grant: (LockGrant & { state: 'acquired' }) | undefined,
+  ): Decision {
+    this.counters.misses++
+    if (view.method === 'HEAD') return { type: 'miss', fill: null }
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
     // every waiter to the origin); a 200 is a valid answer to a conditional request.
     if (flight !== undefined) hideConditionals(view.headers)
-    const fill = new Fill(this, parts, view, route, req, flight)
+    const fill = new Fill(this, parts, view, route, req, flight, grant)
     this.inflight.add(fill)
     return { type: 'miss', fill }
   }
@@ -466,6 +583,25 @@ function rateLimitedWarning(): (error: CorralError) => void {
       code: error.code,
     })
   }
+}
+
+/** What `cache.health()` answers. */
+export interface CacheHealth {
+  readonly status: 'ok' | 'degraded' | 'closed'
+  /** Entries and bytes in this process (L1). */
+  readonly entries: number
+  readonly bytes: number
+  readonly inFlight: number
+  /** The store's own report (for Redis: connection, breaker, last error, round trip), or null. */
+  readonly store: StoreHealth | null
+}
+
+function tiered(l1: MemoryStore, o: CacheOptions): TieredStore {
+  if (o.l2 !== undefined && (typeof o.l2 !== 'object' || o.l2 === null)) throw new ConfigError('expected options.l2 to be an object')
+  const { l1Ttl, ...l2 } = o.l2 ?? {}
+  for (const k of ['redis', 'signingKeys']) if (k in l2) throw new ConfigError(`unknown option options.l2.${k} (set options.${k})`)
+  const redis = new RedisStore({ ...l2, redis: o.redis as RedisStoreOptions['redis'], signingKeys: o.signingKeys }, 'options.l2.', 'options.')
+  return new TieredStore(l1, redis, l1Ttl === undefined ? {} : { l1Ttl }, 'options.l2.')
 }
 
 /** Creates a cache. With no `store`, entries live in an in-process LRU bounded by `maxBytes`. */

@@ -1,4 +1,4 @@
-export { Cache, createCache, type CacheOptions, type Decision } from './cache.js'
+export { Cache, createCache, type CacheHealth, type CacheOptions, type Decision, type L2Options } from './cache.js'
 export { parseCacheControl, deltaSeconds, type CacheControl } from './cache-control.js'
 export { describeValue, parseDuration, type Duration } from './duration.js'
 export { ageOf, type Entry, type ResponseEntry, type VaryEntry, type StoredHeaders, type HeaderValue } from './entry.js'
@@ -31,5 +31,8 @@ export {
   type Storability,
 } from './policy.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'
-export type { CacheStore, MaybePromise } from './stores/types.js'
+export { RedisStore, UNAVAILABLE, type RedisClient, type RedisHealth, type RedisStoreOptions } from './stores/redis.js'
+export { TieredStore, type TieredStoreOptions } from './stores/tiered.js'
+export { CircuitBreaker, type BreakerState } from './stores/breaker.js'
+export type { CacheStore, MaybePromise, StoreHealth, StoreHost } from './stores/types.js'
 export { BodyCapture } from './capture.js'

@@ -22,6 +22,8 @@ export interface CacheStats {
   bypassed: number
   /** Entries removed by invalidation. */
   invalidated: number
+  /** Entries read from a shared store that failed to decode or verify: never served, deleted. */
+  rejected: number
   /** Store failures and user callbacks that threw. */
   errors: number
   /** Entries and bytes held in memory. */
@@ -34,5 +36,5 @@ export interface CacheStats {
 export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'inFlight' | 'notStored'>
 
 export function newCounters(): Counters {
-  return { hits: 0, misses: 0, stale: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, errors: 0 }
+  return { hits: 0, misses: 0, stale: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, rejected: 0, errors: 0 }
 }

@@ -4,6 +4,7 @@ import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { makeVariantKey, type KeyParts, type RequestView } from '../key.js'
 import type { ResolvedRoute } from '../options.js'
 import { responseStorability, type NotStoredReason, type Storability } from '../policy.js'
+import type { LockGrant } from './lock.js'
 import type { Flight } from './single-flight.js'
 
 /** What a fill needs from the cache that owns it. */
@@ -39,6 +40,8 @@ export class Fill {
     public route: ResolvedRoute,
     public req: unknown,
     private readonly flight: Flight | undefined,
+    /** The fleet-wide lock this fill holds, released by the cache when it settles. */
+    readonly grant?: LockGrant & { state: 'acquired' },
   ) {}
 
   get settled(): boolean {

@@ -1,7 +1,31 @@
 import type { Entry } from '../entry.js'
+import type { CorralError } from '../errors.js'
+import type { FillLock } from '../fill/lock.js'
 import type { NormalizedSelectors } from '../invalidation.js'
 
 export type MaybePromise<T> = T | Promise<T>
+
+/** What the cache gives the store it owns (see `CacheStore.attach`). */
+export interface StoreHost {
+  /** The cache's namespace: every key the store sees starts with `<namespace>:`. */
+  readonly namespace: string
+  now(): number
+  /** Reports an error the store swallowed (counted in `stats().errors`, passed to `onError`). */
+  report(error: CorralError): void
+  /** Counts an entry the store refused to serve (failed to decode or verify). Not an error: key rotation causes these too. */
+  rejected(): void
+  /** An invalidation made by another instance: in-flight fills that match must not be stored. */
+  remoteInvalidation(selectors: NormalizedSelectors): void
+}
+
+/** A store's own view of its health, for `cache.health()`. */
+export interface StoreHealth {
+  /** Which tier: 'memory', 'redis', or 'tiered' (with `tiers`). */
+  readonly kind: string
+  /** False when the store cannot currently serve or store entries. */
+  readonly ok: boolean
+  readonly [detail: string]: unknown
+}
 
 /**
  * Where entries live. Methods may answer synchronously (the in-memory store does, so a hit costs
@@ -19,8 +43,14 @@ export interface CacheStore {
    * resolves to how many were removed.
    */
   invalidate(selectors: NormalizedSelectors, namespace: string): MaybePromise<number>
-  /** Entry count and bytes held, where the store can tell. */
+  /** Entry count and bytes held in this process, where the store can tell. */
   size?(): { entries: number; bytes: number }
   clear(): MaybePromise<void>
   close?(): MaybePromise<void>
+  /** Called once by the cache that owns the store, before any other method. */
+  attach?(host: StoreHost): void
+  /** A lock shared by every instance using the store, set once `attach` has run (stores shared across processes). */
+  readonly locks?: FillLock
+  /** Current state, including a write-then-read round trip for remote stores. */
+  health?(): Promise<StoreHealth>
 }

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto'
+import { parseDuration, type Duration } from '../duration.js'
+import type { Entry } from '../entry.js'
+import { ConfigError, StoreError } from '../errors.js'
+import type { NormalizedSelectors } from '../invalidation.js'
+import { rejectUnknown } from '../options.js'
+import type { MemoryStore } from './memory.js'
+import type { FillLock } from '../fill/lock.js'
+import { RedisLock } from '../fill/redis-lock.js'
+import { UNAVAILABLE, type RedisStore } from './redis.js'
+import type { CacheStore, StoreHealth, StoreHost } from './types.js'
+
+export interface TieredStoreOptions {
+  /**
+   * Longest time an entry is answered from L1 before L2 is asked again, whether this instance
+   * stored it or promoted it from L2; never longer than the entry's own lifetime. It bounds how
+   * long another instance's invalidation can go unseen if its message is lost. While L2 is
+   * unavailable, L1 keeps answering with entries that are past this but still fresh.
+   * @default '10s'
+   */
+  l1Ttl?: Duration
+}
+
+const OPTION_KEYS = new Set(['l1Ttl'])
+const BUS = 'bus'
+/** Largest invalidation message accepted from another instance. */
+const MAX_MESSAGE = 64 * 1024
+
+/**
+ * L1 in front of L2. Reads try L1 (synchronously) and then L2, promoting an L2 hit into L1;
+ * concurrent L2 reads of one key share one round trip. Writes land in L1 at once and go to L2 in
+ * the background, so no response waits for Redis. Invalidation clears L1, then L2, then tells the
+ * other instances (over Redis pub/sub) to clear their L1 and drop matching in-flight fills.
+ */
+export class TieredStore implements CacheStore {
+  readonly l1Ttl: number
+  /** One origin call per key across every instance sharing the Redis tier. */
+  locks: FillLock | undefined
+  private host: StoreHost | undefined
+  /** When each L1 entry is due to be checked against L2 again. */
+  private readonly l1Deadline = new WeakMap<Entry, number>()
+  private readonly reads = new Map<string, Promise<Entry | undefined>>()
+  private readonly id = randomBytes(8).toString('base64url')
+
+  constructor(
+    readonly l1: MemoryStore,
+    readonly l2: RedisStore,
+    options: TieredStoreOptions = {},
+    prefix = '',
+  ) {
+    if (typeof options !== 'object' || options === null) throw new ConfigError(`expected ${prefix || 'TieredStore '}options to be an object`)
+    rejectUnknown(options, OPTION_KEYS, prefix)
+    this.l1Ttl = options.l1Ttl === undefined ? 10_000 : parseDuration(options.l1Ttl, `${prefix}l1Ttl`)
+  }
+
+  attach(host: StoreHost): void {
+    this.host = host
+    this.l2.attach(host)
+    this.l2.subscribe(BUS, (message) => this.onMessage(message))
+    this.locks = new RedisLock(this.l2)
+  }
+
+  get(key: string): Entry | undefined | Promise<Entry | undefined> {
+    const e = this.l1.get(key)
+    const now = this.now()
+    if (e !== undefined && now < (this.l1Deadline.get(e) ?? 0) && e.expiresAt > now) return e
+    let read = this.reads.get(key)
+    if (read === undefined) {
+      read = this.l2.read(key).then((found) => {
+        this.reads.delete(key)
+        // L2 is away: an L1 entry past its L1 deadline but still fresh is better than the origin.
+        if (found === UNAVAILABLE) return e
+        if (found === undefined) {
+          if (e !== undefined) this.l1.delete(key)
+          return undefined
+        }
+        this.promote(key, found)
+        return found
+      })
+      this.reads.set(key, read)
+    }
+    return read
+  }
+
+  set(key: string, entry: Entry): boolean | Promise<boolean> {
+    const kept = this.l1.set(key, entry)
+    if (kept) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
+    const written = this.l2.set(key, entry)
+    // L1 has it: waiters and the next request are served from memory, Redis catches up.
+    return kept ? true : written
+  }
+
+  delete(key: string): Promise<void> {
+    this.l1.delete(key)
+    return this.l2.delete(key)
+  }
+
+  async invalidate(sel: NormalizedSelectors, namespace: string): Promise<number> {
+    const local = this.l1.invalidate(sel, namespace)
+    let shared = 0
+    try {
+      shared = await this.l2.invalidate(sel, namespace)
+    } catch (err) {
+      this.host?.report(err instanceof StoreError ? err : new StoreError('invalidating entries in Redis failed', err))
+      return local
+    }
+    this.l2.publish(BUS, JSON.stringify({ from: this.id, ...plain(sel) }))
+    return Math.max(local, shared)
+  }
+
+  size(): { entries: number; bytes: number } {
+    return this.l1.size()
+  }
+
+  async clear(): Promise<void> {
+    this.l1.clear()
+    await this.l2.clear()
+  }
+
+  close(): Promise<void> {
+    return this.l2.close()
+  }
+
+  async health(): Promise<StoreHealth> {
+    const l2 = await this.l2.health()
+    return { kind: 'tiered', ok: l2.ok, l1: { ...this.l1.size(), maxBytes: this.l1.maxBytes }, l2 }
+  }
+
+  private now(): number {
+    return this.host?.now() ?? Date.now()
+  }
+
+  private promote(key: string, entry: Entry): void {
+    if (this.l1.set(key, entry)) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
+  }
+
+  /** Another instance invalidated: clear L1 and tell the cache, so matching fills are not stored. */
+  private onMessage(message: string): void {
+    const host = this.host
+    if (host === undefined || message.length > MAX_MESSAGE) return
+    const sel = parseSelectors(message, this.id)
+    if (sel === undefined) return
+    this.l1.invalidate(sel, host.namespace)
+    host.remoteInvalidation(sel)
+  }
+}
+
+function plain(sel: NormalizedSelectors): { paths: string[]; urls: string[]; tags: string[]; prefixes: string[] } {
+  return { paths: [...sel.paths], urls: [...sel.urls], tags: [...sel.tags], prefixes: [...sel.prefixes] }
+}
+
+/** Reads an invalidation message; anything malformed (or our own message) is ignored. */
+function parseSelectors(message: string, self: string): NormalizedSelectors | undefined {
+  let m: unknown
+  try {
+    m = JSON.parse(message)
+  } catch {
+    return undefined
+  }
+  if (typeof m !== 'object' || m === null) return undefined
+  const o = m as Record<string, unknown>
+  if (o.from === self) return undefined
+  const lists = [o.paths, o.urls, o.tags, o.prefixes]
+  if (!lists.every((l) => Array.isArray(l) && l.every((s) => typeof s === 'string'))) return undefined
+  const [paths, urls, tags, prefixes] = lists as string[][]
+  return { paths: new Set(paths), urls: new Set(urls), tags: new Set(tags), prefixes: prefixes ?? [] }
+}
