@@ -18,11 +18,8 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-// ioredis is a dependency of packages/core only: the workspace root cannot resolve the bare
-// specifier 'ioredis' from test/. Import it through core's own dependency link (the symlink
-// pnpm creates for every direct dependency), so tests and core share one copy of ioredis.
-// Replace with `from 'ioredis'` once ioredis is a root devDependency.
-import { Redis, type RedisOptions } from '../../packages/core/node_modules/ioredis/built/index.js'
+// ioredis is a root devDependency (and core's runtime dependency): tests and core share one copy.
+import { Redis, type RedisOptions } from 'ioredis'
 
 export type { Redis, RedisOptions }
 
