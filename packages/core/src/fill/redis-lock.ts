@@ -29,9 +29,12 @@ export class RedisLock implements FillLock {
   }
 
   release(grant: LockGrant & { state: 'acquired' }, stored: boolean): void {
-    // Both go out on the connection that wrote the entry, after it: a waiter told `stored` finds it.
-    void this.store.command((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token), 'write')
-    this.store.publish(CHANNEL, JSON.stringify({ k: grant.key, s: stored }))
+    // On the next turn, after TieredStore has sent the entry (its writes are deferred the same
+    // way), and on the same connection: a waiter told `stored` finds the entry in Redis.
+    setImmediate(() => {
+      void this.store.command((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token), 'write')
+      this.store.publish(CHANNEL, JSON.stringify({ k: grant.key, s: stored }))
+    })
   }
 
   wait(key: string, ms: number): Promise<boolean> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { parseDuration, type Duration } from '../duration.js'
 import type { Entry } from '../entry.js'
 import { ConfigError, StoreError } from '../errors.js'
-import type { NormalizedSelectors } from '../invalidation.js'
+import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { rejectUnknown } from '../options.js'
 import type { MemoryStore } from './memory.js'
 import type { FillLock } from '../fill/lock.js'
@@ -40,6 +40,9 @@ export class TieredStore implements CacheStore {
   /** When each L1 entry is due to be checked against L2 again. */
   private readonly l1Deadline = new WeakMap<Entry, number>()
   private readonly reads = new Map<string, Promise<Entry | undefined>>()
+  /** Entries kept in L1 and waiting for the next turn of the event loop to be written to L2. */
+  private readonly deferred = new Map<string, Entry>()
+  private flushScheduled = false
   private readonly id = randomBytes(8).toString('base64url')
 
   constructor(
@@ -83,11 +86,17 @@ export class TieredStore implements CacheStore {
   }
 
   set(key: string, entry: Entry): boolean | Promise<boolean> {
-    const kept = this.l1.set(key, entry)
-    if (kept) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
-    const written = this.l2.set(key, entry)
-    // L1 has it: waiters and the next request are served from memory, Redis catches up.
-    return kept ? true : written
+    if (!this.l1.set(key, entry)) return this.l2.set(key, entry)
+    this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
+    // L1 has it: waiters and the next request are served from memory. Encoding and sending to
+    // Redis happen on a later turn of the event loop, so they never delay the response that
+    // produced the entry (a Fastify onSend hook stores before the reply is written).
+    this.deferred.set(key, entry)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
+    return true
   }
 
   delete(key: string): Promise<void> {
@@ -96,6 +105,7 @@ export class TieredStore implements CacheStore {
   }
 
   async invalidate(sel: NormalizedSelectors, namespace: string): Promise<number> {
+    for (const [key, entry] of this.deferred) if (matchesSelectors(sel, entry)) this.deferred.delete(key)
     const local = this.l1.invalidate(sel, namespace)
     let shared = 0
     try {
@@ -124,6 +134,13 @@ export class TieredStore implements CacheStore {
   async health(): Promise<StoreHealth> {
     const l2 = await this.l2.health()
     return { kind: 'tiered', ok: l2.ok, l1: { ...this.l1.size(), maxBytes: this.l1.maxBytes }, l2 }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    const batch = [...this.deferred]
+    this.deferred.clear()
+    for (const [key, entry] of batch) void this.l2.set(key, entry)
   }
 
   private now(): number {
