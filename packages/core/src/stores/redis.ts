@@ -312,7 +312,9 @@ export class RedisStore implements CacheStore {
       sub.on('message', (ch: string, msg: string) => this.listeners.get(ch)?.(msg))
       this.subscriber = sub
     }
-    this.subscriber.subscribe(name).catch((err: unknown) => this.failed(err, 'subscribing to invalidations failed', undefined))
+    this.subscriber.subscribe(name).catch((err: unknown) => {
+      if (!this.closed) this.failed(err, 'subscribing to messages from other instances failed', undefined)
+    })
   }
 
   // ---- internals -------------------------------------------------------------------------
