@@ -1,0 +1,113 @@
+// The load generator: wrk (far less CPU per request than a Node client, which matters when the
+// server is Fastify) pinned on the load core, or autocannon when wrk cannot be had.
+import { execFileSync, spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { LOAD_CPU, pinned } from './cpu.mjs'
+
+const require = createRequire(import.meta.url)
+const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url))
+
+function onPath(cmd, args = ['--version']) {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' })
+    return true
+  } catch (err) {
+    // wrk prints its usage and exits 1 for any unknown flag; it is there all the same.
+    return err.code !== 'ENOENT'
+  }
+}
+
+/** Installs wrk from the distribution's packages when it is missing, as .ci/run does for redis-server. */
+function installWrk(log) {
+  if (!onPath('apt-get')) return false
+  const root = typeof process.getuid === 'function' && process.getuid() === 0
+  if (!root && !onPath('sudo', ['-n', 'true'])) return false
+  const run = (args) => {
+    const [cmd, argv] = root ? ['apt-get', args] : ['sudo', ['-n', 'apt-get', ...args]]
+    execFileSync(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+  }
+  log('wrk is missing: installing it with apt-get')
+  try {
+    run(['install', '-y', 'wrk'])
+  } catch {
+    try {
+      run(['update'])
+      run(['install', '-y', 'wrk'])
+    } catch {
+      return false
+    }
+  }
+  return onPath('wrk', ['-v'])
+}
+
+/**
+ * Picks the load generator: `preference` 'wrk' or 'autocannon' forces one; 'auto' uses wrk,
+ * installing it if it can, else autocannon.
+ */
+export function chooseLoadgen(preference, log) {
+  if (preference === 'autocannon') return { tool: 'autocannon', version: require('autocannon/package.json').version }
+  let wrk = onPath('wrk', ['-v'])
+  if (!wrk) wrk = installWrk(log)
+  if (wrk) return { tool: 'wrk', version: wrkVersion() }
+  if (preference === 'wrk') throw new Error('wrk was asked for but is not installed and could not be installed')
+  log('wrk unavailable: falling back to autocannon (it needs more CPU per request; Fastify numbers may be client-bound)')
+  return { tool: 'autocannon', version: require('autocannon/package.json').version }
+}
+
+function wrkVersion() {
+  try {
+    execFileSync('wrk', ['-v'], { encoding: 'utf8', stdio: 'pipe' })
+  } catch (err) {
+    const m = /wrk (\S+)/.exec(String(err.stdout ?? ''))
+    if (m) return m[1]
+  }
+  return 'unknown'
+}
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('error', reject)
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err || out}`))))
+  })
+}
+
+/**
+ * Drives `url` with `connections` keep-alive connections for `seconds` (whole seconds).
+ * Resolves to requests, req/s, latency percentiles in ms and error counts.
+ */
+export async function runLoad(loadgen, { url, connections, seconds }) {
+  if (loadgen.tool === 'wrk') {
+    const [cmd, args] = pinned(LOAD_CPU, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', WRK_SCRIPT, url])
+    const out = await run(cmd, args)
+    const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '))
+    if (line === undefined) throw new Error(`wrk printed no result:\n${out}`)
+    const r = JSON.parse(line.slice('WRK_JSON '.length))
+    const wall = r.durationUs / 1e6
+    const ms = (us) => us / 1000
+    return {
+      requests: r.requests,
+      seconds: wall,
+      rps: r.requests / wall,
+      latencyMs: { mean: ms(r.latencyUs.mean), p50: ms(r.latencyUs.p50), p90: ms(r.latencyUs.p90), p99: ms(r.latencyUs.p99), max: ms(r.latencyUs.max) },
+      errors: r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout,
+      non2xx: r.errors.status,
+    }
+  }
+  const bin = require.resolve('autocannon/autocannon.js')
+  const [cmd, args] = pinned(LOAD_CPU, process.execPath, [bin, '-c', String(connections), '-d', String(seconds), '-j', url])
+  const r = JSON.parse(await run(cmd, args))
+  return {
+    requests: r.requests.total,
+    seconds: r.duration,
+    rps: r.requests.total / r.duration,
+    latencyMs: { mean: r.latency.mean, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max },
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+  }
+}

@@ -1,0 +1,113 @@
+// Throughput measurement: every mode runs once per round, in the same order each round
+// (A B C, A B C, ...), so slow drifts of the machine hit every mode alike. Each run is a fresh
+// server on the server core: start, check it answers as the mode expects, warm up, measure.
+import { runLoad } from './load.mjs'
+import { describe, startServer } from './server.mjs'
+import { median, pairedRatio, round } from './stats.mjs'
+
+/**
+ * @typedef {object} Mode
+ * @property {string} id
+ * @property {string} label
+ * @property {{ framework: string, cache: string, version?: string }} server
+ * @property {string} path the route under load
+ * @property {'hit' | 'origin'} serves 'hit': the measured window must not reach the origin;
+ *   'origin': every request must (the miss path)
+ * @property {string} [xCache] the X-Cache value the second probe request must carry
+ */
+
+/** Two requests before any load: right status and body, and the cache answering as it should. */
+async function probe(url, mode) {
+  let last
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(url)
+    const body = Buffer.from(await res.arrayBuffer())
+    if (res.status !== 200 || body.length !== 2048) {
+      throw new Error(`${mode.label}: GET ${url} answered ${res.status} with ${body.length} bytes, expected 200 with 2048`)
+    }
+    last = res
+  }
+  if (mode.xCache !== undefined && last.headers.get('x-cache') !== mode.xCache) {
+    throw new Error(`${mode.label}: expected X-Cache ${mode.xCache} on a repeated request, got ${last.headers.get('x-cache')}`)
+  }
+}
+
+function routeOf(path) {
+  return path.slice(1).split(/[/?]/, 1)[0]
+}
+
+export async function measureOnce(ctx, mode) {
+  const server = await startServer(mode.server, ctx.nodeFlags(mode))
+  try {
+    const url = server.url(mode.path)
+    await probe(url, mode)
+    const load = { url, connections: ctx.connections, seconds: ctx.warmup }
+    if (ctx.warmup > 0) await runLoad(ctx.loadgen, load)
+    const before = await server.stats()
+    const cpu0 = server.cpuSeconds()
+    const r = await runLoad(ctx.loadgen, { ...load, seconds: ctx.duration })
+    const cpu1 = server.cpuSeconds()
+    const after = await server.stats()
+    const route = routeOf(mode.path)
+    const originCalls = after.origin[route] - before.origin[route]
+    if (r.non2xx > 0) throw new Error(`${mode.label}: ${r.non2xx} responses were not 2xx/3xx`)
+    if (mode.serves === 'hit' && originCalls !== 0) {
+      throw new Error(`${mode.label}: the origin ran ${originCalls} times while hits were being measured`)
+    }
+    if (mode.serves === 'origin' && originCalls < r.requests) {
+      throw new Error(`${mode.label}: ${r.requests} requests but only ${originCalls} origin calls on a route that must never be cached`)
+    }
+    const cpu = cpu1 - cpu0
+    return {
+      rps: round(r.rps, 1),
+      requests: r.requests,
+      p50Ms: round(r.latencyMs.p50),
+      p99Ms: round(r.latencyMs.p99),
+      maxMs: round(r.latencyMs.max),
+      cpuUsPerReq: round((cpu / r.requests) * 1e6, 2),
+      serverCpuUtil: round(cpu / r.seconds),
+      socketErrors: r.errors,
+      originCalls,
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+/** Runs `modes` for ctx.rounds rounds; returns per-mode runs and medians. */
+export async function measureModes(ctx, modes) {
+  const out = Object.fromEntries(modes.map((m) => [m.id, { label: m.label, server: m.server, path: m.path, runs: [] }]))
+  for (let r = 1; r <= ctx.rounds; r++) {
+    for (const mode of modes) {
+      const run = await measureOnce(ctx, mode)
+      out[mode.id].runs.push(run)
+      ctx.log(
+        `  round ${r}/${ctx.rounds}  ${mode.label.padEnd(34)} ${String(Math.round(run.rps)).padStart(7)} req/s` +
+          `  p99 ${run.p99Ms.toFixed(2).padStart(7)} ms  ${run.cpuUsPerReq.toFixed(1).padStart(6)} µs CPU/req  (server CPU ${Math.round(run.serverCpuUtil * 100)}%)`,
+      )
+    }
+  }
+  for (const m of Object.values(out)) {
+    m.median = {
+      rps: round(median(m.runs.map((x) => x.rps)), 1),
+      p50Ms: round(median(m.runs.map((x) => x.p50Ms))),
+      p99Ms: round(median(m.runs.map((x) => x.p99Ms))),
+      cpuUsPerReq: round(median(m.runs.map((x) => x.cpuUsPerReq)), 2),
+      serverCpuUtil: round(median(m.runs.map((x) => x.serverCpuUtil))),
+    }
+  }
+  return out
+}
+
+/**
+ * A comparison of two measured modes on one metric: per-round ratios and their median.
+ * `target` (optional): { op: '>=' | '<=', value, text } judged on the median ratio.
+ */
+export function compare(modes, { id, label, num, den, metric, target }) {
+  const { perRound, median: med } = pairedRatio(modes[num].runs, modes[den].runs, metric)
+  const c = { id, label, num, den, metric, perRound: perRound.map((x) => round(x)), median: round(med) }
+  if (target !== undefined) c.target = { ...target, met: target.op === '>=' ? med >= target.value : med <= target.value }
+  return c
+}
+
+export { describe }
