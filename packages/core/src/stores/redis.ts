@@ -321,11 +321,10 @@ export class RedisStore implements CacheStore {
 
   /** Whether a call may go out: the breaker allows it and the client is connected. */
   private ready(): boolean {
-    if (this.closed || !this.breaker.allow()) return false
-    if (this.client.status === 'ready') return true
-    // Counts as a failure, so a lost connection opens the circuit as fast as timeouts would.
-    this.breaker.failure()
-    return false
+    // Not connected (starting, reconnecting, gone): answer at once without sending anything.
+    // That costs no time, so it is not a breaker failure; the breaker is for calls that hang.
+    if (this.closed || this.client.status !== 'ready') return false
+    return this.breaker.allow()
   }
 
   /** Runs `op` under a deadline, feeding the outcome to the breaker. The caller checked `ready()`. */

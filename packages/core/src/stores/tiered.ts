@@ -43,6 +43,8 @@ export class TieredStore implements CacheStore {
   /** Entries kept in L1 and waiting for the next turn of the event loop to be written to L2. */
   private readonly deferred = new Map<string, Entry>()
   private flushScheduled = false
+  /** Bumped by every invalidation and clear. */
+  private epoch = 0
   private readonly id = randomBytes(8).toString('base64url')
 
   constructor(
@@ -69,8 +71,11 @@ export class TieredStore implements CacheStore {
     if (e !== undefined && now < (this.l1Deadline.get(e) ?? 0) && e.expiresAt > now) return e
     let read = this.reads.get(key)
     if (read === undefined) {
+      const epoch = this.epoch
       read = this.l2.read(key).then((found) => {
-        this.reads.delete(key)
+        if (this.reads.get(key) === read) this.reads.delete(key)
+        // An invalidation landed while Redis was answering: the answer may be what it removed.
+        if (epoch !== this.epoch) return found === UNAVAILABLE ? undefined : found
         // L2 is away: an L1 entry past its L1 deadline but still fresh is better than the origin.
         if (found === UNAVAILABLE) return e
         if (found === undefined) {
@@ -100,12 +105,14 @@ export class TieredStore implements CacheStore {
   }
 
   delete(key: string): Promise<void> {
+    this.deferred.delete(key)
     this.l1.delete(key)
     return this.l2.delete(key)
   }
 
   async invalidate(sel: NormalizedSelectors, namespace: string): Promise<number> {
     for (const [key, entry] of this.deferred) if (matchesSelectors(sel, entry)) this.deferred.delete(key)
+    this.invalidatedLocally()
     const local = this.l1.invalidate(sel, namespace)
     let shared = 0
     try {
@@ -123,6 +130,8 @@ export class TieredStore implements CacheStore {
   }
 
   async clear(): Promise<void> {
+    this.deferred.clear()
+    this.invalidatedLocally()
     this.l1.clear()
     await this.l2.clear()
   }
@@ -134,6 +143,12 @@ export class TieredStore implements CacheStore {
   async health(): Promise<StoreHealth> {
     const l2 = await this.l2.health()
     return { kind: 'tiered', ok: l2.ok, l1: { ...this.l1.size(), maxBytes: this.l1.maxBytes }, l2 }
+  }
+
+  /** Reads from L2 already under way may return what was just removed: they must not promote it, nor be joined. */
+  private invalidatedLocally(): void {
+    this.epoch++
+    this.reads.clear()
   }
 
   private readonly flush = (): void => {
@@ -157,6 +172,7 @@ export class TieredStore implements CacheStore {
     if (host === undefined || message.length > MAX_MESSAGE) return
     const sel = parseSelectors(message, this.id)
     if (sel === undefined) return
+    this.invalidatedLocally()
     this.l1.invalidate(sel, host.namespace)
     host.remoteInvalidation(sel)
   }
