@@ -1,0 +1,592 @@
+import { randomBytes } from 'node:crypto'
+import { CorralError, createCache, type Cache, type CacheOptions } from '@corral/core'
+import express5 from 'express5'
+import fastify5 from 'fastify5'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { expressFactory } from '../helpers/express.js'
+import { fastifyFactory } from '../helpers/fastify.js'
+import { send, type Res, type SendOptions } from '../helpers/http.js'
+import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
+import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
+import { runCleanups } from '../helpers/setup.js'
+
+// Two app instances in this process share one private redis-server, the way two processes behind
+// a load balancer would: each has its own cache (L1) and origin counter, and only Redis connects
+// them. Every test uses a namespace of its own on the file's server.
+//
+// Requests carry the same Host header on both instances, as they do behind a load balancer: the
+// Host is part of the cache key, and the two apps listen on different ports.
+
+const HOST = 'shop.test'
+const EXPRESS: AdapterFactory = expressFactory('express5', express5, 5, 'route')
+const FASTIFY: AdapterFactory = fastifyFactory('fastify5', fastify5)
+const MiB = 1024 * 1024
+
+let server: RedisServer
+let raw: Redis
+const cleanups: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  server = await startRedis()
+  raw = server.client()
+})
+afterEach(() => runCleanups(cleanups))
+afterAll(async () => {
+  await runCleanups(cleanups)
+  await server?.stop()
+})
+
+interface Instance {
+  readonly name: string
+  readonly cache: Cache
+  readonly app: AppHandle
+  /** Every error the cache passed to onError. */
+  readonly errors: CorralError[]
+  get(path: string, options?: SendOptions): Promise<Res>
+  calls(route?: string): number
+}
+
+interface InstanceOptions {
+  readonly factory?: AdapterFactory
+  readonly cache?: CacheOptions
+  /** Defaults to the file's server. */
+  readonly redis?: string
+}
+
+const namespace = (): string => `mi-${randomBytes(6).toString('hex')}`
+
+async function instance(
+  name: string,
+  ns: string,
+  routes: (name: string) => readonly RouteSpec[],
+  options: InstanceOptions = {},
+): Promise<Instance> {
+  const errors: CorralError[] = []
+  const cache = createCache({
+    ttl: '5m',
+    namespace: ns,
+    redis: options.redis ?? server.url,
+    // Generous deadlines: these tests are about sharing, not latency, and a busy CI machine must
+    // not turn a read into a miss. The fault tests cover the deadlines.
+    l2: { timeout: 1000 },
+    onError: (e) => errors.push(e),
+    ...options.cache,
+  })
+  cleanups.push(() => cache.close())
+  const app = await (options.factory ?? EXPRESS).createApp({ cache, routes: routes(name) })
+  cleanups.push(() => app.close())
+  return {
+    name,
+    cache,
+    app,
+    errors,
+    get: (path, o) => send(app.url, path, { ...o, headers: { host: HOST, ...o?.headers } }),
+    calls: (route) => app.calls(route),
+  }
+}
+
+/** Two instances on one namespace, connected and subscribed to each other's messages. */
+async function pair(
+  routes: (name: string) => readonly RouteSpec[],
+  options: { a?: InstanceOptions; b?: InstanceOptions } = {},
+): Promise<{ ns: string; a: Instance; b: Instance }> {
+  const ns = namespace()
+  const a = await instance('A', ns, routes, options.a)
+  const b = await instance('B', ns, routes, options.b)
+  await connected(ns, [a, b])
+  return { ns, a, b }
+}
+
+/** Waits until every instance's Redis round trip works and both listen on the bus and fill channels. */
+async function connected(ns: string, instances: readonly Instance[], within = 2000): Promise<void> {
+  await waitFor(async () => {
+    const health = await Promise.all(instances.map((i) => i.cache.health()))
+    if (!health.every((h) => h.status === 'ok')) return false
+    const reply = (await raw.pubsub('NUMSUB', `${ns}:v1:bus`, `${ns}:v1:fill`)) as (string | number)[]
+    return Number(reply[1]) === instances.length && Number(reply[3]) === instances.length
+  }, within, 'instances connected to Redis and subscribed')
+}
+
+/** Polls `check` every 10 ms until it holds; fails the test after `within` ms. */
+async function waitFor(check: () => boolean | Promise<boolean>, within: number, what: string): Promise<void> {
+  const deadline = Date.now() + within
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${within} ms waiting for: ${what}`)
+    await sleep(10)
+  }
+}
+
+/** Entry keys of a namespace: `<ns>:v1:<hash>` and variants; not locks, index sets or health keys. */
+async function entryKeys(ns: string): Promise<string[]> {
+  const pattern = new RegExp(`^${ns}:v1:[\\w-]{43}(:[\\w-]{43})?$`)
+  return (await raw.keys(`${ns}:v1:*`)).filter((k) => pattern.test(k)).sort()
+}
+
+/** The URL an entry in Redis was stored for, read from its envelope's metadata. */
+function urlOf(bytes: Buffer): string {
+  const signed = ((bytes[5] as number) & 1) === 1
+  const at = 6 + (signed ? 32 : 0)
+  const len = bytes.readUInt32BE(at)
+  const meta = JSON.parse(bytes.subarray(at + 4, at + 4 + len).toString('utf8')) as { url: string }
+  return meta.url
+}
+
+/** Entry key per URL, for every entry of the namespace. */
+async function keysByUrl(ns: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const key of await entryKeys(ns)) {
+    const bytes = await raw.getBuffer(key)
+    if (bytes !== null) out.set(urlOf(bytes), key)
+  }
+  return out
+}
+
+/** Waits until Redis holds an entry for each URL (L2 writes land in the background). */
+async function storedInRedis(ns: string, urls: readonly string[]): Promise<Map<string, string>> {
+  let keys = new Map<string, string>()
+  await waitFor(async () => {
+    keys = await keysByUrl(ns)
+    return urls.every((u) => keys.has(u))
+  }, 2000, `entries for ${urls.join(', ')} in Redis`)
+  return keys
+}
+
+const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
+const json = (res: Res): { id: string; price: number; by: string; call: number } => JSON.parse(res.text)
+
+/**
+ * A product catalogue over a database both instances share (`db`): GET is cached with the tag
+ * `product:<id>`; PUT bumps the price and invalidates the tag. Bodies say which instance's origin
+ * served them and its call number.
+ */
+function catalogue(db: Map<string, number>, originMs = 0) {
+  return (name: string): RouteSpec[] => [
+    {
+      method: 'GET',
+      path: '/products/:id',
+      cache: { tags: (req: { params: { id: string } }) => [`product:${req.params.id}`] },
+      handler: async (r) => {
+        if (originMs > 0) await sleep(originMs)
+        const id = String(r.params.id)
+        return { headers: { 'content-type': 'application/json' }, body: { json: { id, price: db.get(id) ?? 0, by: name, call: r.call } } }
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/products/:id',
+      invalidate: (req: { params: { id: string } }) => ({ tags: [`product:${req.params.id}`] }),
+      handler: (r) => {
+        const id = String(r.params.id)
+        db.set(id, (db.get(id) ?? 0) + 1)
+        return { body: { json: { ok: true } } }
+      },
+    },
+  ]
+}
+
+describe('two instances on one Redis', () => {
+  describe('sharing entries', () => {
+    it('a response filled by instance A is a HIT on instance B, whose origin is never called, with the Age it has on A', async () => {
+      const routes = (name: string): RouteSpec[] => [
+        {
+          method: 'GET',
+          path: '/news/:id',
+          cache: {},
+          // An upstream already held this response for 100 s: the Age must survive the trip through Redis.
+          handler: (r) => ({
+            headers: { 'content-type': 'text/plain', 'cache-control': 'public, max-age=600', age: '100' },
+            body: `news ${String(r.params.id)} from ${name} call ${r.call}`,
+          }),
+        },
+      ]
+      const { ns, a, b } = await pair(routes)
+
+      const miss = await a.get('/news/1')
+      expect(miss.status).toBe(200)
+      expect(xcache(miss)).toBe('MISS')
+      expect(miss.text).toBe('news 1 from A call 1')
+      await storedInRedis(ns, ['/news/1'])
+
+      const hit = await b.get('/news/1')
+      expect(hit.status).toBe(200)
+      expect(xcache(hit)).toBe('HIT')
+      expect(hit.text).toBe('news 1 from A call 1')
+      expect(hit.headers['content-type']).toMatch(/^text\/plain/)
+      expect(hit.headers['cache-control']).toBe('public, max-age=600')
+      // 100 s from upstream plus the seconds the entry has spent in the cache (well under 10 here).
+      const age = Number(hit.headers.age)
+      expect(Number.isInteger(age)).toBe(true)
+      expect(age).toBeGreaterThanOrEqual(100)
+      expect(age).toBeLessThan(110)
+
+      // Promoted into B's L1: answered again without either origin.
+      expect(xcache(await b.get('/news/1'))).toBe('HIT')
+      expect(a.calls()).toBe(1)
+      expect(b.calls()).toBe(0)
+      expect(b.cache.stats()).toMatchObject({ hits: 2, misses: 0, rejected: 0, errors: 0 })
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+
+    it('a response filled by an Express instance is a HIT on a Fastify instance (same key in both adapters)', async () => {
+      const db = new Map([['7', 70]])
+      const { ns, a, b } = await pair(catalogue(db), { b: { factory: FASTIFY } })
+
+      const miss = await a.get('/products/7?utm=x&color=red')
+      expect(xcache(miss)).toBe('MISS')
+      await storedInRedis(ns, ['/products/7?color=red&utm=x'])
+
+      const hit = await b.get('/products/7?utm=x&color=red')
+      expect(xcache(hit)).toBe('HIT')
+      expect(hit.body.equals(miss.body)).toBe(true)
+      expect(json(hit)).toEqual({ id: '7', price: 70, by: 'A', call: 1 })
+      expect(b.calls()).toBe(0)
+    })
+  })
+
+  describe('stampede', () => {
+    it('100 concurrent requests on a cold key, 50 on each instance, make exactly one origin call in total', async () => {
+      const db = new Map([['1', 10]])
+      const { a, b } = await pair(catalogue(db, 100))
+
+      const burst = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? a : b).get('/products/1')),
+      )
+      expect(a.calls('GET /products/:id') + b.calls('GET /products/:id')).toBe(1)
+      expect(burst.map((r) => r.status)).toEqual(Array(100).fill(200))
+      expect(new Set(burst.map((r) => r.text)).size).toBe(1)
+      expect(json(burst[0] as Res)).toMatchObject({ id: '1', price: 10, call: 1 })
+      // The one origin response reached every client; the other 99 were answered from the cache.
+      expect(burst.filter((r) => xcache(r) === 'MISS')).toHaveLength(1)
+      expect(burst.filter((r) => xcache(r) === 'HIT')).toHaveLength(99)
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+  })
+
+  describe('invalidation', () => {
+    /** Fills /products/1 on A, reads it on B (now in B's L1), and returns the pair. */
+    async function warmBoth(db: Map<string, number>) {
+      const p = await pair(catalogue(db))
+      expect(xcache(await p.a.get('/products/1'))).toBe('MISS')
+      await storedInRedis(p.ns, ['/products/1'])
+      expect(xcache(await p.b.get('/products/1'))).toBe('HIT')
+      expect(p.b.cache.stats().entries).toBe(1)
+      return p
+    }
+
+    it('cache.invalidate({ tags }) on A clears B\'s L1 copy, and B\'s next request is a MISS with fresh data', async () => {
+      const db = new Map([['1', 10]])
+      const { ns, a, b } = await warmBoth(db)
+
+      db.set('1', 11)
+      await expect(a.cache.invalidate({ tags: ['product:1'] })).resolves.toBeGreaterThanOrEqual(1)
+      expect(await entryKeys(ns)).toEqual([])
+      // B's L1 would answer for l1Ttl (10 s) on its own: only the message clears it this fast.
+      await waitFor(() => b.cache.stats().entries === 0, 2000, "B's L1 to drop the invalidated entry")
+
+      const fresh = await b.get('/products/1')
+      expect(xcache(fresh)).toBe('MISS')
+      expect(json(fresh)).toEqual({ id: '1', price: 11, by: 'B', call: 1 })
+      expect(b.calls()).toBe(1)
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+
+    it('a mutation route with invalidate() on A makes B\'s next request a MISS with fresh data', async () => {
+      const db = new Map([['1', 10]])
+      const { ns, a, b } = await warmBoth(db)
+
+      const put = await send(a.app.url, '/products/1', { method: 'PUT', headers: { host: HOST } })
+      expect(put.status).toBe(200)
+      expect(db.get('1')).toBe(11)
+      // The helper finishes the invalidation (L1 and L2) before the response completes.
+      expect(await entryKeys(ns)).toEqual([])
+      await waitFor(() => b.cache.stats().entries === 0, 2000, "B's L1 to drop the invalidated entry")
+
+      const fresh = await b.get('/products/1')
+      expect(xcache(fresh)).toBe('MISS')
+      expect(json(fresh)).toMatchObject({ price: 11, by: 'B' })
+      // And A's own next request sees the fresh entry B stored.
+      await storedInRedis(ns, ['/products/1'])
+      const onA = await a.get('/products/1')
+      expect(xcache(onA)).toBe('HIT')
+      expect(json(onA)).toMatchObject({ price: 11, by: 'B' })
+      expect(a.calls('GET /products/:id')).toBe(1)
+    })
+
+    it('invalidation by key removes exactly that path\'s entries from Redis, and by prefix every path under it', async () => {
+      const db = new Map<string, number>()
+      const routes = (name: string): RouteSpec[] => [
+        ...catalogue(db)(name),
+        {
+          method: 'GET',
+          path: '/other/:id',
+          cache: {},
+          handler: (r) => ({ headers: { 'content-type': 'text/plain' }, body: `other ${String(r.params.id)} from ${name}` }),
+        },
+      ]
+      const { ns, a, b } = await pair(routes)
+      const urls = ['/products/1', '/products/1?page=2', '/products/2', '/other/1']
+      for (const u of urls) expect(xcache(await a.get(u))).toBe('MISS')
+      const keys = await storedInRedis(ns, urls)
+
+      // keys: '/products/1' is the path (every query string of it); B issues it, A holds the entries.
+      await b.cache.invalidate({ keys: ['/products/1'] })
+      expect(await raw.exists(keys.get('/products/1') as string)).toBe(0)
+      expect(await raw.exists(keys.get('/products/1?page=2') as string)).toBe(0)
+      expect(await raw.exists(keys.get('/products/2') as string)).toBe(1)
+      expect(await raw.exists(keys.get('/other/1') as string)).toBe(1)
+
+      await b.cache.invalidate({ prefixes: ['/products/'] })
+      expect(await raw.exists(keys.get('/products/2') as string)).toBe(0)
+      expect(await raw.exists(keys.get('/other/1') as string)).toBe(1)
+      expect([...(await keysByUrl(ns)).keys()]).toEqual(['/other/1'])
+
+      // A's L1 copies went with them (the message): its next /products/2 goes to the origin.
+      await waitFor(() => a.cache.stats().entries === 1, 2000, "A's L1 to keep only /other/1")
+      expect(xcache(await a.get('/products/2'))).toBe('MISS')
+      expect(xcache(await a.get('/other/1'))).toBe('HIT')
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+  })
+
+  describe('an invalidation that lands while a fill is in flight wins', () => {
+    type Who = 'A' | 'B'
+    const combos: [Who, Who][] = [
+      ['A', 'A'],
+      ['A', 'B'],
+      ['B', 'A'],
+      ['B', 'B'],
+    ]
+
+    /**
+     * A's origin takes 300 ms and answers with the price it read at the start (version 1). While
+     * it runs, the price changes and `invalidate` runs; A's response is then served but stored
+     * nowhere.
+     */
+    async function raceFill(
+      invalidate: (p: { a: Instance; b: Instance }) => Promise<unknown>,
+      { expectDropped = true }: { expectDropped?: boolean } = {},
+    ) {
+      const db = new Map([['1', 1]])
+      const routes = (name: string): RouteSpec[] => [
+        {
+          method: 'GET',
+          path: '/products/:id',
+          cache: { tags: (req: { params: { id: string } }) => [`product:${req.params.id}`] },
+          handler: async (r) => {
+            const id = String(r.params.id)
+            const price = db.get(id) ?? 0
+            if (name === 'A' && r.call === 1) await sleep(300)
+            return { headers: { 'content-type': 'application/json' }, body: { json: { id, price, by: name, call: r.call } } }
+          },
+        },
+        ...catalogue(db)(name).filter((r) => r.method === 'PUT'),
+      ]
+      const p = await pair(routes)
+      const first = p.a.get('/products/1')
+      await waitFor(() => p.a.calls('GET /products/:id') === 1, 2000, "A's origin call to start")
+      db.set('1', 2)
+      await invalidate(p)
+      const v1 = await first
+      expect(v1.status).toBe(200)
+      expect(xcache(v1)).toBe('MISS')
+      expect(json(v1)).toMatchObject({ price: 1, by: 'A' })
+      // Wait until the fill has settled, then for A's Redis connection to have processed anything
+      // queued before this point (a health check round trip goes through it after any write).
+      const settled = () => p.a.cache.stats().stored + (p.a.cache.stats().notStored.invalidated ?? 0) === 1
+      await waitFor(settled, 2000, "A's fill to settle")
+      await p.a.cache.health()
+      if (expectDropped) {
+        expect(p.a.cache.stats()).toMatchObject({ stored: 0, entries: 0, notStored: { invalidated: 1 } })
+        expect(await entryKeys(p.ns)).toEqual([])
+      }
+      return p
+    }
+
+    it.each(combos)('invalidation from %s during A\'s fill; the next request, on %s, is a MISS with version 2', async (from, next) => {
+      const p = await raceFill(({ a, b }) => (from === 'A' ? a : b).cache.invalidate({ tags: ['product:1'] }))
+      const reader = next === 'A' ? p.a : p.b
+      const res = await reader.get('/products/1')
+      expect(xcache(res)).toBe('MISS')
+      expect(json(res)).toMatchObject({ price: 2, by: next })
+      expect(p.a.calls('GET /products/:id') + p.b.calls('GET /products/:id')).toBe(2)
+
+      // Version 2 is stored as usual and is what the other instance gets.
+      await storedInRedis(p.ns, ['/products/1'])
+      const other = next === 'A' ? p.b : p.a
+      const hit = await other.get('/products/1')
+      expect(xcache(hit)).toBe('HIT')
+      expect(json(hit)).toMatchObject({ price: 2, by: next })
+      expect([...p.a.errors, ...p.b.errors]).toEqual([])
+    })
+
+    it('a mutation route on B (invalidate() helper) during A\'s fill wins too', async () => {
+      const p = await raceFill(async ({ b }) => {
+        const put = await send(b.app.url, '/products/1', { method: 'PUT', headers: { host: HOST } })
+        expect(put.status).toBe(200)
+      })
+      const res = await p.a.get('/products/1')
+      expect(xcache(res)).toBe('MISS')
+      // The PUT bumped the price once more (2 → 3).
+      expect(json(res)).toMatchObject({ price: 3, by: 'A', call: 2 })
+    })
+
+    it('still wins in Redis when its message never reaches the filling instance (subscriber connections dropped)', async () => {
+      // The README says l1Ttl bounds how long a lost invalidation message goes unseen. Here the
+      // message that should stop A's in-flight fill is lost: B's invalidate() resolves, then A's
+      // older response lands in Redis and every instance serves it until its TTL.
+      const p = await raceFill(
+        async ({ b }) => {
+          // A network blip: every pub/sub connection drops and reconnects ~200 ms later.
+          await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+          await b.cache.invalidate({ tags: ['product:1'] })
+        },
+        { expectDropped: false },
+      )
+      const res = await p.b.get('/products/1')
+      expect(json(res)).toMatchObject({ price: 2 })
+      expect(xcache(res)).toBe('MISS')
+    })
+  })
+
+  describe('Redis down at start', () => {
+    it('both apps serve, a 50-request burst makes one origin call per instance, and sharing resumes once Redis is up', async () => {
+      const down = await startRedis()
+      cleanups.push(() => down.stop())
+      await down.kill()
+
+      const db = new Map([['1', 10], ['2', 20]])
+      const ns = namespace()
+      const a = await instance('A', ns, catalogue(db, 100), { redis: down.url })
+      const b = await instance('B', ns, catalogue(db, 100), { redis: down.url })
+      expect((await a.cache.health()).status).toBe('degraded')
+
+      const [onA, onB] = await Promise.all([
+        Promise.all(Array.from({ length: 50 }, () => a.get('/products/1'))),
+        Promise.all(Array.from({ length: 50 }, () => b.get('/products/1'))),
+      ])
+      for (const [inst, burst] of [[a, onA], [b, onB]] as const) {
+        expect(burst.map((r) => r.status)).toEqual(Array(50).fill(200))
+        expect(new Set(burst.map((r) => r.text))).toEqual(new Set([JSON.stringify({ id: '1', price: 10, by: inst.name, call: 1 })]))
+        expect(inst.calls('GET /products/:id')).toBe(1)
+        // Stored in L1: the instance keeps answering from memory.
+        expect(xcache(await inst.get('/products/1'))).toBe('HIT')
+      }
+
+      await down.restart()
+      // Reconnection backs off up to 2 s and the breaker probes after 1 s.
+      await waitFor(async () => (await Promise.all([a.cache.health(), b.cache.health()])).every((h) => h.status === 'ok'), 8000, 'both instances back on Redis')
+      const probe = down.client()
+      const miss = await a.get('/products/2')
+      expect(xcache(miss)).toBe('MISS')
+      await waitFor(async () => (await probe.keys(`${ns}:v1:*`)).some((k) => /^[^:]+:v1:[\w-]{43}$/.test(k)), 2000, 'the entry in the restarted Redis')
+      const hit = await b.get('/products/2')
+      expect(xcache(hit)).toBe('HIT')
+      expect(json(hit)).toEqual({ id: '2', price: 20, by: 'A', call: 2 })
+    })
+  })
+
+  describe('cache.clear() while Redis is away', () => {
+    it('rejects with a StoreError (a CorralError with a code), not ioredis\'s own error', async () => {
+      const down = await startRedis()
+      cleanups.push(() => down.stop())
+      await down.kill()
+      const a = await instance('A', namespace(), catalogue(new Map()), { redis: down.url })
+      const outcome = await a.cache.clear().then(
+        () => 'resolved',
+        (err: unknown) => err,
+      )
+      // Either would do: resolving (L1 is cleared) or a Corral error the caller can recognise.
+      if (outcome !== 'resolved') {
+        expect(outcome).toBeInstanceOf(CorralError)
+        expect((outcome as CorralError).code).toBe('CORRAL_ERR_STORE')
+      }
+    })
+
+    it('sends nothing through a user\'s own client that is not connected (README: "sends nothing while it is not ready")', async () => {
+      const redis = await startRedis()
+      cleanups.push(() => redis.stop())
+      const seen: string[] = []
+      const monitor = await redis.client().monitor()
+      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')))
+      // The user's client, not connected yet (lazyConnect), with ioredis' offline queue: whatever
+      // is sent now is queued and runs once it connects.
+      const own = redis.client({ lazyConnect: true, maxRetriesPerRequest: null })
+      const a = await instance('A', namespace(), catalogue(new Map()), { cache: { redis: own, l2: { timeout: 50 } } })
+      expect(own.status).toBe('wait')
+      expect(xcache(await a.get('/products/1'))).toBe('MISS') // the request path sends nothing
+      await a.cache.clear().catch(() => undefined)
+
+      // Connect it (if clear() has not already) and mark the point: Redis feeds MONITOR in the
+      // order it runs commands, so anything queued before the marker shows before it.
+      await own.connect().catch(() => undefined)
+      await waitFor(() => own.status === 'ready', 2000, "the user's client to connect")
+      await own.echo('after-connect-marker')
+      await waitFor(() => seen.some((c) => c.includes('after-connect-marker')), 2000, 'the marker in MONITOR')
+      const before = seen.slice(0, seen.findIndex((c) => c.includes('after-connect-marker')))
+      expect(before.filter((c) => !/^(hello|info|client|select|subscribe)\b/i.test(c))).toEqual([])
+      monitor.disconnect()
+    })
+  })
+
+  describe('large bodies', () => {
+    const sized = { maxBytes: 128 * MiB, maxEntryBytes: 16 * MiB }
+
+    it('a 5 MB body is served intact on the miss and on the HIT from instance B, and stored compactly', async () => {
+      const big = randomBytes(5 * MiB)
+      const routes = (): RouteSpec[] => [
+        {
+          method: 'GET',
+          path: '/big',
+          cache: { maxBodyBytes: 8 * MiB },
+          handler: () => ({ headers: { 'content-type': 'application/octet-stream' }, body: big }),
+        },
+      ]
+      const { ns, a, b } = await pair(routes, { a: { cache: sized }, b: { cache: sized } })
+
+      const miss = await a.get('/big')
+      expect(xcache(miss)).toBe('MISS')
+      expect(miss.body.length).toBe(big.length)
+      expect(miss.body.equals(big)).toBe(true)
+
+      const key = (await storedInRedis(ns, ['/big'])).get('/big') as string
+      // Raw bytes plus a small envelope, not JSON-encoded Buffer data.
+      const stored = await raw.strlen(key)
+      expect(stored).toBeGreaterThan(big.length)
+      expect(stored).toBeLessThan(big.length + 4096)
+
+      const hit = await b.get('/big')
+      expect(xcache(hit)).toBe('HIT')
+      expect(hit.headers['content-length']).toBe(String(big.length))
+      expect(hit.body.equals(big)).toBe(true)
+      expect(a.calls()).toBe(1)
+      expect(b.calls()).toBe(0)
+      expect([...a.errors, ...b.errors]).toEqual([])
+    })
+
+    it('a body one byte over the route\'s maxBodyBytes is served intact and stored nowhere', async () => {
+      const over = randomBytes(MiB + 1)
+      const routes = (): RouteSpec[] => [
+        {
+          method: 'GET',
+          path: '/over',
+          cache: { maxBodyBytes: MiB },
+          handler: () => ({ headers: { 'content-type': 'application/octet-stream' }, body: over }),
+        },
+      ]
+      const { ns, a, b } = await pair(routes, { a: { cache: sized }, b: { cache: sized } })
+
+      for (const inst of [a, a, b]) {
+        const res = await inst.get('/over')
+        expect(xcache(res)).toBe('MISS')
+        expect(res.body.equals(over)).toBe(true)
+      }
+      expect(a.calls()).toBe(2)
+      expect(b.calls()).toBe(1)
+      expect(a.cache.stats()).toMatchObject({ stored: 0, entries: 0, notStored: { 'too-large': 2 } })
+      // A health round trip goes through each instance's connection after anything queued on it.
+      await Promise.all([a.cache.health(), b.cache.health()])
+      expect(await entryKeys(ns)).toEqual([])
+    })
+  })
+})
