@@ -21,7 +21,7 @@ import { isNotModified, requestBypassReason, type BypassReason, type NotStoredRe
 import { MemoryStore } from './stores/memory.js'
 import { RedisStore, type RedisStoreOptions } from './stores/redis.js'
 import { TieredStore, type TieredStoreOptions } from './stores/tiered.js'
-import type { CacheStore, MaybePromise, StoreHealth, StoreHost } from './stores/types.js'
+import type { CacheStore, Fence, MaybePromise, StoreHealth, StoreHost } from './stores/types.js'
 
 /** Options of the Redis tier (`createCache({ redis, l2 })`). */
 export interface L2Options extends Omit<RedisStoreOptions, 'redis' | 'signingKeys'>, TieredStoreOptions {}
@@ -360,7 +360,7 @@ export class Cache implements FillHost {
     }
   }
 
-  write(writes: readonly (readonly [string, Entry])[]): boolean | Promise<boolean> {
+  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): boolean | Promise<boolean> {
     const failed = (err: unknown) => {
       this.report(new StoreError('writing an entry failed', err))
       return false
@@ -370,7 +370,7 @@ export class Cache implements FillHost {
       let pending: Promise<boolean>[] | undefined
       let kept = true
       for (const [key, entry] of writes) {
-        const r = this.store.set(key, entry)
+        const r = this.store.set(key, entry, fence)
         if (isPromise(r)) (pending ??= []).push(r)
         else kept = r
       }
@@ -417,6 +417,15 @@ export class Cache implements FillHost {
       this.keys.set(route, host, view.url, parts)
     }
     return parts
+  }
+
+  private fence(): Fence | undefined {
+    if (this.store.fence === undefined) return undefined
+    try {
+      return this.store.fence().catch(() => undefined)
+    } catch {
+      return undefined
+    }
   }
 
   private bypass(reason: BypassReason | 'error'): Decision {
@@ -540,7 +549,7 @@ export class Cache implements FillHost {
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
     // every waiter to the origin); a 200 is a valid answer to a conditional request.
     if (flight !== undefined) hideConditionals(view.headers)
-    const fill = new Fill(this, parts, view, route, req, flight, grant)
+    const fill = new Fill(this, parts, view, route, req, flight, grant, this.fence())
     this.inflight.add(fill)
     return { type: 'miss', fill }
   }

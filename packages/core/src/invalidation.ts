@@ -71,3 +71,28 @@ export function matchesSelectors(sel: NormalizedSelectors, it: Invalidatable): b
 export function isEmpty(sel: NormalizedSelectors): boolean {
   return sel.paths.size === 0 && sel.urls.size === 0 && sel.tags.size === 0 && sel.prefixes.length === 0
 }
+
+/** Selectors as JSON, for messages between instances and the invalidation log in Redis. */
+export function selectorsToJson(sel: NormalizedSelectors, extra: Record<string, string> = {}): string {
+  return JSON.stringify({ ...extra, paths: [...sel.paths], urls: [...sel.urls], tags: [...sel.tags], prefixes: [...sel.prefixes] })
+}
+
+/**
+ * Reads selectors written by `selectorsToJson` from untrusted bytes: undefined for anything
+ * malformed. `extra` receives the other string fields (such as a sender id).
+ */
+export function selectorsFromJson(text: string, extra?: Record<string, unknown>): NormalizedSelectors | undefined {
+  let m: unknown
+  try {
+    m = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return undefined
+  const o = m as Record<string, unknown>
+  const lists = [o.paths, o.urls, o.tags, o.prefixes]
+  if (!lists.every((l) => Array.isArray(l) && l.every((s) => typeof s === 'string'))) return undefined
+  if (extra !== undefined) for (const k of Object.keys(o)) if (typeof o[k] === 'string') extra[k] = o[k]
+  const [paths, urls, tags, prefixes] = lists as string[][]
+  return { paths: new Set(paths), urls: new Set(urls), tags: new Set(tags), prefixes: prefixes ?? [] }
+}

@@ -4,6 +4,7 @@ import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { makeVariantKey, type KeyParts, type RequestView } from '../key.js'
 import type { ResolvedRoute } from '../options.js'
 import { responseStorability, type NotStoredReason, type Storability } from '../policy.js'
+import type { Fence } from '../stores/types.js'
 import type { LockGrant } from './lock.js'
 import type { Flight } from './single-flight.js'
 
@@ -14,8 +15,8 @@ export interface FillHost {
   readonly tagHeaders: readonly string[]
   /** Reads the current entry at `key` (to extend a Vary marker); errors count as undefined. */
   peek(key: string): Entry | undefined
-  /** Writes entries; resolves to whether they were written. */
-  write(writes: readonly (readonly [string, Entry])[]): boolean | Promise<boolean>
+  /** Writes entries; resolves to whether they were written. `fence` is the fill's, if any. */
+  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): boolean | Promise<boolean>
   resolveTags(route: ResolvedRoute, req: unknown): readonly string[] | undefined
   settled(fill: Fill, outcome: { stored: true } | { stored: false; reason: NotStoredReason }): void
 }
@@ -42,6 +43,8 @@ export class Fill {
     private readonly flight: Flight | undefined,
     /** The fleet-wide lock this fill holds, released by the cache when it settles. */
     readonly grant?: LockGrant & { state: 'acquired' },
+    /** Where the shared store's invalidation log stood when this fill began. */
+    private readonly fence?: Fence,
   ) {}
 
   get settled(): boolean {
@@ -112,7 +115,7 @@ export class Fill {
     this.settledState = true
     // A store declines only entries too large for it.
     const done = (ok: boolean) => this.finish(ok ? { stored: true } : { stored: false, reason: 'too-large' })
-    const written = this.host.write(writes)
+    const written = this.host.write(writes, this.fence)
     if (typeof written === 'boolean') done(written)
     else written.then(done, () => done(false))
   }

@@ -4,10 +4,10 @@ import { decodeEntry, encodeEntry } from '../codec.js'
 import { describeValue, parseDuration, type Duration } from '../duration.js'
 import type { Entry } from '../entry.js'
 import { ConfigError, StoreError } from '../errors.js'
-import type { NormalizedSelectors } from '../invalidation.js'
+import { matchesSelectors, selectorsFromJson, selectorsToJson, type NormalizedSelectors } from '../invalidation.js'
 import { positiveInt, rejectUnknown } from '../options.js'
 import { CircuitBreaker, type BreakerState } from './breaker.js'
-import type { CacheStore, StoreHealth, StoreHost } from './types.js'
+import type { CacheStore, Fence, StoreHealth, StoreHost } from './types.js'
 
 /** A client Corral can use: an ioredis `Redis` (standalone or Sentinel) or `Cluster`. */
 export type RedisClient = Redis | Cluster
@@ -59,6 +59,9 @@ const SCAN_COUNT = 100
 const MAX_DIR_DEPTH = 8
 /** Invalidations kept for replay while Redis is away. */
 const MAX_PENDING_INVALIDATIONS = 1000
+/** Invalidations kept in the log (`XADD … MAXLEN ~`), and the most a fill's write checks. */
+const LOG_LENGTH = 1000
+const LOG_CHECK = 200
 /** Index keys longer than this are named by a hash of the tag or path. */
 const MAX_INDEX_NAME = 200
 
@@ -100,7 +103,9 @@ type Message = (payload: string) => void
  * - `<ns>:v1:i:t:<tag>`, `<ns>:v1:i:p:<path>`, `<ns>:v1:i:d:<dir>`: sets of `<key> <url>`
  *   members for invalidation by tag, by path, and by prefix (directories of the path); each set
  *   lives as long as its longest-lived entry.
- * - channel `<ns>:v1:bus`: invalidation messages between instances.
+ * - `<ns>:v1:log`: a stream of the last ~1000 invalidations, so that a fill that began before
+ *   one of them is not stored after it, even on an instance that missed the message.
+ * - channels `<ns>:v1:bus` (invalidations) and `<ns>:v1:fill` (lock holders' "stored").
  */
 export class RedisStore implements CacheStore {
   readonly client: RedisClient
@@ -164,7 +169,49 @@ export class RedisStore implements CacheStore {
     )
   }
 
-  set(key: string, entry: Entry): Promise<boolean> {
+  /** The newest id of the invalidation log (`0-0` when empty), or undefined when Redis cannot answer. */
+  fence(): Fence {
+    if (!this.ready()) return RESOLVED_UNDEFINED
+    const log = logKey(this.host.namespace)
+    return this.call(() => this.client.xrevrange(log, '+', '-', 'COUNT', 1), this.timeoutMs).then(
+      (last) => last[0]?.[0] ?? '0-0',
+      (err: unknown) => this.failed(err, 'reading the invalidation log from Redis failed', undefined),
+    )
+  }
+
+  /**
+   * Writes the entry and its index members. With a `fence`, the write is skipped when the fence
+   * is unknown, and undone when the invalidation log holds a matching invalidation made since the
+   * fence: either that invalidation's sweep ran after our write and removed it, or we see it here.
+   */
+  async set(key: string, entry: Entry, fence?: Fence): Promise<boolean> {
+    const since = fence === undefined ? undefined : await fence
+    if (fence !== undefined && since === undefined) return false
+    const written = await this.write(key, entry)
+    if (!written || since === undefined) return written
+    const log = logKey(this.host.namespace)
+    try {
+      const [later, oldest] = await this.call(
+        () => Promise.all([this.client.xrange(log, `(${since}`, '+', 'COUNT', LOG_CHECK), this.client.xrange(log, '-', '+', 'COUNT', 1)]),
+        this.writeTimeoutMs,
+      )
+      const trimmed = oldest[0] !== undefined && since !== '0-0' && compareIds(oldest[0][0], since) > 0
+      const invalidated =
+        trimmed ||
+        later.length >= LOG_CHECK ||
+        later.some(([, fields]) => {
+          const sel = selectorsFromJson(fields[1] ?? '')
+          return sel === undefined || matchesSelectors(sel, entry)
+        })
+      if (!invalidated) return true
+    } catch (err) {
+      this.failed(err, 'checking the invalidation log in Redis failed; the entry is removed', undefined)
+    }
+    await this.delete(key)
+    return false
+  }
+
+  private write(key: string, entry: Entry): Promise<boolean> {
     const now = this.host.now()
     const encoded = encodeEntry(key, entry, now, this.signingKeys[0])
     if (encoded === undefined || encoded.bytes.length > this.maxEntryBytes) return Promise.resolve(false)
@@ -214,6 +261,15 @@ export class RedisStore implements CacheStore {
 
   /** Removes every entry and index of the cache's namespace, SCANning in bounded steps (every master of a Cluster). */
   async clear(): Promise<void> {
+    if (!this.ready()) throw new StoreError(`clearing Redis failed: ${this.unavailableReason()}`)
+    try {
+      await this.clearNow()
+    } catch (err) {
+      throw new StoreError('clearing Redis failed', err)
+    }
+  }
+
+  private async clearNow(): Promise<void> {
     const ns = this.host.namespace
     const keyPrefix = this.client.options && 'keyPrefix' in this.client.options ? String(this.client.options.keyPrefix ?? '') : ''
     const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client as Redis]
@@ -405,6 +461,12 @@ export class RedisStore implements CacheStore {
 
   private async invalidateNow(sel: NormalizedSelectors, ns: string): Promise<number> {
     if (!this.ready()) throw NOT_CALLED
+    // Logged first: a fill that began before this point and writes after it sees the entry
+    // (see `set`), and one that wrote before it is found by the sweep below.
+    await this.call(
+      () => this.client.xadd(logKey(ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', selectorsToJson(sel)),
+      this.writeTimeoutMs,
+    )
     const seen = new Set<string>()
     let removed = 0
     const sweep = async (index: string, keep: (url: string) => boolean) => {
@@ -472,6 +534,19 @@ export class RedisStore implements CacheStore {
 }
 
 const RESOLVED_UNAVAILABLE: Promise<typeof UNAVAILABLE> = Promise.resolve(UNAVAILABLE)
+const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
+
+/** The log of invalidations: one stream per namespace. */
+function logKey(ns: string): string {
+  return `${ns}:v1:log`
+}
+
+/** Orders stream ids (`<ms>-<seq>`). */
+function compareIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number)
+  const [bm = 0, bs = 0] = b.split('-').map(Number)
+  return am - bm || as - bs
+}
 
 function orUndefined(e: Entry | undefined | typeof UNAVAILABLE): Entry | undefined {
   return e === UNAVAILABLE ? undefined : e

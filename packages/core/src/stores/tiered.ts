@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { parseDuration, type Duration } from '../duration.js'
 import type { Entry } from '../entry.js'
 import { ConfigError, StoreError } from '../errors.js'
-import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
+import { matchesSelectors, selectorsFromJson, selectorsToJson, type NormalizedSelectors } from '../invalidation.js'
 import { rejectUnknown } from '../options.js'
 import type { MemoryStore } from './memory.js'
 import type { FillLock } from '../fill/lock.js'
 import { RedisLock } from '../fill/redis-lock.js'
 import { UNAVAILABLE, type RedisStore } from './redis.js'
-import type { CacheStore, StoreHealth, StoreHost } from './types.js'
+import type { CacheStore, Fence, StoreHealth, StoreHost } from './types.js'
 
 export interface TieredStoreOptions {
   /**
@@ -41,7 +41,7 @@ export class TieredStore implements CacheStore {
   private readonly l1Deadline = new WeakMap<Entry, number>()
   private readonly reads = new Map<string, Promise<Entry | undefined>>()
   /** Entries kept in L1 and waiting for the next turn of the event loop to be written to L2. */
-  private readonly deferred = new Map<string, Entry>()
+  private readonly deferred = new Map<string, { entry: Entry; fence: Fence | undefined }>()
   private flushScheduled = false
   /** Bumped by every invalidation and clear. */
   private epoch = 0
@@ -90,13 +90,17 @@ export class TieredStore implements CacheStore {
     return read
   }
 
-  set(key: string, entry: Entry): boolean | Promise<boolean> {
-    if (!this.l1.set(key, entry)) return this.l2.set(key, entry)
+  fence(): Fence {
+    return this.l2.fence()
+  }
+
+  set(key: string, entry: Entry, fence?: Fence): boolean | Promise<boolean> {
+    if (!this.l1.set(key, entry)) return this.l2.set(key, entry, fence)
     this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
     // L1 has it: waiters and the next request are served from memory. Encoding and sending to
     // Redis happen on a later turn of the event loop, so they never delay the response that
     // produced the entry (a Fastify onSend hook stores before the reply is written).
-    this.deferred.set(key, entry)
+    this.deferred.set(key, { entry, fence })
     if (!this.flushScheduled) {
       this.flushScheduled = true
       setImmediate(this.flush)
@@ -111,7 +115,7 @@ export class TieredStore implements CacheStore {
   }
 
   async invalidate(sel: NormalizedSelectors, namespace: string): Promise<number> {
-    for (const [key, entry] of this.deferred) if (matchesSelectors(sel, entry)) this.deferred.delete(key)
+    for (const [key, w] of this.deferred) if (matchesSelectors(sel, w.entry)) this.deferred.delete(key)
     this.invalidatedLocally()
     const local = this.l1.invalidate(sel, namespace)
     let shared = 0
@@ -121,7 +125,7 @@ export class TieredStore implements CacheStore {
       this.host?.report(err instanceof StoreError ? err : new StoreError('invalidating entries in Redis failed', err))
       return local
     }
-    this.l2.publish(BUS, JSON.stringify({ from: this.id, ...plain(sel) }))
+    this.l2.publish(BUS, selectorsToJson(sel, { from: this.id }))
     return Math.max(local, shared)
   }
 
@@ -155,7 +159,7 @@ export class TieredStore implements CacheStore {
     this.flushScheduled = false
     const batch = [...this.deferred]
     this.deferred.clear()
-    for (const [key, entry] of batch) void this.l2.set(key, entry)
+    for (const [key, w] of batch) void this.l2.set(key, w.entry, w.fence)
   }
 
   private now(): number {
@@ -178,23 +182,9 @@ export class TieredStore implements CacheStore {
   }
 }
 
-function plain(sel: NormalizedSelectors): { paths: string[]; urls: string[]; tags: string[]; prefixes: string[] } {
-  return { paths: [...sel.paths], urls: [...sel.urls], tags: [...sel.tags], prefixes: [...sel.prefixes] }
-}
-
 /** Reads an invalidation message; anything malformed (or our own message) is ignored. */
 function parseSelectors(message: string, self: string): NormalizedSelectors | undefined {
-  let m: unknown
-  try {
-    m = JSON.parse(message)
-  } catch {
-    return undefined
-  }
-  if (typeof m !== 'object' || m === null) return undefined
-  const o = m as Record<string, unknown>
-  if (o.from === self) return undefined
-  const lists = [o.paths, o.urls, o.tags, o.prefixes]
-  if (!lists.every((l) => Array.isArray(l) && l.every((s) => typeof s === 'string'))) return undefined
-  const [paths, urls, tags, prefixes] = lists as string[][]
-  return { paths: new Set(paths), urls: new Set(urls), tags: new Set(tags), prefixes: prefixes ?? [] }
+  const extra: Record<string, unknown> = {}
+  const sel = selectorsFromJson(message, extra)
+  return sel === undefined || extra.from === self ? undefined : sel
 }

@@ -5,6 +5,12 @@ import type { NormalizedSelectors } from '../invalidation.js'
 
 export type MaybePromise<T> = T | Promise<T>
 
+/**
+ * Where a shared store's invalidation log stood when a fill began; undefined when the store could
+ * not tell. A write given a fence is undone if an invalidation matching it was logged since.
+ */
+export type Fence = Promise<string | undefined>
+
 /** What the cache gives the store it owns (see `CacheStore.attach`). */
 export interface StoreHost {
   /** The cache's namespace: every key the store sees starts with `<namespace>:`. */
@@ -35,8 +41,16 @@ export interface StoreHealth {
 export interface CacheStore {
   /** The entry under `key`, or undefined. Expired entries may be returned; the cache checks `expiresAt`. */
   get(key: string): MaybePromise<Entry | undefined>
-  /** Stores `entry` until `entry.expiresAt`; answers false when the store declined it (e.g. too large). */
-  set(key: string, entry: Entry): MaybePromise<boolean>
+  /**
+   * Stores `entry` until `entry.expiresAt`; answers false when the store declined it (e.g. too
+   * large). `fence` comes from `fence()` when the fill began (stores shared across processes).
+   */
+  set(key: string, entry: Entry, fence?: Fence): MaybePromise<boolean>
+  /**
+   * Marks the start of a fill, for stores shared across processes: an invalidation made by any
+   * process after this point must win over the fill's write, even if its message is lost.
+   */
+  fence?(): Fence
   delete(key: string): MaybePromise<void>
   /**
    * Removes every entry of `namespace` (keys start with `<namespace>:`) matching the selectors;
