@@ -103,7 +103,7 @@ const json = JSON.stringify(run, null, 2) + '\n'
 const stamp = startedAt.replace(/[:.]/g, '-')
 writeFileSync(join(options.out, 'runs', `${stamp}.json`), json)
 writeFileSync(join(options.out, 'latest.json'), json)
-const charted = results.flatMap((s) => s.comparisons ?? [])
+const charted = results.map((s) => ({ title: s.title, comparisons: s.comparisons ?? [] }))
 writeFileSync(join(options.out, 'latest.svg'), ratioChart(charted, { title: `Corral vs peers: ratios, median of ${options.rounds} round(s)${run.partial ? ' (partial run)' : ''}` }))
 writeFileSync(join(options.out, 'latest.md'), markdown(run, 'latest.svg'))
 

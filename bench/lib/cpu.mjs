@@ -48,3 +48,40 @@ export function cpuSeconds(pid) {
     return Number.NaN
   }
 }
+
+/** Busy seconds of each CPU so far (everything but idle and iowait), from /proc/stat; [] without /proc. */
+export function cpuBusySeconds() {
+  try {
+    const hz = clockTicks()
+    return readFileSync('/proc/stat', 'utf8')
+      .split('\n')
+      .filter((l) => /^cpu\d+ /.test(l))
+      .map((l) => {
+        const [user, nice, system, , , irq, softirq, steal] = l.split(/\s+/).slice(1).map(Number)
+        return (user + nice + system + irq + softirq + steal) / hz
+      })
+  } catch {
+    return []
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Waits (at most `maxMs`) until the machine is quiet: less than a tenth of a core busy over
+ * half a second, while no bench process runs. Other work on a shared machine (a test suite in
+ * another checkout) would otherwise land in the measured window. Resolves to the ms waited.
+ */
+export async function waitForQuiet(maxMs, onWait) {
+  const started = Date.now()
+  let told = false
+  for (;;) {
+    const a = cpuBusySeconds()
+    await sleep(500)
+    const b = cpuBusySeconds()
+    const busy = b.reduce((sum, x, i) => sum + x - (a[i] ?? x), 0) / 0.5
+    if (b.length === 0 || busy < 0.1 || Date.now() - started >= maxMs) return Date.now() - started
+    if (!told) onWait?.(busy)
+    told = true
+  }
+}

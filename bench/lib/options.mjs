@@ -50,6 +50,9 @@ export function parseOptions(argv, scenarioIds) {
     connections: positiveInt(flag(argv, 'connections'), 'connections', base.connections),
     loadgen: flag(argv, 'loadgen') ?? 'auto',
     profile: truthy(flag(argv, 'profile')),
+    // A disturbed throughput run is tried again (lib/measure.mjs); a smoke run never waits.
+    attempts: smoke ? 1 : 3,
+    quietWaitMs: smoke ? 0 : 15_000,
     stampedeSizes: smoke ? [200] : [200, 1000],
     memoryEntries: smoke ? 5_000 : 100_000,
   }
