@@ -123,6 +123,17 @@ const CACHE_OPTION_KEYS = new Set([
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** After this many waits a request stops waiting and goes to the origin (bounded coalescing). */
 const MAX_WAITS = 2
+/**
+ * Hit-for-pass (as Varnish calls it): after a key's response could not be stored for a reason
+ * that belongs to the response, its misses skip coalescing and the fleet lock for a while, so
+ * concurrent requests for an uncacheable URL run in parallel instead of queueing behind one
+ * another. They are still captured, and stored as soon as a response is storable.
+ */
+const PASS_MS = 10_000
+const MAX_PASSES = 10_000
+const PASS_REASONS: ReadonlySet<NotStoredReason> = new Set<NotStoredReason>([
+  'status', 'no-store', 'private', 'no-cache', 'set-cookie', 'vary-star', 'partial', 'too-large', 'no-freshness', 'stale',
+])
 
 function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
   return typeof (v as Promise<T> | undefined)?.then === 'function'
@@ -158,6 +169,8 @@ export class Cache implements FillHost {
   private readonly locks: FillLock | undefined
   private readonly keys = new KeyMemo(10_000)
   private readonly inflight = new Set<Fill>()
+  /** Primary keys in hit-for-pass, and until when. */
+  private readonly passes = new Map<string, number>()
   private readonly counters = newCounters()
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
   private readonly onError: (error: CorralError) => void
@@ -398,8 +411,18 @@ export class Cache implements FillHost {
   settled(fill: Fill, outcome: { stored: true } | { stored: false; reason: NotStoredReason }): void {
     this.inflight.delete(fill)
     if (fill.grant !== undefined) this.locks?.release(fill.grant, outcome.stored)
-    if (outcome.stored) this.counters.stored++
-    else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
+    const key = fill.parts.key
+    if (outcome.stored) {
+      this.counters.stored++
+      if (this.passes.size > 0) this.passes.delete(key)
+      return
+    }
+    this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
+    if (PASS_REASONS.has(outcome.reason)) {
+      this.passes.delete(key)
+      this.passes.set(key, this.now() + PASS_MS)
+      if (this.passes.size > MAX_PASSES) this.passes.delete(this.passes.keys().next().value as string)
+    }
   }
 
   // ---- read path -------------------------------------------------------------------------
@@ -417,6 +440,14 @@ export class Cache implements FillHost {
       this.keys.set(route, host, view.url, parts)
     }
     return parts
+  }
+
+  private inPass(key: string): boolean {
+    const until = this.passes.get(key)
+    if (until === undefined) return false
+    if (until > this.now()) return true
+    this.passes.delete(key)
+    return false
   }
 
   private fence(): Fence | undefined {
@@ -483,6 +514,7 @@ export class Cache implements FillHost {
       this.counters.hits++
       return this.hit(e, view.headers)
     }
+    if (this.passes.size > 0 && this.inPass(parts.key)) return this.miss(view, route, req, parts, undefined, waits)
     const flight = this.flights.get(fillKey)
     if (flight !== undefined && waits < MAX_WAITS) {
       this.counters.coalesced++

@@ -593,3 +593,49 @@ describe('bypass, errors and stats', () => {
     await expectFill(cache.handle(view('/p'), cache.defaults, undefined))
   })
 })
+
+describe('hit-for-pass: a key whose response could not be stored is not coalesced for a while', () => {
+  it('lets concurrent misses run in parallel after an uncacheable response, stores again once storable, and ends after 10 s', async () => {
+    const c = clock()
+    const cache = createCache({ now: c.now, ttl: '1m' })
+    const first = await expectFill(cache.handle(view('/u'), cache.defaults, undefined))
+    first.begin(200, { 'cache-control': 'no-store' })
+
+    // While in pass, two concurrent misses both go to the origin at once: nobody waits.
+    const a = cache.handle(view('/u'), cache.defaults, undefined)
+    const b = cache.handle(view('/u'), cache.defaults, undefined)
+    const fa = await expectFill(a)
+    const fb = await expectFill(b)
+    expect(cache.stats()).toMatchObject({ misses: 3, coalesced: 0, inFlight: 0 })
+
+    // A storable answer is still stored, and ends the pass.
+    fa.begin(200, { 'cache-control': 'max-age=60' })
+    fa.end(Buffer.from('ok'))
+    fb.abandon('aborted')
+    expect((await expectHit(cache.handle(view('/u'), cache.defaults, undefined))).body.toString()).toBe('ok')
+
+    // Another uncacheable answer starts a pass that ends after 10 s: then misses coalesce again.
+    c.advance(61_000)
+    const again = await expectFill(cache.handle(view('/u'), cache.defaults, undefined))
+    again.begin(200, { 'set-cookie': 'a=b', 'cache-control': 'max-age=60' })
+    c.advance(10_001)
+    const leader = await expectFill(cache.handle(view('/u'), cache.defaults, undefined))
+    const waiter = cache.handle(view('/u'), cache.defaults, undefined)
+    expect(cache.stats().coalesced).toBe(1)
+    leader.begin(200, { 'cache-control': 'max-age=60' })
+    leader.end(Buffer.from('later'))
+    expect((await expectHit(waiter)).body.toString()).toBe('later')
+  })
+
+  it('does not start a pass for reasons that belong to the request, not the response', async () => {
+    const cache = createCache({ ttl: '1m' })
+    const first = await expectFill(cache.handle(view('/a'), cache.defaults, undefined))
+    first.abandon('aborted')
+    const leader = await expectFill(cache.handle(view('/a'), cache.defaults, undefined))
+    const waiter = cache.handle(view('/a'), cache.defaults, undefined)
+    expect(cache.stats().coalesced).toBe(1)
+    leader.begin(200, {})
+    leader.end(Buffer.from('x'))
+    expect((await expectHit(waiter)).body.toString()).toBe('x')
+  })
+})

@@ -24,16 +24,22 @@ export class RedisLock implements FillLock {
   async acquire(key: string, ttlMs: number): Promise<LockGrant> {
     const token = randomBytes(12).toString('base64url')
     const r = await this.store.command((c) => c.set(lockKey(key), token, 'PX', ttlMs, 'NX'), 'read')
-    if (r === UNAVAILABLE) return { state: 'unavailable' }
+    if (r === UNAVAILABLE) {
+      // The SET may still run (a paused or slow Redis answers late): undo it right behind, on
+      // the same connection, so that no lock outlives this request with nobody to release it.
+      this.store.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(key), token))
+      return { state: 'unavailable' }
+    }
     return r === 'OK' ? { state: 'acquired', key, token } : { state: 'held' }
   }
 
   release(grant: LockGrant & { state: 'acquired' }, stored: boolean): void {
     // On the next turn, after TieredStore has sent the entry (its writes are deferred the same
-    // way), and on the same connection: a waiter told `stored` finds the entry in Redis.
+    // way), and on the same connection: a waiter told `stored` finds the entry in Redis. Sent
+    // even while the circuit is open: a lock left behind would make other requests wait for it.
     setImmediate(() => {
-      void this.store.command((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token), 'write')
-      this.store.publish(CHANNEL, JSON.stringify({ k: grant.key, s: stored }))
+      this.store.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token))
+      this.store.sendAnyway((c) => c.publish(`${this.store.namespace}:v1:${CHANNEL}`, JSON.stringify({ k: grant.key, s: stored })))
     })
   }
 

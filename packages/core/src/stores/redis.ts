@@ -156,6 +156,11 @@ export class RedisStore implements CacheStore {
     this.host = host
   }
 
+  /** The namespace of the cache this store is attached to. */
+  get namespace(): string {
+    return this.host.namespace
+  }
+
   get(key: string): Promise<Entry | undefined> {
     return this.read(key).then(orUndefined)
   }
@@ -340,6 +345,20 @@ export class RedisStore implements CacheStore {
     return this.call(() => op(this.client), kind === 'read' ? this.timeoutMs : this.writeTimeoutMs).catch((err: unknown) =>
       this.failed(err, 'a Redis lock command failed', UNAVAILABLE),
     )
+  }
+
+  /**
+   * Sends a clean-up command (releasing a lock) whenever the connection is up, even while the
+   * circuit is open: it must not be lost, nobody waits for it, and a paused Redis runs it in order
+   * once it resumes. Fire and forget.
+   */
+  sendAnyway(op: (client: RedisClient) => Promise<unknown>): void {
+    if (this.closed || this.client.status !== 'ready') return
+    try {
+      op(this.client).catch(() => undefined)
+    } catch {
+      // a command that cannot even be queued is one we cannot help
+    }
   }
 
   // ---- messages between instances --------------------------------------------------------
