@@ -129,12 +129,26 @@ export async function measureModes(ctx, modes) {
 }
 
 /**
- * A comparison of two measured modes on one metric: per-round ratios and their median.
- * `target` (optional): { op: '>=' | '<=', value, text } judged on the median ratio.
+ * A comparison of two measured modes on one metric: per-round ratios and their median. Rounds in
+ * which either run stayed disturbed (see measureSteady) are left out of the median when at least
+ * one round was clean. `target` (optional): { op: '>=' | '<=', value } judged on that median.
  */
 export function compare(modes, { id, label, num, den, metric, target }) {
-  const { perRound, median: med } = pairedRatio(modes[num].runs, modes[den].runs, metric)
-  const c = { id, label, num, den, metric, perRound: perRound.map((x) => round(x)), median: round(med) }
+  const a = modes[num].runs
+  const b = modes[den].runs
+  const { perRound } = pairedRatio(a, b, metric)
+  const clean = perRound.filter((_, i) => !a[i].disturbed && !b[i]?.disturbed)
+  const med = median(clean.length > 0 ? clean : perRound)
+  const c = {
+    id,
+    label,
+    num,
+    den,
+    metric,
+    perRound: perRound.map((x) => round(x)),
+    disturbedRounds: perRound.map((_, i) => i + 1).filter((r) => a[r - 1].disturbed || b[r - 1]?.disturbed),
+    median: round(med),
+  }
   if (target !== undefined) c.target = { ...target, met: target.op === '>=' ? med >= target.value : med <= target.value }
   return c
 }

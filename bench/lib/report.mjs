@@ -13,13 +13,18 @@ export function collectTargets(scenarios) {
         id: c.id,
         text: `${c.label} ${opText(c.target.op)} ${c.target.value}×`,
         measured: `${c.median.toFixed(3)}×`,
-        perRound: c.perRound.map((x) => x.toFixed(2)).join(', '),
+        perRound: perRoundText(c),
         met: c.target.met,
       })
     }
     for (const t of s.targets ?? []) targets.push({ scenario: s.id, perRound: '', ...t })
   }
   return targets
+}
+
+/** Per-round ratios; a * marks a round left out of the median because a run in it was disturbed. */
+function perRoundText(c) {
+  return c.perRound.map((x, i) => `${Number.isFinite(x) ? x.toFixed(2) : 'n/a'}${c.disturbedRounds?.includes(i + 1) ? '*' : ''}`).join(', ')
 }
 
 function table(columns, rows) {
@@ -43,7 +48,8 @@ export function markdown(results, svgName) {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}. ` +
       `Pinning: ${machine.pinning}. Load generator: ${loadgen.tool} ${loadgen.version}, ${settings.connections} connections. ` +
       `Each mode runs once per round on a fresh server (${settings.rounds} round${settings.rounds === 1 ? '' : 's'}, ${settings.warmup} s warm-up + ${settings.duration} s measured), ` +
-      'modes interleaved A B C, A B C; numbers are medians over rounds, ratios are medians of the per-round ratios.',
+      'modes interleaved A B C, A B C; numbers are medians over rounds, ratios are medians of the per-round ratios. ' +
+      'A * marks a run that stayed disturbed by other work on the machine after 3 attempts; rounds with one are left out of a ratio\'s median when a clean round exists.',
     '',
   )
   const targets = results.targets
@@ -70,7 +76,7 @@ export function markdown(results, svgName) {
             fmt(m.median.p99Ms, 2),
             fmt(m.median.cpuUsPerReq, 1),
             `${fmt(m.median.serverCpuUtil * 100)}%`,
-            m.runs.map((r) => fmt(r.rps)).join(', '),
+            m.runs.map((r) => `${fmt(r.rps)}${r.disturbed ? '*' : ''}`).join(', '),
           ]),
         ),
         '',
@@ -83,7 +89,7 @@ export function markdown(results, svgName) {
           s.comparisons.map((c) => [
             c.label,
             `${fmt(c.median, 3)}×`,
-            c.perRound.map((x) => fmt(x, 2)).join(', '),
+            perRoundText(c),
             c.target ? `${opText(c.target.op)} ${c.target.value}× ${c.target.met ? '✅' : '❌'}` : '—',
           ]),
         ),
