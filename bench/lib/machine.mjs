@@ -34,7 +34,8 @@ function git(args) {
 }
 
 export function machineInfo(loadgen) {
-  const dirty = git(['status', '--porcelain', '--', '../packages', '.'])
+  // Results of earlier runs (bench/results/) do not change what is measured.
+  const dirty = git(['status', '--porcelain', '--', '../packages', '.', ':(exclude)results'])
   return {
     machine: {
       cpu: cpuModel(),
