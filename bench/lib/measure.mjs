@@ -3,7 +3,7 @@
 // server on the server core: start, check it answers as the mode expects, warm up, measure.
 import { cpuBusySeconds, SERVER_CPU, waitForQuiet } from './cpu.mjs'
 import { runLoad } from './load.mjs'
-import { describe, startServer } from './server.mjs'
+import { startServer } from './server.mjs'
 import { median, pairedRatio, round } from './stats.mjs'
 
 /**
@@ -152,5 +152,3 @@ export function compare(modes, { id, label, num, den, metric, target }) {
   if (target !== undefined) c.target = { ...target, met: target.op === '>=' ? med >= target.value : med <= target.value }
   return c
 }
-
-export { describe }

@@ -1,4 +1,4 @@
-// Small statistics: medians, percentiles and paired per-round ratios.
+// Small statistics: medians and paired per-round ratios.
 
 export function median(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
@@ -7,16 +7,9 @@ export function median(xs) {
   return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2
 }
 
-/** Nearest-rank percentile (p in 0..100) of unsorted values. */
-export function percentile(xs, p) {
-  if (xs.length === 0) return Number.NaN
-  const v = [...xs].sort((a, b) => a - b)
-  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))]
-}
-
 /**
- * `num / den` of one metric, round by round (both modes ran in the same round, minutes apart at
- * most), and the median of those ratios, which is what targets are judged on.
+ * `num / den` of one metric, round by round: both runs of a round ran minutes apart at most, so
+ * their ratio is sheltered from slow drifts of the machine. Also their median.
  */
 export function pairedRatio(numRuns, denRuns, metric) {
   const perRound = numRuns.map((run, i) => run[metric] / denRuns[i]?.[metric])
