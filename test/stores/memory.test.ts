@@ -38,7 +38,7 @@ describe('MemoryStore specifics', () => {
   it('evicts the least recently used entries past maxBytes and keeps the byte count within it', () => {
     const ns = uniqueNamespace()
     const items = Array.from({ length: 20 }, (_, i) => response(ns, { url: `/lru/${String(i).padStart(2, '0')}`, body: Buffer.alloc(1000, i) }))
-    const store = new MemoryStore({ maxBytes: 10 * (items[0]?.entry.size ?? 0), maxEntryBytes: 2000 })
+    const store = new MemoryStore({ maxBytes: 10 * (items[0]?.entry.size ?? 0), maxEntryBytes: 4000 })
     for (const { key, entry } of items) expect(store.set(key, entry)).toBe(true)
     expect(store.size().bytes).toBeLessThanOrEqual(store.maxBytes)
     expect(store.size().entries).toBe(10)

@@ -395,7 +395,7 @@ export class Cache implements FillHost {
   }
 
   resolveTags(route: ResolvedRoute, req: unknown): readonly string[] | undefined {
-    if (typeof route.tags !== 'function') return route.tags ?? []
+    if (typeof route.tags !== 'function') return route.tags ?? NO_TAGS
     try {
       const tags = route.tags(req)
       if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
@@ -596,6 +596,8 @@ export class Cache implements FillHost {
 }
 
 const EMPTY = Buffer.alloc(0)
+/** Shared by every entry stored without tags. */
+const NO_TAGS: readonly string[] = Object.freeze([])
 
 function hideConditionals(headers: IncomingHttpHeaders): void {
   if (headers['if-none-match'] !== undefined) delete headers['if-none-match']

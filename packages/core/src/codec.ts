@@ -325,7 +325,9 @@ function isInt(v: unknown, min: number): v is number {
 /** `[[name, value], ...]` into a prototype-less record, or undefined when anything is off. */
 function readHeaders(v: unknown): Record<string, HeaderValue> | undefined {
   if (!Array.isArray(v)) return undefined
-  const out: Record<string, HeaderValue> = Object.create(null)
+  // Plain and compact: names are validated tokens, and `__proto__`, `constructor` and
+  // `prototype` were rejected above, so nothing here can reach a prototype.
+  const out: Record<string, HeaderValue> = {}
   for (const pair of v as unknown[]) {
     if (!Array.isArray(pair) || pair.length !== 2) return undefined
     const name: unknown = pair[0]

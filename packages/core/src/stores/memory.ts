@@ -28,8 +28,10 @@ export class MemoryStore implements CacheStore {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   private readonly lru: LRUCache<string, Entry>
-  private readonly byPath = new Map<string, Set<string>>()
-  private readonly byTag = new Map<string, Set<string>>()
+  // Most paths and many tags name one entry: a lone key is kept as a string, a Set only for more
+  // (a one-element Set costs ~250 bytes).
+  private readonly byPath: Index = new Map()
+  private readonly byTag: Index = new Map()
 
   /** `prefix` names the options in error messages (`'options.'` when built by createCache). */
   constructor(options: MemoryStoreOptions = {}, prefix = '') {
@@ -71,12 +73,12 @@ export class MemoryStore implements CacheStore {
   invalidate(sel: NormalizedSelectors, namespace: string): number {
     const own = `${namespace}:`
     const candidates = new Set<string>()
-    for (const p of sel.paths) for (const k of this.byPath.get(p) ?? []) candidates.add(k)
-    for (const u of sel.urls) for (const k of this.byPath.get(u.split('?', 1)[0] ?? u) ?? []) candidates.add(k)
-    for (const t of sel.tags) for (const k of this.byTag.get(t) ?? []) candidates.add(k)
+    for (const p of sel.paths) addAll(candidates, this.byPath.get(p))
+    for (const u of sel.urls) addAll(candidates, this.byPath.get(u.split('?', 1)[0] ?? u))
+    for (const t of sel.tags) addAll(candidates, this.byTag.get(t))
     if (sel.prefixes.length > 0) {
       for (const [path, keys] of this.byPath) {
-        if (sel.prefixes.some((p) => path.startsWith(p))) for (const k of keys) candidates.add(k)
+        if (sel.prefixes.some((p) => path.startsWith(p))) addAll(candidates, keys)
       }
     }
     let removed = 0
@@ -104,15 +106,30 @@ export class MemoryStore implements CacheStore {
   }
 }
 
-function add(index: Map<string, Set<string>>, name: string, key: string): void {
-  let set = index.get(name)
-  if (set === undefined) index.set(name, (set = new Set()))
-  set.add(key)
+type Index = Map<string, string | Set<string>>
+
+function add(index: Index, name: string, key: string): void {
+  const keys = index.get(name)
+  if (keys === undefined) index.set(name, key)
+  else if (typeof keys === 'string') {
+    if (keys !== key) index.set(name, new Set([keys, key]))
+  } else keys.add(key)
 }
 
-function remove(index: Map<string, Set<string>>, name: string, key: string): void {
-  const set = index.get(name)
-  if (set === undefined) return
-  set.delete(key)
-  if (set.size === 0) index.delete(name)
+function remove(index: Index, name: string, key: string): void {
+  const keys = index.get(name)
+  if (keys === undefined) return
+  if (typeof keys === 'string') {
+    if (keys === key) index.delete(name)
+    return
+  }
+  keys.delete(key)
+  if (keys.size === 1) index.set(name, keys.values().next().value as string)
+  else if (keys.size === 0) index.delete(name)
+}
+
+function addAll(into: Set<string>, keys: string | Set<string> | undefined): void {
+  if (keys === undefined) return
+  if (typeof keys === 'string') into.add(keys)
+  else for (const k of keys) into.add(k)
 }
