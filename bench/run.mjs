@@ -47,9 +47,9 @@ const ctx = {
   ...options,
   loadgen,
   log,
-  /** Node flags for a server: CPU profiles of Corral servers when --profile is given. */
+  /** Node flags for a server: CPU profiles of Corral servers (corral, corral-l2) when --profile is given. */
   nodeFlags(mode) {
-    if (profileDir === undefined || mode.server.cache !== 'corral') return []
+    if (profileDir === undefined || !mode.server.cache.startsWith('corral')) return []
     return ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${mode.id}-${++profiles}.cpuprofile`]
   },
 }

@@ -3,43 +3,11 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { aptInstall, onPath } from './apt.mjs'
 import { LOAD_CPU, pinned } from './cpu.mjs'
 
 const require = createRequire(import.meta.url)
 const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url))
-
-function onPath(cmd, args = ['--version']) {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' })
-    return true
-  } catch (err) {
-    // wrk prints its usage and exits 1 for any unknown flag; it is there all the same.
-    return err.code !== 'ENOENT'
-  }
-}
-
-/** Installs wrk from the distribution's packages when it is missing, as .ci/run does for redis-server. */
-function installWrk(log) {
-  if (!onPath('apt-get')) return false
-  const root = typeof process.getuid === 'function' && process.getuid() === 0
-  if (!root && !onPath('sudo', ['-n', 'true'])) return false
-  const run = (args) => {
-    const [cmd, argv] = root ? ['apt-get', args] : ['sudo', ['-n', 'apt-get', ...args]]
-    execFileSync(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-  }
-  log('wrk is missing: installing it with apt-get')
-  try {
-    run(['install', '-y', 'wrk'])
-  } catch {
-    try {
-      run(['update'])
-      run(['install', '-y', 'wrk'])
-    } catch {
-      return false
-    }
-  }
-  return onPath('wrk', ['-v'])
-}
 
 /**
  * Picks the load generator: `preference` 'wrk' or 'autocannon' forces one; 'auto' uses wrk,
@@ -48,7 +16,7 @@ function installWrk(log) {
 export function chooseLoadgen(preference, log) {
   if (preference === 'autocannon') return { tool: 'autocannon', version: require('autocannon/package.json').version }
   let wrk = onPath('wrk', ['-v'])
-  if (!wrk) wrk = installWrk(log)
+  if (!wrk) wrk = aptInstall('wrk', () => onPath('wrk', ['-v']), log)
   if (wrk) return { tool: 'wrk', version: wrkVersion() }
   if (preference === 'wrk') throw new Error('wrk was asked for but is not installed and could not be installed')
   log('wrk unavailable: falling back to autocannon (it needs more CPU per request; Fastify numbers may be client-bound)')

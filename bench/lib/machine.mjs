@@ -5,6 +5,7 @@ import { createRequire } from 'node:module'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { canPin, LOAD_CPU, SERVER_CPU } from './cpu.mjs'
+import { redisVersion } from './redis.mjs'
 
 const require = createRequire(import.meta.url)
 const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url))
@@ -44,7 +45,7 @@ export function machineInfo(loadgen) {
       os: `${os.type()} ${os.release()} ${os.arch()}`,
       node: process.version,
       v8: process.versions.v8,
-      pinning: canPin ? `servers on core ${SERVER_CPU}, load generator on core ${LOAD_CPU} (taskset)` : 'none (taskset or a second core missing)',
+      pinning: canPin ? `servers on core ${SERVER_CPU}, load generator (and the L2 scenario's redis-server) on core ${LOAD_CPU} (taskset)` : 'none (taskset or a second core missing)',
     },
     loadgen,
     git: { commit: git(['rev-parse', 'HEAD']), packagesOrBenchChanged: dirty === null ? null : dirty.length > 0 },
@@ -58,6 +59,8 @@ export function machineInfo(loadgen) {
       apicache: version('apicache'),
       'fastify-lcache': version('fastify-lcache'),
       autocannon: version('autocannon'),
+      ioredis: version('ioredis'),
+      'redis-server': redisVersion(),
       [loadgen.tool]: loadgen.version,
     },
   }

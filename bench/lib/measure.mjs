@@ -15,6 +15,9 @@ import { median, pairedRatio, round } from './stats.mjs'
  * @property {'hit' | 'origin'} serves 'hit': the measured window must not reach the origin;
  *   'origin': every request must (the miss path)
  * @property {string} [xCache] the X-Cache value the second probe request must carry
+ * @property {Record<string, { cpuSeconds(): number }>} [sidecars] other processes the mode's
+ *   requests run on (the bench's Redis): each one's CPU per request is measured over the same
+ *   window, as `<name>CpuUsPerReq` and `<name>CpuUtil`, and `totalCpuUsPerReq` adds them to the server's
  */
 
 /** Two requests before any load: right status and body, and the cache answering as it should. */
@@ -47,8 +50,11 @@ export async function measureOnce(ctx, mode) {
     const before = await server.stats()
     const core0 = cpuBusySeconds()[SERVER_CPU]
     const cpu0 = server.cpuSeconds()
+    const sidecars = Object.entries(mode.sidecars ?? {})
+    const side0 = sidecars.map(([, p]) => p.cpuSeconds())
     const r = await runLoad(ctx.loadgen, { ...load, seconds: ctx.duration })
     const cpu1 = server.cpuSeconds()
+    const side1 = sidecars.map(([, p]) => p.cpuSeconds())
     const core1 = cpuBusySeconds()[SERVER_CPU]
     const after = await server.stats()
     const route = routeOf(mode.path)
@@ -61,6 +67,17 @@ export async function measureOnce(ctx, mode) {
       throw new Error(`${mode.label}: ${r.requests} requests but only ${originCalls} origin calls on a route that must never be cached`)
     }
     const cpu = cpu1 - cpu0
+    const side = {}
+    if (sidecars.length > 0) {
+      let total = cpu
+      sidecars.forEach(([name], i) => {
+        const s = side1[i] - side0[i]
+        total += s
+        side[`${name}CpuUsPerReq`] = round((s / r.requests) * 1e6, 2)
+        side[`${name}CpuUtil`] = round(s / r.seconds)
+      })
+      side.totalCpuUsPerReq = round((total / r.requests) * 1e6, 2)
+    }
     return {
       // Share of the server core that went to other processes (or to network interrupts) during
       // the window: a busy neighbour shows here.
@@ -72,6 +89,7 @@ export async function measureOnce(ctx, mode) {
       maxMs: round(r.latencyMs.max),
       cpuUsPerReq: round((cpu / r.requests) * 1e6, 2),
       serverCpuUtil: round(cpu / r.seconds),
+      ...side,
       socketErrors: r.errors,
       originCalls,
     }
@@ -112,17 +130,26 @@ export async function measureModes(ctx, modes) {
       out[mode.id].runs.push(run)
       ctx.log(
         `  round ${r}/${ctx.rounds}  ${mode.label.padEnd(34)} ${String(Math.round(run.rps)).padStart(7)} req/s` +
-          `  p99 ${run.p99Ms.toFixed(2).padStart(7)} ms  ${run.cpuUsPerReq.toFixed(1).padStart(6)} µs CPU/req  (server CPU ${Math.round(run.serverCpuUtil * 100)}%, others ${Math.round(run.otherOnServerCore * 100)}%)${run.disturbed ? ' DISTURBED' : ''}`,
+          `  p99 ${run.p99Ms.toFixed(2).padStart(7)} ms  ${run.cpuUsPerReq.toFixed(1).padStart(6)} µs CPU/req` +
+          Object.keys(mode.sidecars ?? {}).map((name) => ` + ${name} ${run[`${name}CpuUsPerReq`].toFixed(1)} µs (${Math.round(run[`${name}CpuUtil`] * 100)}%)`).join('') +
+          `  (server CPU ${Math.round(run.serverCpuUtil * 100)}%, others ${Math.round(run.otherOnServerCore * 100)}%)${run.disturbed ? ' DISTURBED' : ''}`,
       )
     }
   }
-  for (const m of Object.values(out)) {
+  for (const mode of modes) {
+    const m = out[mode.id]
     m.median = {
       rps: round(median(m.runs.map((x) => x.rps)), 1),
       p50Ms: round(median(m.runs.map((x) => x.p50Ms))),
       p99Ms: round(median(m.runs.map((x) => x.p99Ms))),
       cpuUsPerReq: round(median(m.runs.map((x) => x.cpuUsPerReq)), 2),
       serverCpuUtil: round(median(m.runs.map((x) => x.serverCpuUtil))),
+    }
+    // The sidecars' CPU (Mode.sidecars), when measured.
+    const sidecars = Object.keys(mode.sidecars ?? {})
+    const extra = sidecars.length === 0 ? [] : [...sidecars.flatMap((name) => [`${name}CpuUsPerReq`, `${name}CpuUtil`]), 'totalCpuUsPerReq']
+    for (const k of extra) {
+      m.median[k] = round(median(m.runs.map((x) => x[k])), k.endsWith('Util') ? 3 : 2)
     }
   }
   return out

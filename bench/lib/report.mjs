@@ -1,5 +1,8 @@
 // Turns a run's results into the Markdown summary (targets first, then every scenario's numbers).
 
+/** How a sidecar process (lib/measure.mjs Mode.sidecars) is named in the tables. */
+const SIDECAR_NAMES = { redis: 'Redis' }
+
 const opText = (op) => (op === '>=' ? '≥' : '≤')
 
 /** Every target of the run, from comparisons with a target and from scenarios' own checks. */
@@ -66,16 +69,32 @@ export function markdown(results, svgName) {
       continue
     }
     if (s.modes) {
+      const modes = Object.values(s.modes)
+      // Other processes a mode's requests ran on (the L2 scenario's Redis: lib/measure.mjs sidecars).
+      const sidecars = [...new Set(modes.flatMap((m) => Object.keys(m.median).filter((k) => k.endsWith('CpuUsPerReq') && k !== 'totalCpuUsPerReq')))].map((k) => k.slice(0, -'CpuUsPerReq'.length))
+      const names = sidecars.map((n) => SIDECAR_NAMES[n] ?? n)
       out.push(
         table(
-          ['mode', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'server CPU busy', 'req/s per round'],
-          Object.values(s.modes).map((m) => [
+          [
+            'mode',
+            'req/s',
+            'p50 ms',
+            'p99 ms',
+            'server CPU µs/req',
+            'server CPU busy',
+            ...names.flatMap((n) => [`${n} CPU µs/req`, `${n} CPU busy`]),
+            ...(sidecars.length > 0 ? [`server + ${names.join(' + ')} CPU µs/req`] : []),
+            'req/s per round',
+          ],
+          modes.map((m) => [
             m.label,
             fmt(m.median.rps),
             fmt(m.median.p50Ms, 2),
             fmt(m.median.p99Ms, 2),
             fmt(m.median.cpuUsPerReq, 1),
             `${fmt(m.median.serverCpuUtil * 100)}%`,
+            ...sidecars.flatMap((n) => [fmt(m.median[`${n}CpuUsPerReq`], 1), `${fmt(m.median[`${n}CpuUtil`] * 100)}%`]),
+            ...(sidecars.length > 0 ? [fmt(m.median.totalCpuUsPerReq, 1)] : []),
             m.runs.map((r) => `${fmt(r.rps)}${r.disturbed ? '*' : ''}`).join(', '),
           ]),
         ),

@@ -10,8 +10,10 @@ const START_TIMEOUT_MS = 20_000
 /**
  * @param {object} spec
  * @param {'express' | 'fastify'} spec.framework
- * @param {string} spec.cache BENCH_CACHE: none | map | apicache | lcache | corral
+ * @param {string} spec.cache BENCH_CACHE: none | map | apicache | lcache | corral, and on Express
+ *   corral-l2 | redis-raw (these need env.BENCH_REDIS_URL)
  * @param {string} [spec.version] Express major version ('4' or '5')
+ * @param {Record<string, string>} [spec.env] more environment variables for the server
  * @param {string[]} [nodeFlags] extra node flags (the profiler's --cpu-prof)
  */
 export async function startServer(spec, nodeFlags = []) {
@@ -20,6 +22,7 @@ export async function startServer(spec, nodeFlags = []) {
     NODE_ENV: 'production',
     BENCH_CACHE: spec.cache,
     BENCH_EXPRESS: spec.version ?? '5',
+    ...spec.env,
   }
   delete env.PORT
   const [cmd, args] = pinned(SERVER_CPU, process.execPath, [...nodeFlags, `${SERVERS}${spec.framework}.mjs`])

@@ -7,8 +7,9 @@
 // To add one, write the module and list it here; `--only=<id>` runs it alone.
 import expressHit from './express-hit.mjs'
 import fastifyHit from './fastify-hit.mjs'
+import l2Hit from './l2-hit.mjs'
 import memory from './memory.mjs'
 import missPath from './miss-path.mjs'
 import stampede from './stampede.mjs'
 
-export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory]
+export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit]

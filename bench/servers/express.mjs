@@ -1,5 +1,8 @@
 // Express bench server. BENCH_EXPRESS=4|5 picks the major version, BENCH_CACHE the cache in front
-// of the routes: none | map (servers/map-cache-express.mjs) | apicache | corral.
+// of the routes: none | map (servers/map-cache-express.mjs) | apicache | corral | corral-l2
+// (Corral with no L1: a RedisStore, so every hit is read from Redis) | redis-raw (a middleware that
+// answers with `getBuffer` of a 2 KB body the server stores in Redis at start-up: the least a
+// hand-rolled Redis cache can do). The last two need BENCH_REDIS_URL (the bench's own Redis).
 // Routes: /data (the constant route: res.send of a prebuilt 2 KB JSON), /raw (the same bytes with
 // one writeHead and one end: the floor), /nostore (never cacheable), /slow (answers after 50 ms).
 import { cacheKind, JSON_2K, JSON_2K_BUFFER, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
@@ -8,6 +11,28 @@ import { mapCache } from './map-cache-express.mjs'
 const major = process.env.BENCH_EXPRESS ?? '5'
 const { default: express } = await import(major === '4' ? 'express4' : 'express5')
 const RAW_HEADERS = { 'content-type': JSON_TYPE, 'content-length': String(JSON_2K_BUFFER.length) }
+/** Key prefix of the redis-raw mode's bodies (the URL follows). */
+const RAW_PREFIX = 'bench:raw:'
+
+function redisUrl() {
+  const url = process.env.BENCH_REDIS_URL
+  if (!url) {
+    console.error(`express bench server: BENCH_CACHE=${cacheKind} needs BENCH_REDIS_URL`)
+    process.exit(2)
+  }
+  return url
+}
+
+function ready(client) {
+  if (client.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`Redis at ${redisUrl()} not ready within 5 s (${client.status})`)), 5_000)
+    client.once('ready', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
 
 const app = express()
 let cacheStats
@@ -22,6 +47,27 @@ if (cacheKind === 'map') {
   const cache = createCache({ ttl: '5m' })
   cacheStats = () => cache.stats()
   app.use(corral(cache))
+} else if (cacheKind === 'corral-l2') {
+  const { createCache, RedisStore } = await import('@corral/core')
+  const { corral } = await import('@corral/express')
+  const store = new RedisStore({ redis: redisUrl(), timeout: 50 })
+  // A read before the connection is up would be a miss: listen only once Redis is ready.
+  await ready(store.client)
+  const cache = createCache({ ttl: '5m', store })
+  cacheStats = () => cache.stats()
+  app.use(corral(cache))
+} else if (cacheKind === 'redis-raw') {
+  const { Redis } = await import('ioredis')
+  const redis = new Redis(redisUrl())
+  await redis.set(`${RAW_PREFIX}/data`, JSON_2K_BUFFER, 'PX', 300_000)
+  app.use((req, res, next) => {
+    if (req.method !== 'GET') return next()
+    redis.getBuffer(RAW_PREFIX + req.originalUrl).then((body) => {
+      if (body === null) return next()
+      res.writeHead(200, RAW_HEADERS)
+      res.end(body)
+    }, next)
+  })
 } else if (cacheKind !== 'none') {
   unknownCache('express')
 }
