@@ -39,7 +39,7 @@ export class RedisLock implements FillLock {
     // even while the circuit is open: a lock left behind would make other requests wait for it.
     setImmediate(() => {
       this.store.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token))
-      this.store.sendAnyway((c) => c.publish(`${this.store.namespace}:v1:${CHANNEL}`, JSON.stringify({ k: grant.key, s: stored })))
+      this.store.publish(CHANNEL, JSON.stringify({ k: grant.key, s: stored }))
     })
   }
 

@@ -115,8 +115,6 @@ export class RedisStore implements CacheStore {
   private readonly signingKeys: readonly Buffer[]
   private readonly maxEntryBytes: number
   private readonly breaker: CircuitBreaker
-  private readonly failureThreshold: number
-  private readonly cooldownMs: number
   private host: StoreHost = detachedHost()
   private lastError: { message: string; at: number } | null = null
   private pending: NormalizedSelectors[] = []
@@ -134,11 +132,11 @@ export class RedisStore implements CacheStore {
     rejectUnknown(options, OPTION_KEYS, prefix)
     this.timeoutMs = options.timeout === undefined ? 50 : parseDuration(options.timeout, `${prefix}timeout`)
     this.writeTimeoutMs = this.timeoutMs * 4
-    this.failureThreshold = options.failureThreshold === undefined ? 5 : positiveInt(options.failureThreshold, `${prefix}failureThreshold`)
-    this.cooldownMs = options.cooldown === undefined ? 1000 : parseDuration(options.cooldown, `${prefix}cooldown`)
+    const failureThreshold = options.failureThreshold === undefined ? 5 : positiveInt(options.failureThreshold, `${prefix}failureThreshold`)
+    const cooldownMs = options.cooldown === undefined ? 1000 : parseDuration(options.cooldown, `${prefix}cooldown`)
     this.maxEntryBytes = options.maxEntryBytes === undefined ? 8 * 1024 * 1024 : positiveInt(options.maxEntryBytes, `${prefix}maxEntryBytes`)
     this.signingKeys = signingKeys(options.signingKeys, `${rootPrefix}signingKeys`)
-    this.breaker = new CircuitBreaker(this.failureThreshold, this.cooldownMs, () => Date.now())
+    this.breaker = new CircuitBreaker(failureThreshold, cooldownMs, () => Date.now())
     const r = options.redis
     if (r instanceof Redis || r instanceof Cluster || isClientLike(r)) {
       this.client = r as RedisClient
@@ -154,11 +152,6 @@ export class RedisStore implements CacheStore {
 
   attach(host: StoreHost): void {
     this.host = host
-  }
-
-  /** The namespace of the cache this store is attached to. */
-  get namespace(): string {
-    return this.host.namespace
   }
 
   get(key: string): Promise<Entry | undefined> {
@@ -301,7 +294,7 @@ export class RedisStore implements CacheStore {
     if (sub !== undefined) sub.disconnect()
     if (this.owned) {
       // QUIT lets queued writes finish; do not wait on a Redis that is away.
-      if (this.client.status === 'ready') await withTimeout(this.client.quit(), this.writeTimeoutMs).catch(() => undefined)
+      if (this.client.status === 'ready') await this.call(() => this.client.quit(), this.writeTimeoutMs).catch(() => undefined)
       this.client.disconnect()
     }
   }
@@ -363,19 +356,20 @@ export class RedisStore implements CacheStore {
 
   // ---- messages between instances --------------------------------------------------------
 
-  /** Publishes `payload` on `<ns>:v1:<channel>`; fire and forget, under the write deadline. */
+  /**
+   * Publishes `payload` on `<ns>:v1:<channel>`, fire and forget, whenever the connection is up
+   * (see `sendAnyway`): a lost message costs other instances a wait or a stale L1 copy, and the
+   * invalidation log and lock expiry bound both.
+   */
   publish(channel: string, payload: string): void {
-    if (!this.ready()) return
-    const name = `${this.host.namespace}:v1:${channel}`
-    this.call(() => this.client.publish(name, payload), this.writeTimeoutMs).catch((err: unknown) =>
-      this.failed(err, 'publishing an invalidation to other instances failed', undefined),
-    )
+    const name = this.channel(channel)
+    this.sendAnyway((c) => c.publish(name, payload))
   }
 
   /** Calls `listener` with every message on `<ns>:v1:<channel>`, over a connection of its own. */
   subscribe(channel: string, listener: Message): void {
     if (this.closed) return
-    const name = `${this.host.namespace}:v1:${channel}`
+    const name = this.channel(channel)
     this.listeners.set(name, listener)
     if (this.subscriber === undefined) {
       // A subscriber sends a handful of commands, all of which must arrive: let it queue them
@@ -393,6 +387,10 @@ export class RedisStore implements CacheStore {
   }
 
   // ---- internals -------------------------------------------------------------------------
+
+  private channel(name: string): string {
+    return `${this.host.namespace}:v1:${name}`
+  }
 
   /** Whether a call may go out: the breaker allows it and the client is connected. */
   private ready(): boolean {
@@ -644,22 +642,6 @@ export function dirsOf(path: string): string[] {
 function indexKey(ns: string, kind: 't' | 'p' | 'd', name: string): string {
   const n = name.length > MAX_INDEX_NAME ? `#${createHash('sha256').update(name).digest('base64url')}` : name
   return `${ns}:v1:i:${kind}:${n}`
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('timeout')), ms)
-    p.then(
-      (v) => {
-        clearTimeout(t)
-        resolve(v)
-      },
-      (e: unknown) => {
-        clearTimeout(t)
-        reject(e)
-      },
-    )
-  })
 }
 
 function elapsed(started: number): number {
