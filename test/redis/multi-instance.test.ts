@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { CorralError, createCache, type Cache, type CacheOptions } from '@corral/core'
+import { CorralError, createCache, StoreError, type Cache, type CacheOptions } from '@corral/core'
 import express5 from 'express5'
 import fastify5 from 'fastify5'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -498,34 +498,35 @@ describe('two instances on one Redis', () => {
       )
       // Either would do: resolving (L1 is cleared) or a Corral error the caller can recognise.
       if (outcome !== 'resolved') {
-        expect(outcome).toBeInstanceOf(CorralError)
-        expect((outcome as CorralError).code).toBe('CORRAL_ERR_STORE')
+        expect(outcome).toBeInstanceOf(StoreError)
+        expect((outcome as CorralError).code).toBe('CORRAL_ERR_STORE_UNAVAILABLE')
       }
     })
 
     it('sends nothing through a user\'s own client that is not connected (README: "sends nothing while it is not ready")', async () => {
       const redis = await startRedis()
       cleanups.push(() => redis.stop())
-      const seen: string[] = []
-      const monitor = await redis.client().monitor()
-      monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')))
       // The user's client, not connected yet (lazyConnect), with ioredis' offline queue: whatever
       // is sent now is queued and runs once it connects.
       const own = redis.client({ lazyConnect: true, maxRetriesPerRequest: null })
-      const a = await instance('A', namespace(), catalogue(new Map()), { cache: { redis: own, l2: { timeout: 50 } } })
+      const queued = (): number => (own as unknown as { offlineQueue: { length: number } }).offlineQueue.length
+      const ns = namespace()
+      const a = await instance('A', ns, catalogue(new Map()), { cache: { redis: own, l2: { timeout: 50 } } })
       expect(own.status).toBe('wait')
       expect(xcache(await a.get('/products/1'))).toBe('MISS') // the request path sends nothing
-      await a.cache.clear().catch(() => undefined)
-
-      // Connect it (if clear() has not already) and mark the point: Redis feeds MONITOR in the
-      // order it runs commands, so anything queued before the marker shows before it.
-      await own.connect().catch(() => undefined)
-      await waitFor(() => own.status === 'ready', 2000, "the user's client to connect")
-      await own.echo('after-connect-marker')
-      await waitFor(() => seen.some((c) => c.includes('after-connect-marker')), 2000, 'the marker in MONITOR')
-      const before = seen.slice(0, seen.findIndex((c) => c.includes('after-connect-marker')))
-      expect(before.filter((c) => !/^(hello|info|client|select|subscribe)\b/i.test(c))).toEqual([])
-      monitor.disconnect()
+      await expect(a.cache.clear()).rejects.toBeInstanceOf(StoreError)
+      await expect(a.cache.invalidate({ tags: ['product:1'] })).rejects.toBeInstanceOf(StoreError)
+      expect(own.status).toBe('wait')
+      expect(queued()).toBe(0)
+      // Once it connects, the clear and the invalidation that were refused run after all.
+      await own.connect()
+      const caught = async (): Promise<boolean> => {
+        const h = await a.cache.health()
+        return h.status === 'ok' && (h.store?.l2 as { pendingInvalidations?: number } | undefined)?.pendingInvalidations === 0
+      }
+      await waitFor(caught, 2000, 'the refused invalidations to run')
+      const log = await redis.client().xrange(`${ns}:v1:log`, '-', '+')
+      expect(log.map(([, fields]) => JSON.parse(fields[1] as string))).toContainEqual(expect.objectContaining({ all: true }))
     })
   })
 

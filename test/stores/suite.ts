@@ -720,13 +720,13 @@ export function runStoreSuite(name: string, factory: StoreFactory, traits: Store
     })
 
     test(
-      'set answers false for an entry larger than maxEntryBytes, and the entry is not returned',
+      "set answers 'too-large' for an entry larger than maxEntryBytes, and the entry is not returned",
       async (s) => {
         const { store, host } = s
         const small = response(host.namespace, { url: '/size/small', body: binary(512) })
         const large = response(host.namespace, { url: '/size/large', body: binary(8192) })
         expect(await store.set(small.key, small.entry)).toBe(true)
-        expect(await store.set(large.key, large.entry)).toBe(false)
+        expect(await store.set(large.key, large.entry)).toBe('too-large')
         expect(await store.get(large.key)).toBeUndefined()
         expectSameResponse(await store.get(small.key), small.entry)
         await s.settle()

@@ -53,16 +53,15 @@ async function openTiered(namespace: string, options: TieredOptions, opened: Cac
   opened.push(store)
   const host = new TestHost(namespace)
   store.attach(host)
-  await eventually('the Redis connection to be ready', () => l2.client.status, (s) => s === 'ready')
+  await eventually('the Redis store to be ready', () => l2.isReady(), (ready) => ready)
   return {
     store,
     host,
     sibling: (ns) => openTiered(ns, options, opened),
     settle: async () => {
-      // L2 writes go out on the next turn of the event loop, on the store's own connection;
-      // a PING sent after them on that connection is answered after they were applied.
+      // L2 writes start on the next turn of the event loop.
       await new Promise((resolve) => setImmediate(resolve))
-      await l2.client.ping()
+      await l2.writesSettled()
     },
     cleanup: async () => {
       for (const s of opened.splice(0)) await s.close?.()

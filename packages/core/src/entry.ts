@@ -57,6 +57,15 @@ const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag'
 // object, the Buffer and ArrayBuffer objects, the allocation of the body, the LRU and index
 // slots, and the key. Counting it keeps the process within `maxBytes` plus a fixed baseline.
 const ENTRY_OVERHEAD = 1280
+/** A tag's slot in the entry's list and in the tag index (a Map slot, or a Set member), beyond its characters. */
+const TAG_OVERHEAD = 96
+
+/** Bytes the tags of one entry cost in L1: the strings (two bytes a character, to be safe) and their index slots. */
+export function tagsSize(tags: readonly string[]): number {
+  let size = 0
+  for (const t of tags) size += TAG_OVERHEAD + 2 * t.length
+  return size
+}
 
 function text(v: OutgoingHttpHeaders[string]): HeaderValue | undefined {
   if (v === undefined) return undefined
@@ -154,7 +163,7 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
   const body = ownedBuffer(init.body)
   // 204 and 304 have no body and must not carry Content-Length (RFC 9110 §8.6).
   if (init.status !== 204 && init.status !== 304) headers['content-length'] = String(body.length)
-  let size = ENTRY_OVERHEAD + body.length + init.url.length * 2
+  let size = ENTRY_OVERHEAD + body.length + (init.url.length + init.path.length) * 2 + tagsSize(init.tags)
   for (const name of Object.keys(headers)) size += name.length + String(headers[name]).length + 32
   const etag = headers.etag
   const lastModified = headers['last-modified']
@@ -188,7 +197,7 @@ export function createVaryEntry(names: readonly string[], of: ResponseEntry, pre
     path: of.path,
     url: of.url,
     routeLevel: of.routeLevel,
-    size: ENTRY_OVERHEAD + of.url.length * 2 + names.join().length,
+    size: ENTRY_OVERHEAD + (of.url.length + of.path.length) * 2 + names.join().length + tagsSize(of.tags),
   }
 }
 

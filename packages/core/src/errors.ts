@@ -22,6 +22,14 @@ export class StoreError extends CorralError {
   }
 }
 
+/**
+ * A store could not be asked at all (Redis not connected, or its circuit open after repeated
+ * failures): nothing was sent. Corral does not report these one by one; `health()` says why.
+ */
+export class StoreUnavailableError extends StoreError {
+  override readonly code = 'CORRAL_ERR_STORE_UNAVAILABLE'
+}
+
 /** A user callback (`key`, `tags`, `bypass`, an invalidation selector) threw; the request is not cached. */
 export class CallbackError extends CorralError {
   constructor(message: string, cause?: unknown) {
@@ -29,4 +37,11 @@ export class CallbackError extends CorralError {
   }
 }
 
-export const errors = { CorralError, ConfigError, StoreError, CallbackError } as const
+/** A failure inside Corral itself (a bug): the request skipped the cache and was answered by the origin. */
+export class InternalError extends CorralError {
+  constructor(message: string, cause?: unknown) {
+    super('CORRAL_ERR_INTERNAL', message, { cause })
+  }
+}
+
+export const errors = { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError } as const

@@ -66,12 +66,29 @@ function matchesAny(name: string, patterns: readonly string[]): boolean {
 }
 
 /**
+ * The name a bracket-notation parser files a parameter under (qs, which is Express's `extended`
+ * query parser): `sort[]`, `sort[0]` and `sort%5B%5D` are all `sort`.
+ */
+function baseName(name: string): string {
+  const bracket = name.indexOf('[')
+  const encoded = name.indexOf('%5B')
+  const at = bracket === -1 ? encoded : encoded === -1 ? bracket : Math.min(bracket, encoded)
+  return at === -1 ? name : name.slice(0, at)
+}
+
+const byName = (a: readonly [string, ...unknown[]], b: readonly [string, ...unknown[]]): number =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
+
+/**
  * Canonical query: parameters split on literal `&` only, normalised, filtered by the route's rule,
  * and stably sorted by name so that duplicates keep their order (`a=1&a=2` differs from `a=2&a=1`).
+ * Parameters that a bracket-notation parser merges (`sort[]=x&sort=y` becomes `sort: [x, y]`) are
+ * sorted by their common name, so they too keep their relative order.
  */
 export function canonicalQuery(rawQuery: string, rule: QueryRule = { exclude: [] }): QueryParam[] {
   if (rawQuery.length === 0 || rule === false) return []
   const params: QueryParam[] = []
+  let brackets = false
   for (const part of rawQuery.split('&')) {
     if (part.length === 0) continue
     const eq = part.indexOf('=')
@@ -79,9 +96,14 @@ export function canonicalQuery(rawQuery: string, rule: QueryRule = { exclude: []
     const value = eq === -1 ? null : normalizePercent(part.slice(eq + 1))
     if ('include' in rule ? !matchesAny(name, rule.include) : matchesAny(name, rule.exclude)) continue
     params.push([name, value])
+    if (!brackets && (name.includes('[') || name.includes('%5B'))) brackets = true
   }
   // Array.prototype.sort is stable, which keeps duplicate names in request order.
-  return params.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+  if (!brackets) return params.sort(byName)
+  return params
+    .map((p): [string, QueryParam] => [baseName(p[0]), p])
+    .sort(byName)
+    .map(([, p]) => p)
 }
 
 /** `name=value&...` of a canonical query, used to match invalidation keys. */
@@ -92,6 +114,37 @@ export function serializeQuery(params: readonly QueryParam[]): string {
 function headerValue(v: string | string[] | undefined): string | null {
   if (v === undefined) return null
   return Array.isArray(v) ? v.join(', ') : v
+}
+
+const MAX_MATERIAL_DEPTH = 32
+const MAX_MATERIAL_NODES = 10_000
+
+/**
+ * Checks that a route's `key` function returned JSON-like material that hashes without loss:
+ * `undefined`, functions, symbols, BigInts, non-finite numbers, class instances (Dates, Maps,
+ * Buffers) and cycles either throw in `JSON.stringify` or collapse into the same text as another
+ * value (`[undefined]` and `[null]`), so they are refused with a TypeError.
+ */
+export function assertKeyMaterial(value: unknown): asserts value is KeyMaterial {
+  let nodes = 0
+  const visit = (v: unknown, depth: number, at: string): void => {
+    if (++nodes > MAX_MATERIAL_NODES) throw new TypeError(`key material has more than ${MAX_MATERIAL_NODES} values`)
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return
+    if (typeof v === 'number') {
+      if (Number.isFinite(v)) return
+      throw new TypeError(`key material${at} is ${v}, which hashes like null`)
+    }
+    if (typeof v !== 'object') throw new TypeError(`key material${at} is ${v === undefined ? 'undefined' : `a ${typeof v}`}, which cannot be hashed without loss`)
+    if (depth >= MAX_MATERIAL_DEPTH) throw new TypeError(`key material is nested deeper than ${MAX_MATERIAL_DEPTH} levels (or is circular)`)
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) visit(v[i], depth + 1, `${at}[${i}]`)
+      return
+    }
+    const proto: unknown = Object.getPrototypeOf(v)
+    if (proto !== Object.prototype && proto !== null) throw new TypeError(`key material${at} is an instance of a class; return plain objects, arrays, strings, numbers, booleans or null`)
+    for (const k of Object.keys(v)) visit((v as Record<string, unknown>)[k], depth + 1, `${at}.${k}`)
+  }
+  visit(value, 0, '')
 }
 
 /** Where a key came from: the hashed key and the readable URL that invalidation matches against. */

@@ -26,14 +26,16 @@ export interface CacheStats {
   rejected: number
   /** Store failures and user callbacks that threw. */
   errors: number
-  /** Entries and bytes held in memory. */
+  /** Entries and bytes held in memory (entries with their indexes). */
   entries: number
   bytes: number
+  /** Bytes of the memo of recent keys and of the hit-for-pass table, each bounded by maxBytes / 32. */
+  overheadBytes: number
   /** Origin calls under way that other requests may wait on. */
   inFlight: number
 }
 
-export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'inFlight' | 'notStored'>
+export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'overheadBytes' | 'inFlight' | 'notStored'>
 
 export function newCounters(): Counters {
   return { hits: 0, misses: 0, stale: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, rejected: 0, errors: 0 }

@@ -75,12 +75,20 @@ export interface RouteOptions<Req = unknown> {
    * @default 'bypass'
    */
   authorization?: 'bypass' | 'ignore'
+  /**
+   * GET and HEAD requests that carry a body (`Content-Length` above 0 or `Transfer-Encoding`):
+   * `'bypass'` skips the cache, because the body is not part of the key and an app that parses it
+   * (`express.json()`) would otherwise answer one client's body to another. `'ignore'` caches
+   * them anyway: say so only where the handler never reads the body, or where `key` includes it.
+   * @default 'bypass'
+   */
+  requestBody?: 'bypass' | 'ignore'
 }
 
 /** Route options that need no request, accepted as defaults by `createCache`. */
 export type DefaultRouteOptions = Pick<
   RouteOptions,
-  'ttl' | 'query' | 'methods' | 'statuses' | 'maxBodyBytes' | 'cookies' | 'authorization'
+  'ttl' | 'query' | 'methods' | 'statuses' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
 >
 
 /** Route options after validation, with every default filled in. */
@@ -95,12 +103,13 @@ export interface ResolvedRoute<Req = unknown> {
   readonly bypass: ((req: Req) => boolean) | undefined
   readonly cookies: 'bypass' | 'ignore'
   readonly authorization: 'bypass' | 'ignore'
+  readonly requestBody: 'bypass' | 'ignore'
   /** True for options given on a route; false for app-wide defaults. */
   readonly routeLevel: boolean
 }
 
 const ROUTE_KEYS = new Set([
-  'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
+  'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'maxBodyBytes', 'bypass', 'cookies', 'authorization', 'requestBody',
 ])
 
 function fail(option: string, expected: string, got: unknown): never {
@@ -183,7 +192,7 @@ export function resolveRoute<Req>(
     if (typeof o.tags === 'function') tags = o.tags
     else tags = stringList(o.tags, at('tags'))
   }
-  const choice = (k: 'cookies' | 'authorization', inherited: 'bypass' | 'ignore') => {
+  const choice = (k: 'cookies' | 'authorization' | 'requestBody', inherited: 'bypass' | 'ignore') => {
     const v: unknown = o[k]
     if (v === undefined) return inherited
     if (v !== 'bypass' && v !== 'ignore') fail(at(k), "'bypass' or 'ignore'", v)
@@ -201,10 +210,11 @@ export function resolveRoute<Req>(
     bypass: fn('bypass', o.bypass, base?.bypass),
     cookies: choice('cookies', base?.cookies ?? 'bypass'),
     authorization: choice('authorization', base?.authorization ?? 'bypass'),
+    requestBody: choice('requestBody', base?.requestBody ?? 'bypass'),
     routeLevel,
   }
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
-  'ttl', 'query', 'methods', 'statuses', 'maxBodyBytes', 'cookies', 'authorization',
+  'ttl', 'query', 'methods', 'statuses', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
 ])

@@ -4,7 +4,7 @@ import type { RequestView } from './key.js'
 import type { ResolvedRoute } from './options.js'
 
 /** Why a request is not looked up (X-Cache: BYPASS). */
-export type BypassReason = 'method' | 'authorization' | 'cookie' | 'range' | 'route'
+export type BypassReason = 'method' | 'authorization' | 'cookie' | 'range' | 'body' | 'route'
 
 /**
  * May this request be answered from the cache, and may its response be stored?
@@ -20,11 +20,21 @@ export function requestBypassReason(view: RequestView, route: ResolvedRoute): By
   if (h.cookie !== undefined && route.cookies !== 'ignore') return 'cookie'
   // Range requests get partial content; RFC 9111 §3.3-3.4 storage of partials is not supported.
   if (h.range !== undefined) return 'range'
+  // A body is not part of the key: an app that reads it would answer one client's body to another.
+  if (route.requestBody !== 'ignore' && hasBody(h)) return 'body'
   return undefined
+}
+
+/** RFC 9112 §6.3: a request has a body when it says how long it is (and it is not 0) or is chunked. */
+function hasBody(h: IncomingHttpHeaders): boolean {
+  if (h['transfer-encoding'] !== undefined) return true
+  const length = h['content-length']
+  return length !== undefined && length !== '0'
 }
 
 /** Why a response is not stored. */
 export type NotStoredReason =
+  // The response says so, or the route's options do not allow it:
   | 'status'
   | 'no-store'
   | 'private'
@@ -32,12 +42,27 @@ export type NotStoredReason =
   | 'set-cookie'
   | 'vary-star'
   | 'partial'
+  /** Over the route's `maxBodyBytes`, or over what the store takes for one entry. */
   | 'too-large'
   | 'no-freshness'
   | 'stale'
+  /** More tags than `maxTags`. */
+  | 'too-many-tags'
+  /** A tag longer than `maxTagLength`. */
+  | 'tag-too-long'
+  // The response did not complete as declared:
+  /** The body's length differs from the response's own Content-Length. */
+  | 'truncated'
+  /** The client went away, or the handler or its stream failed, before the body was complete. */
+  | 'aborted'
+  // Nothing wrong with the response:
   | 'head'
   | 'invalidated'
-  | 'aborted'
+  /** The store could not be written (Redis failed, timed out or is away). */
+  | 'store-error'
+  /** The store chose not to keep it (e.g. Redis with an unsafe eviction policy). */
+  | 'declined'
+  /** A route callback (`tags`) or Corral itself failed. */
   | 'error'
 
 export type Storability =

@@ -7,7 +7,7 @@ describe('miss, store, hit', () => {
     const c = clock()
     const cache = createCache({ now: c.now })
     const fill = await expectFill(cache.handle(view('/p'), cache.defaults, undefined))
-    expect(fill.begin(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' })).toBe(true)
+    expect(fill.begin(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=60' }).capture).toBe(true)
     fill.end(Buffer.from('hello'))
 
     c.advance(5_500)
@@ -243,7 +243,7 @@ describe('single flight', () => {
     const { settled, all } = burst(cache, 3)
     await flush()
     const leader = settled.find((d) => d !== undefined) as Extract<Decision, { type: 'miss' }>
-    expect(leader.fill!.begin(200, { 'cache-control': 'private, max-age=60' })).toBe(false)
+    expect(leader.fill!.begin(200, { 'cache-control': 'private, max-age=60' }).capture).toBe(false)
     const results = await all
     expect(results.every((d) => d.type === 'miss')).toBe(true)
     expect(cache.stats().notStored.private).toBe(1)
@@ -436,7 +436,7 @@ describe('invalidation', () => {
   it('prevents the store of a response whose invalidation lands between begin() and end()', async () => {
     const cache = createCache()
     const fill = await expectFill(cache.handle(view('/p?a=1'), cache.defaults, undefined))
-    expect(fill.begin(200, { ...CACHEABLE })).toBe(true)
+    expect(fill.begin(200, { ...CACHEABLE }).capture).toBe(true)
     await cache.invalidate({ keys: ['/p'] })
     fill.end(Buffer.from('old'))
     await expectFill(cache.handle(view('/p?a=1'), cache.defaults, undefined))

@@ -46,7 +46,7 @@ export async function store<Req = unknown>(
 ): Promise<Fill> {
   const route = opts.route ?? (cache.defaults as ResolvedRoute<Req>)
   const fill = await expectFill(cache.handle(v, route, opts.req as Req))
-  if (fill.begin(opts.status ?? 200, { ...(opts.headers ?? CACHEABLE) })) fill.end(Buffer.from(opts.body ?? 'x'))
+  if (fill.begin(opts.status ?? 200, { ...(opts.headers ?? CACHEABLE) }).capture) fill.end(Buffer.from(opts.body ?? 'x'))
   return fill
 }
 

@@ -54,16 +54,38 @@ describe('key memo in the engine', () => {
 })
 
 describe('KeyMemo', () => {
-  it('is bounded per route and forgets rather than grows', () => {
-    const memo = new KeyMemo(3)
+  const parts = (url: string) => ({ key: `k${url}`, path: url, url })
+
+  it('is bounded in bytes across routes and starts again from empty rather than grows', () => {
+    const memo = new KeyMemo(2000)
+    const a = {}
+    const b = {}
+    memo.set(a, 'h', '/1', parts('/1'))
+    memo.set(b, 'h', '/2', parts('/2'))
+    expect(memo.get(a, 'h', '/1')?.key).toBe('k/1')
+    expect(memo.get(b, 'h', '/2')?.key).toBe('k/2')
+    expect(memo.get({}, 'h', '/1')).toBeUndefined()
+    expect(memo.get(a, 'other', '/1')).toBeUndefined()
+    let last = ''
+    for (let i = 3; memo.bytes > 0 && i < 100; i++) {
+      last = `/${i}`
+      memo.set(a, 'h', last, parts(last))
+      expect(memo.bytes).toBeLessThanOrEqual(2000)
+      if (memo.get(a, 'h', '/1') === undefined) break
+    }
+    // Past the budget it forgot everything it held, on every route, and kept the newest.
+    expect(memo.get(a, 'h', '/1')).toBeUndefined()
+    expect(memo.get(b, 'h', '/2')).toBeUndefined()
+    expect(memo.get(a, 'h', last)?.key).toBe(`k${last}`)
+  })
+
+  it('does not remember very long URLs: 10,000 URLs of 14 KB hold nothing', () => {
+    const memo = new KeyMemo(1024 * 1024)
     const route = {}
-    const parts = (url: string) => ({ key: `k${url}`, path: url, url })
-    for (const u of ['/1', '/2', '/3']) memo.set(route, 'h', u, parts(u))
-    expect(memo.get(route, 'h', '/1')?.key).toBe('k/1')
-    memo.set(route, 'h', '/4', parts('/4'))
-    expect(memo.get(route, 'h', '/1')).toBeUndefined()
-    expect(memo.get(route, 'h', '/4')?.key).toBe('k/4')
-    expect(memo.get({}, 'h', '/4')).toBeUndefined()
-    expect(memo.get(route, 'other', '/4')).toBeUndefined()
+    for (let i = 0; i < 10_000; i++) {
+      const url = `/${'x'.repeat(14 * 1024)}${i}`
+      memo.set(route, 'h', url, parts(url))
+    }
+    expect(memo.bytes).toBe(0)
   })
 })

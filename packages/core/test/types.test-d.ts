@@ -12,6 +12,7 @@ import {
   type Decision,
   type Duration,
   type Fill,
+  type HeadDecision,
   type KeyMaterial,
   type RequestView,
   type ResolvedRoute,
@@ -130,7 +131,7 @@ describe('Decision', () => {
           void x.body
           break
         case 'bypass':
-          expectTypeOf(x.reason).toEqualTypeOf<'method' | 'authorization' | 'cookie' | 'range' | 'route' | 'error'>()
+          expectTypeOf(x.reason).toEqualTypeOf<'method' | 'authorization' | 'cookie' | 'range' | 'body' | 'route' | 'error'>()
           break
         case 'defer':
           expectTypeOf(x).toEqualTypeOf<{ readonly type: 'defer' }>()
@@ -143,7 +144,7 @@ describe('Decision', () => {
   })
 
   it('has a fill with begin and end', () => {
-    expectTypeOf<Fill['begin']>().returns.toEqualTypeOf<boolean>()
+    expectTypeOf<Fill['begin']>().returns.toEqualTypeOf<HeadDecision>()
     expectTypeOf<Fill['end']>().parameter(0).toEqualTypeOf<Buffer>()
   })
 })

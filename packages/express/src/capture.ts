@@ -60,9 +60,17 @@ export function hookResponse(res: ServerResponse, cache: Cache, state: RequestSt
 
   const onHead = () => {
     const fill = state.fill
-    if (fill !== null && !fill.settled && fill.begin(res.statusCode, res.getHeaders())) {
-      capturing = fill
-      capture = new BodyCapture(fill.maxBodyBytes)
+    if (fill !== null && !fill.settled) {
+      const head = fill.begin(res.statusCode, res.getHeaders())
+      if (head.capture) {
+        capturing = fill
+        capture = new BodyCapture(fill.maxBodyBytes)
+      }
+      if (head.notModified) {
+        // Node writes no body for a 304 and ignores what the handler writes; the capture still sees it.
+        res.statusCode = 304
+        res.removeHeader('content-length')
+      }
     }
     for (const name of cache.tagHeaders) if (res.hasHeader(name)) res.removeHeader(name)
     if (state.status !== null) res.setHeader(cache.cacheStatusHeader, state.status)
@@ -78,7 +86,9 @@ export function hookResponse(res: ServerResponse, cache: Cache, state: RequestSt
     applyHeaders(this, headers as HeaderArg)
     this.statusCode = status
     onHead()
-    return reason === undefined ? writeHead.call(this, status) : writeHead.call(this, status, reason)
+    // A 304 gets Node's own reason phrase, not the one given for the 200.
+    if (this.statusCode !== status || reason === undefined) return writeHead.call(this, this.statusCode)
+    return writeHead.call(this, status, reason)
   } as WriteHead
 
   res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown) {

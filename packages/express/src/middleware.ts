@@ -32,8 +32,9 @@ export function corral(cache: Cache, options?: CorralExpressOptions): RequestHan
     const state = r[STATE]
     if (state !== undefined && !routeLevel) return next()
     const view: RequestView = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
+    // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
     const d = cache.handle(view, routeLevel ? asRoute : asApp, req, state?.fill ?? null)
-    if (d instanceof Promise) d.then((d) => apply(cache, d, r, res, next), () => next())
+    if (d instanceof Promise) void d.then((d) => apply(cache, d, r, res, next))
     else apply(cache, d, r, res, next)
   }
 }

@@ -1,16 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import {
-  CallbackError,
-  CorralError,
-  type Fill,
-  StoreError,
-  type Cache,
-  type Decision,
-  type InvalidateSelectors,
-  type ResolvedRoute,
-} from '@corral/core'
+import { type Fill, type Cache, type CompiledInvalidation, type Decision, type ResolvedRoute } from '@corral/core'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { capturePayload } from './payload.js'
+import { capturePayload, discardPayload } from './payload.js'
 
 /**
  * What the cache did with a request: HIT (nothing to capture), the fill to feed in onSend, or the
@@ -70,30 +61,13 @@ export function createHooks(cache: Cache) {
     return fill
   }
 
-  function failed(err: unknown, request: FastifyRequest, done: HookHandlerDoneFunction): void {
-    cache.report(err instanceof CorralError ? err : new StoreError('cache lookup failed; the request skips the cache', err))
-    ;(request as CorralRequest)[kState] = 'BYPASS'
-    done()
-  }
-
   function lookup(route: ResolvedRoute<FastifyRequest>): OnRequestHook {
     return function corralLookup(request, reply, done) {
       const view = { method: request.method, url: request.raw.url ?? request.url, headers: request.headers }
-      let d: Decision | Promise<Decision>
-      try {
-        d = cache.handle(view, route, request)
-      } catch (err) {
-        failed(err, request, done)
-        return
-      }
-      if (!isThenable(d)) {
-        apply(d, request, reply, done)
-        return
-      }
-      d.then(
-        (decision) => apply(decision, request, reply, done),
-        (err: unknown) => failed(err, request, done),
-      )
+      // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
+      const d = cache.handle(view, route, request)
+      if (isThenable(d)) void d.then((decision) => apply(decision, request, reply, done))
+      else apply(d, request, reply, done)
     }
   }
 
@@ -120,46 +94,24 @@ export function createHooks(cache: Cache) {
     }
     ;(request as CorralRequest)[kState] = 'MISS'
     reply.header(statusHeader, 'MISS')
-    let out = payload
-    try {
-      // begin() reads the tag headers, so they go only after it.
-      const capturing = state.begin(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
-      stripTags(reply)
-      if (capturing) out = capturePayload(state, payload)
-    } catch (err) {
-      state.abandon('error')
-      cache.report(new StoreError('capturing a response failed; it is not stored', err))
+    // begin() reads the tag headers, so they go only after it. It never throws.
+    const head = state.begin(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
+    stripTags(reply)
+    if (head.notModified) {
+      reply.code(304)
+      reply.removeHeader('content-length')
+      done(null, head.capture ? capturePayload(state, payload, true) : discardPayload(payload))
+      return
     }
-    done(null, out)
+    done(null, head.capture ? capturePayload(state, payload, false) : payload)
   }
 
-  function invalidation(select: (req: FastifyRequest) => InvalidateSelectors): OnSendHook {
-    const report = (err: unknown) => cache.report(new CallbackError('config.invalidate failed; nothing was invalidated', err))
+  function invalidation(select: CompiledInvalidation<FastifyRequest>): OnSendHook {
     return function corralInvalidate(request, reply, payload, done) {
-      const status = reply.statusCode
       // Only a handler that succeeded changed something; a hit never ran the handler.
-      if (status < 200 || status > 299 || (request as CorralRequest)[kState] === HIT) {
-        done(null, payload)
-        return
-      }
-      let selectors: InvalidateSelectors
-      try {
-        selectors = select(request)
-        if (typeof (selectors as unknown as Promise<unknown> | null)?.then === 'function') {
-          throw new TypeError('config.invalidate must return selectors synchronously, not a promise')
-        }
-      } catch (err) {
-        report(err)
-        done(null, payload)
-        return
-      }
-      cache.invalidate(selectors).then(
-        () => done(null, payload),
-        (err: unknown) => {
-          report(err)
-          done(null, payload)
-        },
-      )
+      const finished = (request as CorralRequest)[kState] === HIT ? undefined : cache.afterMutation(reply.statusCode, select, request)
+      if (finished === undefined) done(null, payload)
+      else void finished.then(() => done(null, payload))
     }
   }
 

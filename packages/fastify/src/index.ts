@@ -1,4 +1,4 @@
-import type { InvalidateSelectors, RouteOptions } from '@corral/core'
+import type { InvalidateSpec, RouteOptions } from '@corral/core'
 import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { corralPlugin, type CorralFastifyDecorator, type CorralFastifyOptions } from './plugin.js'
@@ -15,13 +15,15 @@ declare module 'fastify' {
      */
     cache?: RouteOptions<FastifyRequest> | false
     /**
-     * Run after every 2xx response of this route (not on cache hits): the entries the returned
-     * selectors match are removed before the response is sent. A function that throws is reported
-     * through the cache's `onError` and never fails the request.
+     * Run after every 2xx response of this route (not on cache hits): the entries these selectors
+     * (or the ones a function of the request returns, possibly async) match are removed before the
+     * response is sent, with Redis on every instance. Static selectors are checked at start-up. A
+     * function that fails, or an invalidation the store could not make, is reported through the
+     * cache's `onError` and never fails the request.
      * @default undefined
      * @example { config: { invalidate: (req) => ({ tags: ['products'] }) } }
      */
-    invalidate?: (req: FastifyRequest) => InvalidateSelectors
+    invalidate?: InvalidateSpec<FastifyRequest>
   }
   interface FastifyInstance {
     /** Added by `@corral/fastify`: the cache and a shortcut to invalidate it. */

@@ -59,13 +59,15 @@ function isWebStream(p: object): p is WebReadableStream {
 }
 
 /**
- * Feeds the payload Fastify is about to send into `fill` (whose `begin` returned true) and returns
- * the payload to send in its place: the same value, or for a stream a pass-through of it.
+ * Feeds the payload Fastify is about to send into `fill` (whose `begin` asked for a capture) and
+ * returns the payload to send in its place: the same value, or for a stream a pass-through of it.
+ * With `discard` (the client gets a 304), the body is captured but nothing is sent: a stream is
+ * read to its end here.
  */
-export function capturePayload(fill: Fill, payload: unknown): unknown {
+export function capturePayload(fill: Fill, payload: unknown, discard: boolean): unknown {
   if (payload === null || payload === undefined) {
     fill.end(EMPTY)
-    return payload
+    return discard ? null : payload
   }
   if (typeof payload === 'string') {
     const length = Buffer.byteLength(payload)
@@ -75,15 +77,15 @@ export function capturePayload(fill: Fill, payload: unknown): unknown {
       body.write(payload)
       fill.end(body)
     }
-    return payload
+    return discard ? null : payload
   }
   if (ArrayBuffer.isView(payload)) {
     endWith(fill, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength))
-    return payload
+    return discard ? null : payload
   }
   if (payload instanceof ArrayBuffer) {
     endWith(fill, new Uint8Array(payload))
-    return payload
+    return discard ? null : payload
   }
   if (typeof payload === 'object' && toString.call(payload) !== '[object Response]') {
     // Fastify pipes Node and web streams alike; a Node stream lets Fastify destroy the source
@@ -92,12 +94,20 @@ export function capturePayload(fill: Fill, payload: unknown): unknown {
     if (source !== undefined) {
       const tee = new CaptureStream(fill)
       pipeline(source, tee, (err) => {
-        if (err) fill.abandon(err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? 'aborted' : 'error')
+        if (err) fill.abandon('aborted')
       })
-      return tee
+      if (!discard) return tee
+      tee.resume()
+      return null
     }
   }
   // A web Response carries its own status and headers, which begin() never saw: never stored.
   fill.abandon('error')
-  return payload
+  return discard ? discardPayload(payload) : payload
+}
+
+/** Nothing of `payload` is sent (the client gets a 304): a stream is drained so its source can finish. */
+export function discardPayload(payload: unknown): null {
+  if (payload !== null && typeof payload === 'object' && isNodeStream(payload)) payload.resume()
+  return null
 }

@@ -1,4 +1,4 @@
-import { Cache, ConfigError, describeValue, type InvalidateSelectors, type ResolvedRoute, type RouteOptions } from '@corral/core'
+import { Cache, ConfigError, describeValue, type CompiledInvalidation, type InvalidateSelectors, type ResolvedRoute, type RouteOptions } from '@corral/core'
 import type { FastifyInstance, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 import { createHooks, kState, type OnRequestHook, type OnSendHook } from './hooks.js'
 
@@ -76,9 +76,6 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
     const config = opts.config as { cache?: unknown; invalidate?: unknown } | undefined
     const given = config?.cache
     const invalidate = config?.invalidate
-    if (invalidate !== undefined && typeof invalidate !== 'function') {
-      throw new ConfigError(`expected config.invalidate to be a function of the request returning selectors, got ${describeValue(invalidate)} (route ${routeName(opts)})`)
-    }
     if (given !== false) {
       if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
         throw new ConfigError(`expected config.cache to be route options or false, got ${describeValue(given)} (route ${routeName(opts)})`)
@@ -89,8 +86,14 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
       opts.onRequest = append<OnRequestHook>(opts.onRequest as OnRequestHook | OnRequestHook[] | undefined, hooks.lookup(route)) as FastifyRouteOptions['onRequest']
       opts.onSend = append<OnSendHook>(opts.onSend as OnSendHook | OnSendHook[] | undefined, hooks.capture) as FastifyRouteOptions['onSend']
     }
-    if (typeof invalidate === 'function') {
-      const select = invalidate as (req: FastifyRequest) => InvalidateSelectors
+    if (invalidate !== undefined) {
+      let select: CompiledInvalidation<FastifyRequest>
+      try {
+        select = cache.mutation<FastifyRequest>(invalidate, 'config.invalidate')
+      } catch (err) {
+        if (err instanceof ConfigError) throw new ConfigError(`${err.message} (route ${routeName(opts)})`)
+        throw err
+      }
       opts.onSend = append<OnSendHook>(opts.onSend as OnSendHook | OnSendHook[] | undefined, hooks.invalidation(select)) as FastifyRouteOptions['onSend']
     }
   })

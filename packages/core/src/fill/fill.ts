@@ -1,51 +1,107 @@
-import type { OutgoingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { createResponseEntry, createVaryEntry, storableHeaders, type Entry } from '../entry.js'
 import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { makeVariantKey, type KeyParts, type RequestView } from '../key.js'
 import type { ResolvedRoute } from '../options.js'
-import { responseStorability, type NotStoredReason, type Storability } from '../policy.js'
-import type { Fence } from '../stores/types.js'
+import { isNotModified, responseStorability, type NotStoredReason, type Storability } from '../policy.js'
+import type { Fence, SetResult } from '../stores/types.js'
 import type { LockGrant } from './lock.js'
-import type { Flight } from './single-flight.js'
+import type { Flight, FlightOutcome } from './single-flight.js'
+
+export type FillOutcome = { readonly stored: true } | { readonly stored: false; readonly reason: NotStoredReason }
+
+/**
+ * What waiters do after a fill: look again when it stored, and when it was invalidated mid-way (the
+ * next response may well be storable: one waiter fetches it); otherwise ask the origin themselves.
+ */
+export function flightOutcome(outcome: FillOutcome): FlightOutcome {
+  return outcome.stored ? 'stored' : outcome.reason === 'invalidated' ? 'retry' : 'not-stored'
+}
 
 /** What a fill needs from the cache that owns it. */
 export interface FillHost {
   now(): number
   readonly excludedHeaders: ReadonlySet<string>
   readonly tagHeaders: readonly string[]
+  readonly maxTags: number
+  readonly maxTagLength: number
   /** Reads the current entry at `key` (to extend a Vary marker); errors count as undefined. */
   peek(key: string): Entry | undefined
-  /** Writes entries; resolves to whether they were written. `fence` is the fill's, if any. */
-  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): boolean | Promise<boolean>
+  /** Writes entries; answers the store's verdict on the last one. Throws or rejects when the store failed. */
+  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): SetResult | Promise<SetResult>
+  /** The route's tags for `req`; undefined when its `tags` function failed (already reported). */
   resolveTags(route: ResolvedRoute, req: unknown): readonly string[] | undefined
-  settled(fill: Fill, outcome: { stored: true } | { stored: false; reason: NotStoredReason }): void
+  settled(fill: Fill, outcome: FillOutcome): void
+  /** Reports a failure inside the fill (a bug, or a store that threw synchronously). */
+  failed(err: unknown, fill: Fill): void
 }
 
+export interface FillInit {
+  readonly host: FillHost
+  readonly parts: KeyParts
+  readonly view: RequestView
+  readonly route: ResolvedRoute
+  readonly req: unknown
+  /** The in-process flight this fill leads, if any: its waiters are released when it settles. */
+  readonly flight?: Flight
+  /** The fleet-wide lock this fill holds, released by the cache when it settles. */
+  readonly grant?: LockGrant & { state: 'acquired' }
+  /** Where the shared store's invalidation log stood when this fill began. */
+  readonly fence?: Fence
+  /** The client's If-None-Match / If-Modified-Since, hidden from the origin so that it answers in full. */
+  readonly conditionals?: IncomingHttpHeaders
+}
+
+/** What the adapter does with the response once its head is final. */
+export interface HeadDecision {
+  /** Tee the body into `end()`; when false, the fill has settled already. */
+  readonly capture: boolean
+  /**
+   * Answer the client 304 instead of this 200, with the same headers less Content-Length and no
+   * body: its validators (hidden from the origin) match the fresh response. The body is still
+   * captured when `capture` is true.
+   */
+  readonly notModified: boolean
+}
+
+const SKIP: HeadDecision = Object.freeze({ capture: false, notModified: false })
+
 /**
- * One origin response on its way into the cache. The adapter calls `begin` when the headers are
+ * One origin response on its way into the cache. The adapter calls `begin` when the head is
  * final, then `end` with the body, or `abandon`. Whatever happens, the fill settles exactly once
- * and its flight (if it leads one) releases its waiters.
+ * and its flight (if it leads one) releases its waiters. No method throws.
  */
 export class Fill {
+  readonly parts: KeyParts
+  readonly view: RequestView
+  readonly grant: (LockGrant & { state: 'acquired' }) | undefined
+  /** Route options and request of the middleware feeding this fill (Express may hand it to a route's own). */
+  route: ResolvedRoute
+  req: unknown
+  private readonly host: FillHost
+  private readonly flight: Flight | undefined
+  private readonly fence: Fence | undefined
+  private readonly conditionals: IncomingHttpHeaders | undefined
   private storability: Extract<Storability, { storable: true }> | undefined
   private headerTags: string[] = []
   private status = 0
   private headers: OutgoingHttpHeaders = {}
+  /** The response's own Content-Length; a body of another length did not complete as declared. */
+  private declaredLength: number | undefined
   private invalidations: NormalizedSelectors[] | undefined
   private settledState = false
 
-  constructor(
-    private readonly host: FillHost,
-    readonly parts: KeyParts,
-    readonly view: RequestView,
-    public route: ResolvedRoute,
-    public req: unknown,
-    private readonly flight: Flight | undefined,
-    /** The fleet-wide lock this fill holds, released by the cache when it settles. */
-    readonly grant?: LockGrant & { state: 'acquired' },
-    /** Where the shared store's invalidation log stood when this fill began. */
-    private readonly fence?: Fence,
-  ) {}
+  constructor(init: FillInit) {
+    this.host = init.host
+    this.parts = init.parts
+    this.view = init.view
+    this.route = init.route
+    this.req = init.req
+    this.flight = init.flight
+    this.grant = init.grant
+    this.fence = init.fence
+    this.conditionals = init.conditionals
+  }
 
   get settled(): boolean {
     return this.settledState
@@ -57,37 +113,69 @@ export class Fill {
   }
 
   /**
-   * The response headers are final. Reads tag headers, decides whether the response can be stored,
-   * and returns whether the adapter should capture the body. Tag headers are for the cache only:
-   * the adapter removes them (see `Cache.tagHeaders`) whatever this returns.
+   * The response head is final. Reads tag headers, decides whether the response can be stored
+   * and whether the client gets a 304. Tag headers are for the cache only: the adapter removes
+   * them (see `Cache.tagHeaders`) whatever this returns.
    */
-  begin(status: number, headers: OutgoingHttpHeaders): boolean {
-    if (this.settledState) return false
-    for (const name of this.host.tagHeaders) {
-      const v = headers[name]
-      if (v === undefined) continue
-      for (const t of (Array.isArray(v) ? v.join(',') : String(v)).split(/[\s,]+/)) if (t) this.headerTags.push(t)
+  begin(status: number, headers: OutgoingHttpHeaders): HeadDecision {
+    if (this.settledState) return SKIP
+    try {
+      for (const name of this.host.tagHeaders) {
+        const v = headers[name]
+        if (v === undefined) continue
+        for (const t of (Array.isArray(v) ? v.join(',') : String(v)).split(/[\s,]+/)) if (t) this.headerTags.push(t)
+      }
+      const notModified = status === 200 && this.conditionals !== undefined && isNotModified(this.conditionals, text(headers.etag), text(headers['last-modified']))
+      const s = responseStorability(status, headers, this.route, this.host.now())
+      if (!s.storable) {
+        this.finish({ stored: false, reason: s.reason })
+        return notModified ? { capture: false, notModified } : SKIP
+      }
+      this.storability = s
+      this.status = status
+      this.headers = headers
+      const length = text(headers['content-length'])
+      if (length !== undefined && status !== 204) this.declaredLength = /^\d+$/.test(length.trim()) ? Number(length.trim()) : -1
+      return { capture: true, notModified }
+    } catch (err) {
+      this.fail(err)
+      return SKIP
     }
-    const s = responseStorability(status, headers, this.route, this.host.now())
-    if (!s.storable) {
-      this.finish({ stored: false, reason: s.reason })
-      return false
-    }
-    this.storability = s
-    this.status = status
-    this.headers = headers
-    return true
   }
 
-  /** The whole body, as the client received it. */
+  /** The whole body, as the origin produced it. */
   end(body: Buffer): void {
     if (this.settledState) return
+    try {
+      this.store(body)
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  /** The response will not be stored (client went away, handler failed, body too large, ...). */
+  abandon(reason: NotStoredReason): void {
+    if (this.settledState) return
+    this.finish({ stored: false, reason })
+  }
+
+  /** Called by the cache for every invalidation that lands while this fill is in flight. */
+  invalidated(sel: NormalizedSelectors): void {
+    ;(this.invalidations ??= []).push(sel)
+  }
+
+  private store(body: Buffer): void {
     const s = this.storability
     if (s === undefined) return this.abandon('aborted')
+    // A body that is not what the response declared was cut short (or overran): storing it would
+    // turn a truncation the client can see into a complete-looking hit for everyone.
+    if (this.declaredLength !== undefined && body.length !== this.declaredLength) return this.abandon('truncated')
     if (body.length > this.route.maxBodyBytes) return this.abandon('too-large')
     const routeTags = this.host.resolveTags(this.route, this.req)
     if (routeTags === undefined) return this.abandon('error')
     const tags = this.headerTags.length === 0 ? routeTags : [...new Set([...routeTags, ...this.headerTags])]
+    if (tags.length > this.host.maxTags) return this.abandon('too-many-tags')
+    for (const t of tags) if (t.length > this.host.maxTagLength) return this.abandon('tag-too-long')
     const { path, url, key } = this.parts
     if (this.invalidations?.some((sel) => matchesSelectors(sel, { path, url, tags }))) {
       // An invalidation landed while this response was being produced: it may predate the change.
@@ -113,27 +201,42 @@ export class Fill {
             [makeVariantKey(key, s.vary, this.view.headers), entry],
           ]
     this.settledState = true
-    // A store declines only entries too large for it.
-    const done = (ok: boolean) => this.finish(ok ? { stored: true } : { stored: false, reason: 'too-large' })
-    const written = this.host.write(writes, this.fence)
-    if (typeof written === 'boolean') done(written)
-    else written.then(done, () => done(false))
+    let written: SetResult | Promise<SetResult>
+    try {
+      written = this.host.write(writes, this.fence)
+    } catch (err) {
+      return this.wrote(err)
+    }
+    if (typeof written === 'object') written.then((r) => this.wrote(r), (err: unknown) => this.wrote(err))
+    else this.wrote(written)
   }
 
-  /** The response will not be stored (client went away, handler failed, body too large, ...). */
-  abandon(reason: NotStoredReason): void {
+  /** Settles with the store's verdict, or with the error it threw. */
+  private wrote(result: SetResult | unknown): void {
+    if (result === true) return this.finish({ stored: true })
+    if (result === 'too-large' || result === 'invalidated') return this.finish({ stored: false, reason: result })
+    if (result === false) return this.finish({ stored: false, reason: 'declined' })
+    this.host.failed(result, this)
+    this.finish({ stored: false, reason: 'store-error' })
+  }
+
+  private fail(err: unknown): void {
     if (this.settledState) return
-    this.finish({ stored: false, reason })
+    this.host.failed(err, this)
+    this.finish({ stored: false, reason: 'error' })
   }
 
-  /** Called by the cache for every invalidation that lands while this fill is in flight. */
-  invalidated(sel: NormalizedSelectors): void {
-    ;(this.invalidations ??= []).push(sel)
-  }
-
-  private finish(outcome: { stored: true } | { stored: false; reason: NotStoredReason }): void {
+  private finish(outcome: FillOutcome): void {
     this.settledState = true
-    this.host.settled(this, outcome)
-    this.flight?.release(outcome.stored)
+    try {
+      this.host.settled(this, outcome)
+    } finally {
+      this.flight?.release(flightOutcome(outcome))
+    }
   }
+}
+
+function text(v: OutgoingHttpHeaders[string]): string | undefined {
+  if (v === undefined) return undefined
+  return Array.isArray(v) ? v.join(', ') : String(v)
 }

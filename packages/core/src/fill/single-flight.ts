@@ -1,18 +1,31 @@
 /**
- * In-process single flight: the first miss on a key leads, later misses wait for it. Waiters
- * never wait past `timeoutMs` from the flight's start, so a hung leader cannot strand them.
+ * How a flight ended, as its waiters see it:
+ * - `stored`: the leader stored an entry; look again and it is there.
+ * - `not-stored`: the leader's response cannot be shared (private, an error, too large, ...);
+ *   each waiter asks the origin itself, side by side.
+ * - `retry`: look again, and exactly one waiter takes the lead while the others wait for it: the
+ *   leader took longer than `lockTimeout`, or its response was invalidated while it was produced.
+ */
+export type FlightOutcome = 'stored' | 'not-stored' | 'retry'
+
+/**
+ * In-process single flight: the first miss on a key leads, later misses wait for it. A flight
+ * that outlives its deadline ends with `retry`, so a hung leader hands the lead to one waiter
+ * instead of stranding every waiter or releasing them all onto the origin.
  */
 export class SingleFlight {
   private readonly flights = new Map<string, Flight>()
 
-  constructor(private readonly timeoutMs: number) {}
+  /** `backstopMs` ends a flight nobody armed (a leader still asking the fleet lock). */
+  constructor(private readonly backstopMs: number) {}
 
   /** Starts a flight for `key` and returns it, or returns undefined when one is already under way. */
   lead(key: string): Flight | undefined {
     if (this.flights.has(key)) return undefined
     const flight = new Flight(() => {
       if (this.flights.get(key) === flight) this.flights.delete(key)
-    }, this.timeoutMs)
+    })
+    flight.arm(this.backstopMs)
     this.flights.set(key, flight)
     return flight
   }
@@ -27,28 +40,39 @@ export class SingleFlight {
 }
 
 export class Flight {
-  private waiters: ((stored: boolean) => void)[] = []
+  private waiters: ((outcome: FlightOutcome) => void)[] = []
   private done = false
-  private readonly timer: NodeJS.Timeout
+  private timer: NodeJS.Timeout | undefined
 
-  constructor(private readonly onDone: () => void, timeoutMs: number) {
-    this.timer = setTimeout(() => this.release(false), timeoutMs)
-    this.timer.unref()
-  }
+  constructor(private readonly onDone: () => void) {}
 
-  /** Resolves when the leader is done: true if it stored an entry, false otherwise (or on timeout). */
-  wait(): Promise<boolean> {
+  /** Resolves when the leader is done, or when it overran its deadline. */
+  wait(): Promise<FlightOutcome> {
     return new Promise((resolve) => this.waiters.push(resolve))
   }
 
+  /**
+   * (Re)starts the leader's clock: if the flight has not been released `ms` from now, it ends
+   * with `retry` and `onOverrun` runs (the leader gives up its fleet lock).
+   */
+  arm(ms: number, onOverrun?: () => void): void {
+    if (this.done) return
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.release('retry')
+      onOverrun?.()
+    }, ms)
+    this.timer.unref()
+  }
+
   /** Releases every waiter at once; later calls do nothing. */
-  release(stored: boolean): void {
+  release(outcome: FlightOutcome): void {
     if (this.done) return
     this.done = true
     clearTimeout(this.timer)
     this.onDone()
     const waiters = this.waiters
     this.waiters = []
-    for (const w of waiters) w(stored)
+    for (const w of waiters) w(outcome)
   }
 }

@@ -3,7 +3,7 @@ import type { Entry } from '../entry.js'
 import { ConfigError } from '../errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { positiveInt } from '../options.js'
-import type { CacheStore } from './types.js'
+import type { CacheStore, SetResult } from './types.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -57,9 +57,10 @@ export class MemoryStore implements CacheStore {
     return this.lru.get(key)
   }
 
-  set(key: string, entry: Entry): boolean {
+  set(key: string, entry: Entry): SetResult {
+    if (entry.size > this.maxEntryBytes) return 'too-large'
     this.lru.set(key, entry)
-    // lru-cache refuses entries over maxEntrySize without storing them; index only what it kept.
+    // lru-cache refuses entries it cannot hold without storing them; index only what it kept.
     if (this.lru.peek(key) !== entry) return false
     add(this.byPath, entry.path, key)
     for (const t of entry.tags) add(this.byTag, t, key)
@@ -72,6 +73,11 @@ export class MemoryStore implements CacheStore {
 
   invalidate(sel: NormalizedSelectors, namespace: string): number {
     const own = `${namespace}:`
+    if (sel.all === true) {
+      let removed = 0
+      for (const k of [...this.lru.keys()]) if (k.startsWith(own) && this.lru.delete(k)) removed++
+      return removed
+    }
     const candidates = new Set<string>()
     for (const p of sel.paths) addAll(candidates, this.byPath.get(p))
     for (const u of sel.urls) addAll(candidates, this.byPath.get(u.split('?', 1)[0] ?? u))

@@ -1,24 +1,27 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { randomBytes } from 'node:crypto'
+import type { Redis, RedisOptions } from 'ioredis'
 import { decodeEntry, encodeEntry } from '../codec.js'
-import { describeValue, parseDuration, type Duration } from '../duration.js'
+import { describeValue, MAX_TIMER_MS, parseDuration, type Duration } from '../duration.js'
 import type { Entry } from '../entry.js'
-import { ConfigError, StoreError } from '../errors.js'
-import { matchesSelectors, selectorsFromJson, selectorsToJson, type NormalizedSelectors } from '../invalidation.js'
+import { ConfigError, StoreError, StoreUnavailableError } from '../errors.js'
+import { ALL, matchesSelectors, selectorsFromJson, type NormalizedSelectors } from '../invalidation.js'
 import { positiveInt, rejectUnknown } from '../options.js'
 import { CircuitBreaker, type BreakerState } from './breaker.js'
-import type { CacheStore, Fence, StoreHealth, StoreHost } from './types.js'
+import { evictionFromInfo, leastSafe, UNCHECKED, type EvictionPolicy } from './eviction.js'
+import { createClient, isClient, isCluster, isReplyError, type RedisClient } from './redis-client.js'
+import { indexKeysOf, logKey, RedisInvalidator, type RedisAccess } from './redis-invalidation.js'
+import type { CacheStore, Fence, SetResult, StoreHealth, StoreHost } from './types.js'
 
-/** A client Corral can use: an ioredis `Redis` (standalone or Sentinel) or `Cluster`. */
-export type RedisClient = Redis | Cluster
+export type { RedisClient } from './redis-client.js'
 
 export interface RedisStoreOptions {
   /**
-   * Where Redis is: a URL (`redis://…`, `rediss://…`), ioredis options, or a client you created.
-   * A client you pass is used as it is: Corral changes none of its options, does not close it,
-   * and sends nothing while it is not connected (so its offline queue never fills on our account).
-   * Corral adds one `error` listener to it and opens one more connection with `duplicate()` for
-   * invalidation messages, which it closes.
+   * Where Redis is: a URL (`redis://…`, `rediss://…`), ioredis options (Sentinel too:
+   * `{ sentinels: [{ host, port }], name: 'mymaster' }`), or a client you created (`Redis`,
+   * a Sentinel `Redis`, or `Cluster`). A client you pass is used as it is: Corral changes none of
+   * its options, does not close it, and sends nothing while it is not connected (so its offline
+   * queue never fills on our account). Corral adds one `error` and one `ready` listener to it and
+   * opens one more connection with `duplicate()` for messages between instances, which it closes.
    */
   redis: string | RedisOptions | RedisClient
   /**
@@ -50,30 +53,37 @@ export interface RedisStoreOptions {
    * @default 8388608 (8 MiB)
    */
   maxEntryBytes?: number
+  /**
+   * Corral reads `maxmemory-policy` and `maxmemory` (`INFO memory`) on every connection and every
+   * minute, and keeps entries in Redis only while Redis cannot evict them: with `noeviction`, or
+   * without a `maxmemory` limit. (Evicting an index set silently undoes invalidations.) Otherwise,
+   * and when INFO cannot be read, entries live in L1 only and `health()` says why. Set this to
+   * `true` only if you know Redis never evicts Corral's keys but does not say so (INFO refused).
+   * @default false
+   */
+  assumeNoEviction?: boolean
 }
 
-const OPTION_KEYS = new Set(['redis', 'timeout', 'failureThreshold', 'cooldown', 'signingKeys', 'maxEntryBytes'])
-/** Members scanned per SSCAN/SCAN step: each step is one short command. */
-const SCAN_COUNT = 100
-/** Directory levels indexed for prefix invalidation ('/', '/a/', '/a/b/', ...). */
-const MAX_DIR_DEPTH = 8
-/** Invalidations kept for replay while Redis is away. */
-const MAX_PENDING_INVALIDATIONS = 1000
-/** Invalidations kept in the log (`XADD … MAXLEN ~`), and the most a fill's write checks. */
-const LOG_LENGTH = 1000
+const OPTION_KEYS = new Set(['redis', 'timeout', 'failureThreshold', 'cooldown', 'signingKeys', 'maxEntryBytes', 'assumeNoEviction'])
+/** The most a fill's write reads of the invalidation log. */
 const LOG_CHECK = 200
-/** Index keys longer than this are named by a hash of the tag or path. */
-const MAX_INDEX_NAME = 200
+/** Largest invalidation message accepted from another instance. */
+const MAX_MESSAGE = 64 * 1024
+/** How often the eviction policy is read again while connected. */
+const EVICTION_CHECK_MS = 60_000
+const BUS = 'bus'
 
 // Adds a member to an index set and makes the set live at least as long as the entry (one key, so
-// it works on Redis Cluster). A set without a TTL answers PTTL -1, which is below any TTL.
-const INDEX_SCRIPT = `redis.call('SADD', KEYS[1], ARGV[1])
+// it works on Redis Cluster). A set without a TTL answers PTTL -1, which is below any TTL. A key of
+// another type is not ours: it is replaced, and the answer 2 tells the writer.
+const INDEX_SCRIPT = `local t = redis.call('TYPE', KEYS[1]).ok
+if t ~= 'set' and t ~= 'none' then redis.call('DEL', KEYS[1]) end
+redis.call('SADD', KEYS[1], ARGV[1])
 local want = tonumber(ARGV[2])
 if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) end
-return 1`
+if t == 'set' or t == 'none' then return 1 end
+return 2`
 
-/** Thrown inside the store instead of calling Redis while the circuit is open or the client is not connected. */
-const NOT_CALLED = new Error('Redis is unavailable')
 /** What `RedisStore.read` answers when Redis could not be asked or did not answer in time. */
 export const UNAVAILABLE: unique symbol = Symbol('corral.l2-unavailable')
 
@@ -85,7 +95,9 @@ export interface RedisHealth extends StoreHealth {
   readonly lastError: { readonly message: string; readonly at: number } | null
   /** A SET then GET of a random value under a health key, within the write deadline. */
   readonly roundTrip: { readonly ok: boolean; readonly ms: number; readonly error?: string }
-  /** Invalidations waiting for Redis to come back. */
+  /** Redis's eviction policy; entries are kept in Redis only when `safe`. */
+  readonly eviction: EvictionPolicy
+  /** Invalidations that failed and run again when Redis answers (0 or 1: they are merged). */
   readonly pendingInvalidations: number
 }
 
@@ -94,33 +106,41 @@ type Message = (payload: string) => void
 /**
  * L2: entries in Redis as versioned binary envelopes (see codec.ts), with the TTL held by Redis.
  * Every call has a deadline, nothing is queued while Redis is away, and a circuit breaker stops
- * calling it after repeated failures. It never throws or rejects into a request: failures are
- * reported to the cache and answered as a miss (or `false`, `0`).
+ * calling it after repeated failures. Reads never throw into a request: failures are reported
+ * and answered as a miss. Writes and invalidations reject with a `StoreError`.
  *
  * Layout, under the cache namespace `<ns>` (all single-key commands, so it works on a Cluster
  * without pinning keys to one slot):
  * - `<ns>:v1:<hash>` (and `…:<variant>`): the entry; its TTL is the entry's lifetime.
  * - `<ns>:v1:i:t:<tag>`, `<ns>:v1:i:p:<path>`, `<ns>:v1:i:d:<dir>`: sets of `<key> <url>`
  *   members for invalidation by tag, by path, and by prefix (directories of the path); each set
- *   lives as long as its longest-lived entry.
+ *   lives as long as its longest-lived entry and is written before the entry.
+ * - `<ns>:v1:<hash>:lock`: the fleet-wide fill lock (see fill/redis-lock.ts).
  * - `<ns>:v1:log`: a stream of the last ~1000 invalidations, so that a fill that began before
  *   one of them is not stored after it, even on an instance that missed the message.
- * - channels `<ns>:v1:bus` (invalidations) and `<ns>:v1:fill` (lock holders' "stored").
+ * - channels `<ns>:v1:bus` (invalidations) and `<ns>:v1:fill` (lock holders' outcomes).
  */
-export class RedisStore implements CacheStore {
+export class RedisStore implements CacheStore, RedisAccess {
   readonly client: RedisClient
   readonly timeoutMs: number
-  private readonly writeTimeoutMs: number
+  readonly writeTimeoutMs: number
   private readonly owned: boolean
   private readonly signingKeys: readonly Buffer[]
   private readonly maxEntryBytes: number
+  private readonly assumeNoEviction: boolean
   private readonly breaker: CircuitBreaker
+  private readonly invalidator: RedisInvalidator
+  private readonly id = randomBytes(8).toString('base64url')
   private host: StoreHost = detachedHost()
   private lastError: { message: string; at: number } | null = null
-  private pending: NormalizedSelectors[] = []
-  private replaying = false
+  private eviction: EvictionPolicy = UNCHECKED
+  private evictionTimer: NodeJS.Timeout | undefined
   private subscriber: RedisClient | undefined
+  private subscriberConnections = 0
   private readonly listeners = new Map<string, Message>()
+  private readonly gapListeners: (() => void)[] = []
+  /** Writes under way, so that a lock holder tells waiters `stored` only once its entry is in. */
+  private readonly writing = new Set<Promise<unknown>>()
   private closed = false
 
   /**
@@ -130,28 +150,48 @@ export class RedisStore implements CacheStore {
   constructor(options: RedisStoreOptions, prefix = '', rootPrefix = prefix) {
     if (typeof options !== 'object' || options === null) throw new ConfigError(`expected ${prefix || 'RedisStore '}options to be an object`)
     rejectUnknown(options, OPTION_KEYS, prefix)
-    this.timeoutMs = options.timeout === undefined ? 50 : parseDuration(options.timeout, `${prefix}timeout`)
+    // Writes get four times the read deadline, and both arm timers.
+    this.timeoutMs = options.timeout === undefined ? 50 : parseDuration(options.timeout, `${prefix}timeout`, Math.floor(MAX_TIMER_MS / 4))
     this.writeTimeoutMs = this.timeoutMs * 4
     const failureThreshold = options.failureThreshold === undefined ? 5 : positiveInt(options.failureThreshold, `${prefix}failureThreshold`)
-    const cooldownMs = options.cooldown === undefined ? 1000 : parseDuration(options.cooldown, `${prefix}cooldown`)
+    const cooldownMs = options.cooldown === undefined ? 1000 : parseDuration(options.cooldown, `${prefix}cooldown`, MAX_TIMER_MS)
     this.maxEntryBytes = options.maxEntryBytes === undefined ? 8 * 1024 * 1024 : positiveInt(options.maxEntryBytes, `${prefix}maxEntryBytes`)
+    if (options.assumeNoEviction !== undefined && typeof options.assumeNoEviction !== 'boolean') {
+      throw new ConfigError(`expected ${prefix}assumeNoEviction to be true or false, got ${describeValue(options.assumeNoEviction)}`)
+    }
+    this.assumeNoEviction = options.assumeNoEviction === true
     this.signingKeys = signingKeys(options.signingKeys, `${rootPrefix}signingKeys`)
     this.breaker = new CircuitBreaker(failureThreshold, cooldownMs, () => Date.now())
     const r = options.redis
-    if (r instanceof Redis || r instanceof Cluster || isClientLike(r)) {
-      this.client = r as RedisClient
+    if (isClient(r)) {
+      this.client = r
       this.owned = false
     } else if (typeof r === 'string' || (typeof r === 'object' && r !== null && !Array.isArray(r))) {
-      this.client = createClient(r, this.timeoutMs, rootPrefix)
+      this.client = createClient(r, this.timeoutMs, `${rootPrefix}redis`)
       this.owned = true
     } else {
       throw new ConfigError(`expected ${rootPrefix}redis to be a redis:// URL, ioredis options or an ioredis client, got ${describeValue(r)}`)
     }
+    this.invalidator = new RedisInvalidator(this)
     this.client.on('error', this.onClientError)
+    this.client.on('ready', this.onReady)
+    if (this.client.status === 'ready') this.onReady()
   }
 
   attach(host: StoreHost): void {
     this.host = host
+  }
+
+  namespace(): string {
+    return this.host.namespace
+  }
+
+  /**
+   * Whether entries are read from and written to Redis now: connected, circuit closed, and the
+   * eviction policy read and safe (or `assumeNoEviction`).
+   */
+  isReady(): boolean {
+    return this.canSend() && this.eviction.safe
   }
 
   get(key: string): Promise<Entry | undefined> {
@@ -160,7 +200,7 @@ export class RedisStore implements CacheStore {
 
   /** Like `get`, but tells a miss (undefined) from Redis being unavailable or too slow (UNAVAILABLE). */
   read(key: string): Promise<Entry | undefined | typeof UNAVAILABLE> {
-    if (!this.ready()) return RESOLVED_UNAVAILABLE
+    if (!this.eviction.safe || !this.canSend()) return RESOLVED_UNAVAILABLE
     return this.call(() => this.client.pipeline().getBuffer(key).pttl(key).exec(), this.timeoutMs).then(
       (replies) => this.decode(key, replies),
       (err: unknown) => this.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE),
@@ -169,7 +209,7 @@ export class RedisStore implements CacheStore {
 
   /** The newest id of the invalidation log (`0-0` when empty), or undefined when Redis cannot answer. */
   fence(): Fence {
-    if (!this.ready()) return RESOLVED_UNDEFINED
+    if (!this.canSend()) return RESOLVED_UNDEFINED
     const log = logKey(this.host.namespace)
     return this.call(() => this.client.xrevrange(log, '+', '-', 'COUNT', 1), this.timeoutMs).then(
       (last) => last[0]?.[0] ?? '0-0',
@@ -178,15 +218,49 @@ export class RedisStore implements CacheStore {
   }
 
   /**
-   * Writes the entry and its index members. With a `fence`, the write is skipped when the fence
-   * is unknown, and undone when the invalidation log holds a matching invalidation made since the
-   * fence: either that invalidation's sweep ran after our write and removed it, or we see it here.
+   * Writes the entry after its index members (an entry is never in Redis without them). With a
+   * `fence`, the write is undone when the invalidation log holds a matching invalidation made
+   * since the fence: either that invalidation's sweep ran after our write and removed it, or we
+   * see it here. Rejects with a StoreError (StoreUnavailableError when nothing could be sent).
    */
-  async set(key: string, entry: Entry, fence?: Fence): Promise<boolean> {
+  set(key: string, entry: Entry, fence?: Fence): Promise<SetResult> {
+    const written = this.write(key, entry, fence)
+    this.writing.add(written)
+    const done = (): void => void this.writing.delete(written)
+    written.then(done, done)
+    return written
+  }
+
+  /** Resolves once every write under way when it was called has finished (never rejects). */
+  writesSettled(): Promise<void> {
+    if (this.writing.size === 0) return RESOLVED_VOID
+    return Promise.allSettled([...this.writing]).then(() => undefined)
+  }
+
+  private async write(key: string, entry: Entry, fence: Fence | undefined): Promise<SetResult> {
+    const now = this.host.now()
+    const encoded = encodeEntry(key, entry, now, this.signingKeys[0])
+    if (encoded === undefined) return entry.expiresAt - now < 1 ? false : 'too-large'
+    if (encoded.bytes.length > this.maxEntryBytes) return 'too-large'
+    if (!this.canSend()) throw this.unavailable('writing an entry to Redis')
+    // Redis may evict index sets: an entry kept there could outlive its invalidation.
+    if (!this.eviction.safe) return false
     const since = fence === undefined ? undefined : await fence
-    if (fence !== undefined && since === undefined) return false
-    const written = await this.write(key, entry)
-    if (!written || since === undefined) return written
+    if (fence !== undefined && since === undefined) throw this.unavailable('reading the invalidation log before a write')
+    const { bytes, ttlMs } = encoded
+    const member = `${key} ${entry.url}`
+    const indexes = indexKeysOf(this.host.namespace, entry.path, entry.tags)
+    try {
+      const answers = await this.call(
+        () => Promise.all(indexes.map((ix) => this.client.eval(INDEX_SCRIPT, 1, ix, member, ttlMs))),
+        this.writeTimeoutMs,
+      )
+      if (answers.some((a) => a === 2)) this.foundForeignIndex()
+      await this.call(() => this.client.set(key, bytes, 'PX', ttlMs), this.writeTimeoutMs)
+    } catch (err) {
+      throw this.storeError(err, 'writing an entry to Redis failed')
+    }
+    if (since === undefined) return true
     const log = logKey(this.host.namespace)
     try {
       const [later, oldest] = await this.call(
@@ -203,40 +277,15 @@ export class RedisStore implements CacheStore {
         })
       if (!invalidated) return true
     } catch (err) {
-      this.failed(err, 'checking the invalidation log in Redis failed; the entry is removed', undefined)
+      await this.delete(key)
+      throw this.storeError(err, 'checking the invalidation log in Redis failed; the entry was removed')
     }
     await this.delete(key)
-    return false
-  }
-
-  private write(key: string, entry: Entry): Promise<boolean> {
-    const now = this.host.now()
-    const encoded = encodeEntry(key, entry, now, this.signingKeys[0])
-    if (encoded === undefined || encoded.bytes.length > this.maxEntryBytes) return Promise.resolve(false)
-    if (!this.ready()) return Promise.resolve(false)
-    const { bytes, ttlMs } = encoded
-    const member = `${key} ${entry.url}`
-    const ns = this.host.namespace
-    const indexes = [indexKey(ns, 'p', entry.path), ...dirsOf(entry.path).map((d) => indexKey(ns, 'd', d))]
-    for (const t of entry.tags) indexes.push(indexKey(ns, 't', t))
-    return this.call(() => {
-      if (isCluster(this.client)) {
-        // Keys live in different slots: one command each (ioredis routes them).
-        const index = indexes.map((ix) => this.client.eval(INDEX_SCRIPT, 1, ix, member, ttlMs))
-        return Promise.all([this.client.set(key, bytes, 'PX', ttlMs), ...index]).then(([ok]) => ok === 'OK')
-      }
-      const p = this.client.pipeline().set(key, bytes, 'PX', ttlMs)
-      for (const ix of indexes) p.eval(INDEX_SCRIPT, 1, ix, member, ttlMs)
-      return p.exec().then((replies) => {
-        const err = replies?.find(([e]) => e !== null)?.[0]
-        if (err) throw err
-        return replies?.[0]?.[1] === 'OK'
-      })
-    }, this.writeTimeoutMs).catch((err: unknown) => this.failed(err, 'writing an entry to Redis failed', false))
+    return 'invalidated'
   }
 
   delete(key: string): Promise<void> {
-    if (!this.ready()) return Promise.resolve()
+    if (!this.canSend()) return Promise.resolve()
     return this.call(() => this.client.unlink(key), this.writeTimeoutMs).then(
       () => undefined,
       (err: unknown) => this.failed(err, 'deleting an entry from Redis failed', undefined),
@@ -244,51 +293,28 @@ export class RedisStore implements CacheStore {
   }
 
   /**
-   * Removes matching entries in bounded steps: each SSCAN reads at most ~100 index members, whose
-   * entries are then unlinked one command per key. When Redis is unavailable the invalidation is
-   * kept (up to 1000) and replayed once Redis answers again, then the promise rejects.
+   * Removes matching entries from Redis and tells every instance to drop them from its L1; resolves
+   * once both are done. Concurrent calls share batches; a batch that fails rejects its callers
+   * with a StoreError and runs again when Redis answers (see redis-invalidation.ts).
    */
-  async invalidate(sel: NormalizedSelectors, namespace: string): Promise<number> {
-    try {
-      return await this.invalidateNow(sel, namespace)
-    } catch (err) {
-      this.keep(sel)
-      throw new StoreError('invalidating entries in Redis failed; will retry when Redis is back', err)
-    }
+  invalidate(sel: NormalizedSelectors, _namespace?: string): Promise<number> {
+    return this.invalidator.submit(sel)
   }
 
-  /** Removes every entry and index of the cache's namespace, SCANning in bounded steps (every master of a Cluster). */
+  /**
+   * Removes every entry and index of the namespace and tells every instance to clear its L1.
+   * While Redis is away it rejects with a StoreUnavailableError, and runs when Redis answers.
+   */
   async clear(): Promise<void> {
-    if (!this.ready()) throw new StoreError(`clearing Redis failed: ${this.unavailableReason()}`)
-    try {
-      await this.clearNow()
-    } catch (err) {
-      throw new StoreError('clearing Redis failed', err)
-    }
-  }
-
-  private async clearNow(): Promise<void> {
-    const ns = this.host.namespace
-    const keyPrefix = this.client.options && 'keyPrefix' in this.client.options ? String(this.client.options.keyPrefix ?? '') : ''
-    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client as Redis]
-    for (const node of nodes) {
-      let cursor = '0'
-      do {
-        const [next, keys] = await this.call(
-          () => node.scan(cursor, 'MATCH', `${keyPrefix}${ns}:v1:*`, 'COUNT', SCAN_COUNT * 5),
-          this.writeTimeoutMs,
-        )
-        cursor = next
-        const own = keys.map((k) => k.slice(keyPrefix.length))
-        if (own.length > 0) await this.call(() => Promise.all(own.map((k) => this.client.unlink(k))), this.writeTimeoutMs)
-      } while (cursor !== '0')
-    }
+    await this.invalidator.submit(ALL)
   }
 
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.evictionTimer)
     this.client.off('error', this.onClientError)
+    this.client.off('ready', this.onReady)
     const sub = this.subscriber
     this.subscriber = undefined
     if (sub !== undefined) sub.disconnect()
@@ -305,7 +331,7 @@ export class RedisStore implements CacheStore {
     const value = randomBytes(16).toString('hex')
     let roundTrip: RedisHealth['roundTrip']
     try {
-      if (!this.ready()) throw NOT_CALLED
+      if (!this.canSend()) throw this.unavailable('the health check')
       const got = await this.call(
         () =>
           this.client
@@ -315,17 +341,19 @@ export class RedisStore implements CacheStore {
         this.writeTimeoutMs,
       )
       roundTrip = got === value ? { ok: true, ms: elapsed(started) } : { ok: false, ms: elapsed(started), error: 'read back a different value' }
+      await this.checkEviction()
     } catch (err) {
-      roundTrip = { ok: false, ms: elapsed(started), error: err === NOT_CALLED ? this.unavailableReason() : messageOf(err) }
+      roundTrip = { ok: false, ms: elapsed(started), error: messageOf(err) }
     }
     return {
       kind: 'redis',
-      ok: roundTrip.ok,
+      ok: roundTrip.ok && this.eviction.safe,
       connection: this.client.status,
       breaker: this.breaker.state,
       lastError: this.lastError,
       roundTrip,
-      pendingInvalidations: this.pending.length,
+      eviction: this.eviction,
+      pendingInvalidations: this.invalidator.pending,
     }
   }
 
@@ -334,7 +362,7 @@ export class RedisStore implements CacheStore {
    * `'read'` gets `timeout`, `'write'` four times as much. Answers UNAVAILABLE instead of failing.
    */
   command<T>(op: (client: RedisClient) => Promise<T>, kind: 'read' | 'write'): Promise<T | typeof UNAVAILABLE> {
-    if (!this.ready()) return RESOLVED_UNAVAILABLE
+    if (!this.canSend()) return RESOLVED_UNAVAILABLE
     return this.call(() => op(this.client), kind === 'read' ? this.timeoutMs : this.writeTimeoutMs).catch((err: unknown) =>
       this.failed(err, 'a Redis lock command failed', UNAVAILABLE),
     )
@@ -354,16 +382,46 @@ export class RedisStore implements CacheStore {
     }
   }
 
+  /** Counts a value Corral did not write where it keeps its own (a planted lock, entry or index). */
+  foreignValue(_detail: string): void {
+    this.host.rejected()
+  }
+
   // ---- messages between instances --------------------------------------------------------
 
   /**
    * Publishes `payload` on `<ns>:v1:<channel>`, fire and forget, whenever the connection is up
-   * (see `sendAnyway`): a lost message costs other instances a wait or a stale L1 copy, and the
-   * invalidation log and lock expiry bound both.
+   * (see `sendAnyway`): a lost lock message costs other instances a wait bounded by lockTimeout.
    */
   publish(channel: string, payload: string): void {
     const name = this.channel(channel)
     this.sendAnyway((c) => c.publish(name, payload))
+  }
+
+  /** Sends an invalidation to every other instance; resolves once Redis has taken it. */
+  async broadcast(json: string): Promise<void> {
+    const payload = `${this.id} ${json}`
+    if (!this.canSend()) throw this.unavailable('telling other instances of an invalidation')
+    try {
+      await this.call(() => this.client.publish(this.channel(BUS), payload), this.writeTimeoutMs)
+    } catch (err) {
+      throw this.storeError(err, 'telling other instances of an invalidation failed')
+    }
+  }
+
+  /**
+   * Calls `listener` with every invalidation another instance makes, and with `ALL` after the
+   * connection that receives them was lost (messages sent meanwhile are gone).
+   */
+  onInvalidation(listener: (sel: NormalizedSelectors) => void): void {
+    this.subscribe(BUS, (message) => {
+      if (message.length > MAX_MESSAGE) return
+      const space = message.indexOf(' ')
+      if (space <= 0 || message.slice(0, space) === this.id) return
+      const sel = selectorsFromJson(message.slice(space + 1))
+      if (sel !== undefined) listener(sel)
+    })
+    this.gapListeners.push(() => listener(ALL))
   }
 
   /** Calls `listener` with every message on `<ns>:v1:<channel>`, over a connection of its own. */
@@ -379,6 +437,10 @@ export class RedisStore implements CacheStore {
         : (this.client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined })
       sub.on('error', this.onClientError)
       sub.on('message', (ch: string, msg: string) => this.listeners.get(ch)?.(msg))
+      sub.on('ready', () => {
+        // Every connection after the first may have missed messages while it was down.
+        if (++this.subscriberConnections > 1) for (const gap of this.gapListeners) gap()
+      })
       this.subscriber = sub
     }
     this.subscriber.subscribe(name).catch((err: unknown) => {
@@ -393,15 +455,17 @@ export class RedisStore implements CacheStore {
   }
 
   /** Whether a call may go out: the breaker allows it and the client is connected. */
-  private ready(): boolean {
+  canSend(): boolean {
     // Not connected (starting, reconnecting, gone): answer at once without sending anything.
     // That costs no time, so it is not a breaker failure; the breaker is for calls that hang.
     if (this.closed || this.client.status !== 'ready') return false
     return this.breaker.allow()
   }
 
-  /** Runs `op` under a deadline, feeding the outcome to the breaker. The caller checked `ready()`. */
-  private call<T>(op: () => Promise<T>, ms: number): Promise<T> {
+  /** Runs `op` under a deadline, feeding the outcome to the breaker. The caller checked `canSend()`. */
+  call<T>(op: () => Promise<T>, ms: number): Promise<T> {
+    // A step of a longer operation (a write, a sweep) may come after close(): send nothing then.
+    if (this.closed) return Promise.reject(this.unavailable('a Redis call'))
     return new Promise<T>((resolve, reject) => {
       let done = false
       const timer = setTimeout(() => {
@@ -438,25 +502,61 @@ export class RedisStore implements CacheStore {
 
   private succeeded(): void {
     this.breaker.success()
-    if (this.pending.length > 0 && !this.replaying) void this.replay()
+    this.invalidator.recovered()
   }
 
+  /** Reports a failure and answers `value` in its place (reads, deletes, lock commands). */
   private failed<T>(err: unknown, message: string, value: T): T {
-    if (err !== NOT_CALLED) {
-      this.lastError = { message: messageOf(err), at: Date.now() }
-      this.host.report(new StoreError(message, err))
-    }
+    this.host.report(this.storeError(err, message))
     return value
+  }
+
+  /** Records a failure as the last error and wraps it for the caller to report. */
+  private storeError(err: unknown, message: string): StoreError {
+    if (err instanceof StoreUnavailableError) return err
+    this.lastError = { message: messageOf(err), at: Date.now() }
+    return new StoreError(message, err)
+  }
+
+  private unavailable(what: string): StoreUnavailableError {
+    const why = this.closed
+      ? 'the store is closed'
+      : this.breaker.state !== 'closed'
+        ? `circuit ${this.breaker.state} after repeated failures`
+        : `not connected (${this.client.status})`
+    return new StoreUnavailableError(`${what} failed: Redis is unavailable (${why})`)
   }
 
   private readonly onClientError = (err: unknown): void => {
     this.lastError = { message: messageOf(err), at: Date.now() }
   }
 
-  private unavailableReason(): string {
-    if (this.closed) return 'the store is closed'
-    if (this.breaker.state !== 'closed') return `circuit ${this.breaker.state} after repeated failures`
-    return `not connected (${this.client.status})`
+  /** A (re)connection: read the eviction policy before relying on Redis for entries, then every minute. */
+  private readonly onReady = (): void => {
+    this.invalidator.recovered()
+    void this.checkEviction()
+    if (this.evictionTimer === undefined && !this.closed) {
+      this.evictionTimer = setInterval(() => void this.checkEviction(), EVICTION_CHECK_MS)
+      this.evictionTimer.unref()
+    }
+  }
+
+  private async checkEviction(): Promise<void> {
+    if (this.closed || this.client.status !== 'ready') return
+    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
+    let found: EvictionPolicy
+    try {
+      const infos = await this.call(() => Promise.all(nodes.map((n) => n.info('memory'))), this.writeTimeoutMs)
+      found = leastSafe(infos.map(evictionFromInfo))
+    } catch (err) {
+      found = { policy: 'unknown', maxmemory: undefined, safe: false, note: `INFO memory failed: ${messageOf(err)}` }
+    }
+    if (this.assumeNoEviction && !found.safe) found = { ...found, safe: true, note: `assumed safe (assumeNoEviction); ${found.note ?? ''}`.trim() }
+    const was = this.eviction
+    this.eviction = found
+    if (was.safe && !found.safe) {
+      this.host.report(new StoreError(`Redis may evict Corral's keys (${found.note ?? found.policy}); entries are kept in L1 only until it cannot`))
+    }
   }
 
   private decode(key: string, replies: [Error | null, unknown][] | null): Entry | undefined | typeof UNAVAILABLE {
@@ -476,87 +576,20 @@ export class RedisStore implements CacheStore {
     return undefined
   }
 
-  private async invalidateNow(sel: NormalizedSelectors, ns: string): Promise<number> {
-    if (!this.ready()) throw NOT_CALLED
-    // Logged first: a fill that began before this point and writes after it sees the entry
-    // (see `set`), and one that wrote before it is found by the sweep below.
-    await this.call(
-      () => this.client.xadd(logKey(ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', selectorsToJson(sel)),
-      this.writeTimeoutMs,
-    )
-    const seen = new Set<string>()
-    let removed = 0
-    const sweep = async (index: string, keep: (url: string) => boolean) => {
-      removed += await this.sweep(index, keep, seen)
-    }
-    for (const path of sel.paths) await sweep(indexKey(ns, 'p', path), () => true)
-    for (const url of sel.urls) await sweep(indexKey(ns, 'p', url.split('?', 1)[0] ?? url), (u) => u === url)
-    for (const tag of sel.tags) await sweep(indexKey(ns, 't', tag), () => true)
-    for (const prefix of sel.prefixes) {
-      const dirs = dirsOf(prefix.endsWith('/') ? `${prefix}x` : prefix)
-      const dir = dirs[dirs.length - 1] ?? '/'
-      await sweep(indexKey(ns, 'd', dir), (url) => (url.split('?', 1)[0] ?? url).startsWith(prefix))
-    }
-    return removed
-  }
-
-  /** Walks one index set in SSCAN steps, unlinking the entries `keep` selects and dropping their members. */
-  private async sweep(index: string, select: (url: string) => boolean, seen: Set<string>): Promise<number> {
-    let cursor = '0'
-    let removed = 0
-    do {
-      const [next, members] = await this.call(() => this.client.sscan(index, cursor, 'COUNT', SCAN_COUNT), this.writeTimeoutMs)
-      cursor = next
-      const chosen: string[] = []
-      const keys: string[] = []
-      for (const m of members) {
-        const space = m.indexOf(' ')
-        if (space <= 0) continue
-        const key = m.slice(0, space)
-        if (!select(m.slice(space + 1))) continue
-        chosen.push(m)
-        if (!seen.has(key)) {
-          seen.add(key)
-          keys.push(key)
-        }
-      }
-      if (keys.length > 0) {
-        const counts = await this.call(() => Promise.all(keys.map((k) => this.client.unlink(k))), this.writeTimeoutMs)
-        for (const c of counts) removed += c
-      }
-      if (chosen.length > 0) await this.call(() => this.client.srem(index, ...chosen), this.writeTimeoutMs)
-    } while (cursor !== '0')
-    return removed
-  }
-
-  private keep(sel: NormalizedSelectors): void {
-    this.pending.push(sel)
-    if (this.pending.length > MAX_PENDING_INVALIDATIONS) this.pending.shift()
-  }
-
-  private async replay(): Promise<void> {
-    this.replaying = true
-    try {
-      while (this.pending.length > 0) {
-        const sel = this.pending[0] as NormalizedSelectors
-        await this.invalidateNow(sel, this.host.namespace)
-        this.pending.shift()
-      }
-    } catch {
-      // Redis went away again; the rest waits for the next success.
-    } finally {
-      this.replaying = false
-    }
+  /**
+   * An index key held something other than a set and was replaced. Whatever it indexed before may
+   * be unreachable by invalidation now, so the whole namespace is invalidated (kept and run again
+   * if Redis cannot do it now).
+   */
+  private foundForeignIndex(): void {
+    this.host.rejected()
+    this.invalidator.submit(ALL).catch(() => undefined)
   }
 }
 
 const RESOLVED_UNAVAILABLE: Promise<typeof UNAVAILABLE> = Promise.resolve(UNAVAILABLE)
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
-
-/** The log of invalidations: one stream per namespace. */
-function logKey(ns: string): string {
-  return `${ns}:v1:log`
-}
+const RESOLVED_VOID: Promise<void> = Promise.resolve()
 
 /** Orders stream ids (`<ms>-<seq>`). */
 function compareIds(a: string, b: string): number {
@@ -579,45 +612,6 @@ function detachedHost(): StoreHost {
   }
 }
 
-function isClientLike(v: unknown): boolean {
-  // Another copy of ioredis (an app's own dependency) fails instanceof; recognise it by shape.
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as { pipeline?: unknown }).pipeline === 'function' &&
-    typeof (v as { getBuffer?: unknown }).getBuffer === 'function' &&
-    typeof (v as { status?: unknown }).status === 'string'
-  )
-}
-
-function isCluster(c: RedisClient): c is Cluster {
-  return (c as { isCluster?: boolean }).isCluster === true
-}
-
-function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError'
-}
-
-/**
- * A client that fails fast: no offline queue (a command while disconnected fails at once), no
- * per-request retries, a command timeout, and reconnection with capped backoff in the background.
- * Options the user passes win.
- */
-function createClient(r: string | RedisOptions, timeoutMs: number, prefix: string): Redis {
-  const defaults: RedisOptions = {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: timeoutMs * 4,
-    connectTimeout: 2000,
-    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
-  }
-  if (typeof r === 'string') {
-    if (!/^rediss?:\/\//.test(r)) throw new ConfigError(`expected ${prefix}redis to be a redis:// or rediss:// URL, got '${r}'`)
-    return new Redis(r, defaults)
-  }
-  return new Redis({ ...defaults, ...r })
-}
-
 function signingKeys(v: unknown, option: string): readonly Buffer[] {
   if (v === undefined) return []
   if (!Array.isArray(v)) throw new ConfigError(`expected ${option} to be an array of secrets (strings or Buffers), got ${describeValue(v)}`)
@@ -628,20 +622,6 @@ function signingKeys(v: unknown, option: string): readonly Buffer[] {
     }
     return b
   })
-}
-
-/** `/a/b/c` → `['/', '/a/', '/a/b/']`: the directories a prefix invalidation looks in. */
-export function dirsOf(path: string): string[] {
-  const dirs: string[] = []
-  for (let i = path.indexOf('/'); i !== -1 && dirs.length < MAX_DIR_DEPTH; i = path.indexOf('/', i + 1)) {
-    dirs.push(path.slice(0, i + 1))
-  }
-  return dirs
-}
-
-function indexKey(ns: string, kind: 't' | 'p' | 'd', name: string): string {
-  const n = name.length > MAX_INDEX_NAME ? `#${createHash('sha256').update(name).digest('base64url')}` : name
-  return `${ns}:v1:i:${kind}:${n}`
 }
 
 function elapsed(started: number): number {

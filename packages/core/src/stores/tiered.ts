@@ -1,14 +1,13 @@
-import { randomBytes } from 'node:crypto'
 import { parseDuration, type Duration } from '../duration.js'
 import type { Entry } from '../entry.js'
-import { ConfigError, StoreError } from '../errors.js'
-import { matchesSelectors, selectorsFromJson, selectorsToJson, type NormalizedSelectors } from '../invalidation.js'
+import { ConfigError, StoreError, StoreUnavailableError } from '../errors.js'
+import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { rejectUnknown } from '../options.js'
 import type { MemoryStore } from './memory.js'
 import type { FillLock } from '../fill/lock.js'
 import { RedisLock } from '../fill/redis-lock.js'
 import { UNAVAILABLE, type RedisStore } from './redis.js'
-import type { CacheStore, Fence, StoreHealth, StoreHost } from './types.js'
+import type { CacheStore, Fence, SetResult, StoreHealth, StoreHost } from './types.js'
 
 export interface TieredStoreOptions {
   /**
@@ -22,14 +21,11 @@ export interface TieredStoreOptions {
 }
 
 const OPTION_KEYS = new Set(['l1Ttl'])
-const BUS = 'bus'
-/** Largest invalidation message accepted from another instance. */
-const MAX_MESSAGE = 64 * 1024
 
 /**
  * L1 in front of L2. Reads try L1 (synchronously) and then L2, promoting an L2 hit into L1;
  * concurrent L2 reads of one key share one round trip. Writes land in L1 at once and go to L2 in
- * the background, so no response waits for Redis. Invalidation clears L1, then L2, then tells the
+ * the background, so no response waits for Redis. Invalidation clears L1, then L2, which tells the
  * other instances (over Redis pub/sub) to clear their L1 and drop matching in-flight fills.
  */
 export class TieredStore implements CacheStore {
@@ -45,7 +41,6 @@ export class TieredStore implements CacheStore {
   private flushScheduled = false
   /** Bumped by every invalidation and clear. */
   private epoch = 0
-  private readonly id = randomBytes(8).toString('base64url')
 
   constructor(
     readonly l1: MemoryStore,
@@ -61,7 +56,7 @@ export class TieredStore implements CacheStore {
   attach(host: StoreHost): void {
     this.host = host
     this.l2.attach(host)
-    this.l2.subscribe(BUS, (message) => this.onMessage(message))
+    this.l2.onInvalidation((sel) => this.onRemoteInvalidation(sel))
     this.locks = new RedisLock(this.l2)
   }
 
@@ -94,8 +89,8 @@ export class TieredStore implements CacheStore {
     return this.l2.fence()
   }
 
-  set(key: string, entry: Entry, fence?: Fence): boolean | Promise<boolean> {
-    if (!this.l1.set(key, entry)) return this.l2.set(key, entry, fence)
+  set(key: string, entry: Entry, fence?: Fence): SetResult | Promise<SetResult> {
+    if (this.l1.set(key, entry) !== true) return this.l2.set(key, entry, fence)
     this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
     // L1 has it: waiters and the next request are served from memory. Encoding and sending to
     // Redis happen on a later turn of the event loop, so they never delay the response that
@@ -114,18 +109,16 @@ export class TieredStore implements CacheStore {
     return this.l2.delete(key)
   }
 
+  /**
+   * Clears matching entries from L1 at once, then from Redis and every other instance's L1;
+   * resolves when all of that is done, and rejects (with a StoreError) when Redis could not do
+   * its part. Such an invalidation is not lost: Redis runs it when it answers again.
+   */
   async invalidate(sel: NormalizedSelectors, namespace: string): Promise<number> {
     for (const [key, w] of this.deferred) if (matchesSelectors(sel, w.entry)) this.deferred.delete(key)
     this.invalidatedLocally()
     const local = this.l1.invalidate(sel, namespace)
-    let shared = 0
-    try {
-      shared = await this.l2.invalidate(sel, namespace)
-    } catch (err) {
-      this.host?.report(err instanceof StoreError ? err : new StoreError('invalidating entries in Redis failed', err))
-      return local
-    }
-    this.l2.publish(BUS, selectorsToJson(sel, { from: this.id }))
+    const shared = await this.l2.invalidate(sel)
     return Math.max(local, shared)
   }
 
@@ -159,7 +152,12 @@ export class TieredStore implements CacheStore {
     this.flushScheduled = false
     const batch = [...this.deferred]
     this.deferred.clear()
-    for (const [key, w] of batch) void this.l2.set(key, w.entry, w.fence)
+    for (const [key, w] of batch) {
+      this.l2.set(key, w.entry, w.fence).catch((err: unknown) => {
+        // Redis being away is what health() reports; every write it misses is not news.
+        if (!(err instanceof StoreUnavailableError)) this.host?.report(err instanceof StoreError ? err : new StoreError('writing an entry to Redis failed', err))
+      })
+    }
   }
 
   private now(): number {
@@ -170,21 +168,13 @@ export class TieredStore implements CacheStore {
     if (this.l1.set(key, entry)) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
   }
 
-  /** Another instance invalidated: clear L1 and tell the cache, so matching fills are not stored. */
-  private onMessage(message: string): void {
+  /** Another instance invalidated (or its messages may have been missed: ALL): clear L1 and tell the cache, so matching fills are not stored. */
+  private onRemoteInvalidation(sel: NormalizedSelectors): void {
     const host = this.host
-    if (host === undefined || message.length > MAX_MESSAGE) return
-    const sel = parseSelectors(message, this.id)
-    if (sel === undefined) return
+    if (host === undefined) return
     this.invalidatedLocally()
+    for (const [key, w] of this.deferred) if (matchesSelectors(sel, w.entry)) this.deferred.delete(key)
     this.l1.invalidate(sel, host.namespace)
     host.remoteInvalidation(sel)
   }
-}
-
-/** Reads an invalidation message; anything malformed (or our own message) is ignored. */
-function parseSelectors(message: string, self: string): NormalizedSelectors | undefined {
-  const extra: Record<string, unknown> = {}
-  const sel = selectorsFromJson(message, extra)
-  return sel === undefined || extra.from === self ? undefined : sel
 }

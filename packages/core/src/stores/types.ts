@@ -6,6 +6,14 @@ import type { NormalizedSelectors } from '../invalidation.js'
 export type MaybePromise<T> = T | Promise<T>
 
 /**
+ * What `CacheStore.set` answers: `true` when the entry was kept; `'too-large'` when it is over
+ * what the store takes for one entry; `'invalidated'` when an invalidation made since the fill
+ * began undid it; `false` when the store chose not to keep it for another reason. A store that
+ * failed throws or rejects (a `StoreUnavailableError` when it could not be asked at all).
+ */
+export type SetResult = boolean | 'too-large' | 'invalidated'
+
+/**
  * Where a shared store's invalidation log stood when a fill began; undefined when the store could
  * not tell. A write given a fence is undone if an invalidation matching it was logged since.
  */
@@ -42,10 +50,10 @@ export interface CacheStore {
   /** The entry under `key`, or undefined. Expired entries may be returned; the cache checks `expiresAt`. */
   get(key: string): MaybePromise<Entry | undefined>
   /**
-   * Stores `entry` until `entry.expiresAt`; answers false when the store declined it (e.g. too
-   * large). `fence` comes from `fence()` when the fill began (stores shared across processes).
+   * Stores `entry` until `entry.expiresAt` (see `SetResult`). `fence` comes from `fence()` when
+   * the fill began (stores shared across processes).
    */
-  set(key: string, entry: Entry, fence?: Fence): MaybePromise<boolean>
+  set(key: string, entry: Entry, fence?: Fence): MaybePromise<SetResult>
   /**
    * Marks the start of a fill, for stores shared across processes: an invalidation made by any
    * process after this point must win over the fill's write, even if its message is lost.
@@ -54,7 +62,8 @@ export interface CacheStore {
   delete(key: string): MaybePromise<void>
   /**
    * Removes every entry of `namespace` (keys start with `<namespace>:`) matching the selectors;
-   * resolves to how many were removed.
+   * resolves to how many were removed. A shared store resolves only once the invalidation has
+   * taken effect for every process using it, and rejects otherwise.
    */
   invalidate(selectors: NormalizedSelectors, namespace: string): MaybePromise<number>
   /** Entry count and bytes held in this process, where the store can tell. */

@@ -1,0 +1,59 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { ConfigError } from '../errors.js'
+
+/** A client Corral can use: an ioredis `Redis` (standalone or Sentinel) or `Cluster`. */
+export type RedisClient = Redis | Cluster
+
+/**
+ * A client that fails fast: no offline queue (a command while disconnected fails at once), no
+ * per-request retries, a command timeout, and reconnection with capped backoff in the background.
+ * With Sentinel options (`sentinels`, `name`) it follows the primary through a failover; a
+ * connection that finds itself on a demoted primary (`READONLY` replies) reconnects, which asks
+ * the sentinels again. Options the user passes win.
+ */
+export function createClient(r: string | RedisOptions, timeoutMs: number, option: string): Redis {
+  const defaults: RedisOptions = {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: timeoutMs * 4,
+    connectTimeout: 2000,
+    retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    sentinelRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+    reconnectOnError: (err: Error) => err.message.startsWith('READONLY'),
+  }
+  if (typeof r === 'string') {
+    if (!/^rediss?:\/\//.test(r)) throw new ConfigError(`expected ${option} to be a redis:// or rediss:// URL, got '${r}'`)
+    return new Redis(r, defaults)
+  }
+  if ('sentinels' in r && r.sentinels !== undefined) {
+    if (!Array.isArray(r.sentinels) || r.sentinels.length === 0) {
+      throw new ConfigError(`expected ${option}.sentinels to be a non-empty array of { host, port }`)
+    }
+    if (typeof r.name !== 'string' || r.name.length === 0) {
+      throw new ConfigError(`expected ${option}.name to be the name of the primary the sentinels monitor`)
+    }
+  }
+  return new Redis({ ...defaults, ...r })
+}
+
+/** Whether `v` is a client the user made, possibly with another copy of ioredis. */
+export function isClient(v: unknown): v is RedisClient {
+  if (v instanceof Redis || v instanceof Cluster) return true
+  // Another copy of ioredis (an app's own dependency) fails instanceof; recognise it by shape.
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { pipeline?: unknown }).pipeline === 'function' &&
+    typeof (v as { getBuffer?: unknown }).getBuffer === 'function' &&
+    typeof (v as { status?: unknown }).status === 'string'
+  )
+}
+
+export function isCluster(c: RedisClient): c is Cluster {
+  return (c as { isCluster?: boolean }).isCluster === true
+}
+
+/** Redis answered with an error (OOM, WRONGTYPE, READONLY, ...): it is there. */
+export function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ReplyError'
+}

@@ -1,0 +1,317 @@
+import { createHash } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
+import { StoreError, StoreUnavailableError } from '../errors.js'
+import {
+  ALL,
+  chunkSelectors,
+  mergeSelectors,
+  matchesSelectors,
+  selectorsToJson,
+  type NormalizedSelectors,
+} from '../invalidation.js'
+
+/** What the invalidator needs of the Redis store that owns it. */
+export interface RedisAccess {
+  readonly client: Redis | Cluster
+  readonly writeTimeoutMs: number
+  namespace(): string
+  /** Connected and the circuit lets a call through. */
+  canSend(): boolean
+  /** Runs `op` under a deadline of `ms`, feeding the outcome to the circuit breaker. */
+  call<T>(op: () => Promise<T>, ms: number): Promise<T>
+  /** Tells every other instance (over pub/sub), resolving once Redis has taken the message. */
+  broadcast(json: string): Promise<void>
+  /** Reports a key of ours that holds something Corral did not write. */
+  foreignValue(detail: string): void
+}
+
+/**
+ * Names merged into one batch before it degrades to a namespace-wide flush: an overload makes the
+ * invalidation coarser, never lost, and the memory it holds stays bounded.
+ */
+export const MAX_BATCH_NAMES = 10_000
+/** Largest JSON of one log entry and one message between instances (a batch is split to fit). */
+const MAX_PIECE_CHARS = 4 * 1024
+/** Invalidations kept in the log (`XADD … MAXLEN ~`). */
+const LOG_LENGTH = 1000
+/** Members read per SSCAN step, keys per SCAN step: each step is one short command. */
+const SCAN_COUNT = 100
+/** Index sets swept side by side (their commands share the connection, like a pipeline). */
+const SWEEP_CONCURRENCY = 32
+/** Directory levels indexed for prefix invalidation ('/', '/a/', '/a/b/', ...). */
+const MAX_DIR_DEPTH = 8
+/** Index keys longer than this are named by a hash of the tag or path. */
+const MAX_INDEX_NAME = 200
+
+interface Waiter {
+  readonly sel: NormalizedSelectors
+  readonly resolve: (removed: number) => void
+  readonly reject: (err: unknown) => void
+}
+
+/** What one run removed, to tell each caller of a merged batch how many of its entries went. */
+class Removed {
+  readonly urls = new Map<string, string>()
+  readonly byTag = new Map<string, Set<string>>()
+  all = 0
+
+  add(key: string, url: string, tag: string | undefined): void {
+    this.urls.set(key, url)
+    if (tag === undefined) return
+    let keys = this.byTag.get(tag)
+    if (keys === undefined) this.byTag.set(tag, (keys = new Set()))
+    keys.add(key)
+  }
+
+  countFor(sel: NormalizedSelectors): number {
+    if (sel.all === true) return this.all + this.urls.size
+    const mine = new Set<string>()
+    for (const t of sel.tags) for (const k of this.byTag.get(t) ?? []) mine.add(k)
+    if (sel.paths.size + sel.urls.size + sel.prefixes.length > 0) {
+      const byUrl: NormalizedSelectors = { ...sel, tags: NO_TAGS }
+      for (const [key, url] of this.urls) {
+        if (!mine.has(key) && matchesSelectors(byUrl, { path: pathOf(url), url, tags: [] })) mine.add(key)
+      }
+    }
+    return mine.size + this.all
+  }
+}
+
+const NO_TAGS: ReadonlySet<string> = new Set()
+
+/**
+ * Invalidation in Redis. Concurrent invalidations are merged into one batch, so a burst costs a
+ * few round trips, not one sweep each; past `MAX_BATCH_NAMES` a batch becomes a flush of the whole
+ * namespace. Each batch is logged (so fills that began before it are not stored after it), swept
+ * from the index sets, then announced to every instance. A caller's promise resolves once all
+ * three happened, or rejects; a batch that failed is kept, merged, and run again as soon as Redis
+ * answers.
+ */
+export class RedisInvalidator {
+  private next: Waiter[] = []
+  private running = false
+  /** Selectors of batches that failed, to run again when Redis answers; never more than ALL. */
+  private retry: NormalizedSelectors | undefined
+
+  constructor(private readonly redis: RedisAccess) {}
+
+  /** Invalidations waiting for Redis to come back (0, or 1 merged batch). */
+  get pending(): number {
+    return this.retry === undefined ? 0 : 1
+  }
+
+  /** Removes matching entries everywhere; resolves to how many this call's selectors removed. */
+  submit(sel: NormalizedSelectors): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.next.push({ sel, resolve, reject })
+      if (!this.running) void this.drain()
+    })
+  }
+
+  /** Redis answered again: run what failed before. */
+  recovered(): void {
+    if (this.retry !== undefined && !this.running && this.redis.canSend()) void this.drain()
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true
+    try {
+      while (this.next.length > 0 || (this.retry !== undefined && this.redis.canSend())) {
+        const waiters = this.next
+        this.next = []
+        const retry = this.retry
+        this.retry = undefined
+        const list = waiters.map((w) => w.sel)
+        if (retry !== undefined) list.push(retry)
+        const sel = mergeSelectors(list, MAX_BATCH_NAMES)
+        try {
+          const removed = await this.run(sel)
+          for (const w of waiters) w.resolve(removed.countFor(w.sel))
+        } catch (err) {
+          this.retry = mergeSelectors(this.retry === undefined ? [sel] : [this.retry, sel], MAX_BATCH_NAMES)
+          const error =
+            err instanceof StoreError ? err : new StoreError('invalidating entries in Redis failed; it runs again when Redis answers', err)
+          for (const w of waiters) w.reject(error)
+          // Nothing to gain from trying again at once: wait for the next call that succeeds.
+          if (this.next.length === 0) break
+        }
+      }
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async run(sel: NormalizedSelectors): Promise<Removed> {
+    if (!this.redis.canSend()) throw new StoreUnavailableError('invalidating entries in Redis failed: Redis is unavailable; it runs again when Redis answers')
+    const removed = new Removed()
+    let foreign = false
+    for (const piece of chunkSelectors(sel, MAX_PIECE_CHARS)) {
+      const json = selectorsToJson(piece)
+      // Logged first: a fill that began before this point and writes after it finds the log
+      // entry (RedisStore.set), and one that wrote before it is found by the sweep.
+      await this.redis.call(() => this.redis.client.xadd(logKey(this.ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), this.redis.writeTimeoutMs)
+      if (piece.all === true) removed.all += await this.flush()
+      else foreign = (await this.sweep(piece, removed)) || foreign
+      await this.redis.broadcast(json)
+    }
+    if (foreign) {
+      // An index held something Corral did not write: entries it indexed may be unreachable, so
+      // the only invalidation that is sure to reach them is the whole namespace.
+      const json = selectorsToJson(ALL)
+      await this.redis.call(() => this.redis.client.xadd(logKey(this.ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), this.redis.writeTimeoutMs)
+      removed.all += await this.flush()
+      await this.redis.broadcast(json)
+    }
+    return removed
+  }
+
+  private get ns(): string {
+    return this.redis.namespace()
+  }
+
+  /** Sweeps every index set `sel` names; answers whether one of them was not a set. */
+  private async sweep(sel: NormalizedSelectors, removed: Removed): Promise<boolean> {
+    const ns = this.ns
+    const jobs: { index: string; select: (url: string) => boolean; tag?: string }[] = []
+    for (const path of sel.paths) jobs.push({ index: indexKey(ns, 'p', path), select: () => true })
+    for (const url of sel.urls) jobs.push({ index: indexKey(ns, 'p', pathOf(url)), select: (u) => u === url })
+    for (const tag of sel.tags) jobs.push({ index: indexKey(ns, 't', tag), select: () => true, tag })
+    for (const prefix of sel.prefixes) {
+      const dirs = dirsOf(prefix.endsWith('/') ? `${prefix}x` : prefix)
+      const dir = dirs[dirs.length - 1] ?? '/'
+      jobs.push({ index: indexKey(ns, 'd', dir), select: (url) => pathOf(url).startsWith(prefix) })
+    }
+    const unlinked = new Map<string, Promise<number>>()
+    let foreign = false
+    let at = 0
+    const worker = async (): Promise<void> => {
+      while (at < jobs.length) {
+        const job = jobs[at++] as (typeof jobs)[number]
+        if (!(await this.sweepIndex(job.index, job.select, job.tag, removed, unlinked))) foreign = true
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, jobs.length) }, worker))
+    return foreign
+  }
+
+  /**
+   * Walks one index set in SSCAN steps, unlinking the entries `select` picks and dropping their
+   * members. Answers false when the key is not a set (it is deleted; the caller widens the sweep).
+   */
+  private async sweepIndex(
+    index: string,
+    select: (url: string) => boolean,
+    tag: string | undefined,
+    removed: Removed,
+    unlinked: Map<string, Promise<number>>,
+  ): Promise<boolean> {
+    const { client, writeTimeoutMs } = this.redis
+    let cursor = '0'
+    do {
+      let step: [string, string[]]
+      try {
+        step = await this.redis.call(() => client.sscan(index, cursor, 'COUNT', SCAN_COUNT), writeTimeoutMs)
+      } catch (err) {
+        if (!isWrongType(err)) throw err
+        this.redis.foreignValue(`${index} is not a set`)
+        await this.redis.call(() => client.unlink(index), writeTimeoutMs)
+        return false
+      }
+      const [next, members] = step
+      cursor = next
+      const chosen: string[] = []
+      const waits: Promise<void>[] = []
+      for (const m of members) {
+        const space = m.indexOf(' ')
+        if (space <= 0) continue
+        const key = m.slice(0, space)
+        const url = m.slice(space + 1)
+        if (!select(url)) continue
+        chosen.push(m)
+        // Each entry is unlinked once per run, whichever index finds it first.
+        let gone = unlinked.get(key)
+        if (gone === undefined) {
+          gone = this.redis.call(() => client.unlink(key), writeTimeoutMs)
+          unlinked.set(key, gone)
+        }
+        waits.push(gone.then((n) => (n > 0 ? removed.add(key, url, tag) : undefined)))
+      }
+      await Promise.all(waits)
+      if (chosen.length > 0) await this.redis.call(() => client.srem(index, ...chosen), writeTimeoutMs)
+    } while (cursor !== '0')
+    return true
+  }
+
+  /**
+   * Removes every key of the namespace but the invalidation log, SCANning in bounded steps (every
+   * master of a Cluster). Answers how many entries went (index sets and locks are not counted).
+   */
+  async flush(): Promise<number> {
+    const { client, writeTimeoutMs } = this.redis
+    const ns = this.ns
+    const options = client.options as { keyPrefix?: string } | undefined
+    const keyPrefix = options !== undefined && 'keyPrefix' in options ? String(options.keyPrefix ?? '') : ''
+    const log = logKey(ns)
+    const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client]
+    let entries = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, keys] = await this.redis.call(() => node.scan(cursor, 'MATCH', `${keyPrefix}${ns}:v1:*`, 'COUNT', SCAN_COUNT * 5), writeTimeoutMs)
+        cursor = next
+        const own = keys.map((k) => k.slice(keyPrefix.length)).filter((k) => k !== log)
+        if (own.length === 0) continue
+        const counts = await this.redis.call(() => Promise.all(own.map((k) => client.unlink(k))), writeTimeoutMs)
+        own.forEach((k, i) => {
+          if ((counts[i] ?? 0) > 0 && isEntryKey(ns, k)) entries++
+        })
+      } while (cursor !== '0')
+    }
+    return entries
+  }
+}
+
+/** The log of invalidations: one stream per namespace. */
+export function logKey(ns: string): string {
+  return `${ns}:v1:log`
+}
+
+/** The index sets an entry is listed in, for invalidation by path, prefix and tag. */
+export function indexKeysOf(ns: string, path: string, tags: readonly string[]): string[] {
+  const keys = [indexKey(ns, 'p', path), ...dirsOf(path).map((d) => indexKey(ns, 'd', d))]
+  for (const t of tags) keys.push(indexKey(ns, 't', t))
+  return keys
+}
+
+/** `/a/b/c` → `['/', '/a/', '/a/b/']`: the directories a prefix invalidation looks in. */
+export function dirsOf(path: string): string[] {
+  const dirs: string[] = []
+  for (let i = path.indexOf('/'); i !== -1 && dirs.length < MAX_DIR_DEPTH; i = path.indexOf('/', i + 1)) {
+    dirs.push(path.slice(0, i + 1))
+  }
+  return dirs
+}
+
+function indexKey(ns: string, kind: 't' | 'p' | 'd', name: string): string {
+  const n = name.length > MAX_INDEX_NAME ? `#${createHash('sha256').update(name).digest('base64url')}` : name
+  return `${ns}:v1:i:${kind}:${n}`
+}
+
+/** Entries are `<ns>:v1:<hash>` and variants `<ns>:v1:<hash>:<hash>`; not indexes, locks, the log or health keys. */
+function isEntryKey(ns: string, key: string): boolean {
+  const rest = key.slice(ns.length + 4)
+  return !rest.startsWith('i:') && !rest.startsWith('h:') && !rest.endsWith(':lock') && rest !== 'log'
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+function isCluster(c: Redis | Cluster): c is Cluster {
+  return (c as { isCluster?: boolean }).isCluster === true
+}
+
+function isWrongType(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('WRONGTYPE')
+}
