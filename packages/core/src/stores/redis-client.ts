@@ -7,9 +7,10 @@ export type RedisClient = Redis | Cluster
 /**
  * A client that fails fast: no offline queue (a command while disconnected fails at once), no
  * per-request retries, a command timeout, and reconnection with capped backoff in the background.
- * With Sentinel options (`sentinels`, `name`) it follows the primary through a failover; a
- * connection that finds itself on a demoted primary (`READONLY` replies) reconnects, which asks
- * the sentinels again. Options the user passes win.
+ * With Sentinel options (`sentinels`, `name`) it follows the primary through a failover: it
+ * listens for the sentinels' switch-master announcement (`failoverDetector`), so it does not go on
+ * writing to a demoted primary whose writes will be lost when it resyncs, and a connection that
+ * gets `READONLY` replies reconnects, which asks the sentinels again. Options the user passes win.
  */
 export function createClient(r: string | RedisOptions, timeoutMs: number, option: string): Redis {
   const defaults: RedisOptions = {
@@ -32,6 +33,7 @@ export function createClient(r: string | RedisOptions, timeoutMs: number, option
     if (typeof r.name !== 'string' || r.name.length === 0) {
       throw new ConfigError(`expected ${option}.name to be the name of the primary the sentinels monitor`)
     }
+    return new Redis({ ...defaults, failoverDetector: true, ...r })
   }
   return new Redis({ ...defaults, ...r })
 }
