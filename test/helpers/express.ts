@@ -15,7 +15,7 @@ import {
 } from './scenario.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
-type ExpressLib = (() => any) & Record<string, unknown>
+type ExpressLib = (() => any) & Record<string, any>
 
 /**
  * How the middleware is mounted:
@@ -42,6 +42,8 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
         const only = [...distinct][0]
         if (only !== undefined) appOptions = { ...spec.defaults, ...only }
       }
+      // Parsed before the cache looks, as an app that reads GET bodies would have it.
+      if (spec.parseJson) app.use(express.json({ type: () => true }))
       app.use(appOptions === undefined ? corral(spec.cache) : corral(spec.cache, appOptions as any))
 
       for (const route of spec.routes) {
@@ -88,6 +90,8 @@ function handlerFor(route: RouteSpec, counter: OriginCounter) {
           headers: req.headers,
           params: { ...req.params },
           query: queryOf(url),
+          parsedQuery: req.query,
+          body: req.body,
         }),
       )
       .then((reply) => write(res, reply))
@@ -118,9 +122,11 @@ async function write(res: any, reply: Reply): Promise<void> {
 async function writeChunks(res: any, body: StreamBody): Promise<void> {
   for (const [i, chunk] of body.stream.entries()) {
     if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
+    if (i > 0) await body.before?.(i)
     res.write(chunk)
   }
   if (body.intervalMs) await sleep(body.intervalMs)
+  await body.before?.(body.stream.length)
   // Headers are sent: Express's final handler answers this by destroying the socket.
   if (body.failAtEnd) throw new Error('origin stream failed')
   res.end()

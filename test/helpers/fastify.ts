@@ -22,6 +22,17 @@ export function fastifyFactory(name: string, fastify: FastifyLib): AdapterFactor
       const app = fastify({ logger: false, trustProxy: spec.trustProxy === true })
       const counter = new OriginCounter()
       await app.register(corralPlugin as any, { cache: spec.cache, ...spec.defaults })
+      // Fastify reads bodies of GET requests too when they come with a content type.
+      if (spec.parseJson) {
+        app.removeContentTypeParser('application/json')
+        app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req: any, body: string, done: any) => {
+          try {
+            done(null, body === '' ? undefined : JSON.parse(body))
+          } catch (err) {
+            done(err)
+          }
+        })
+      }
 
       for (const route of spec.routes) {
         const config: Record<string, unknown> = {}
@@ -62,6 +73,8 @@ function handlerFor(route: RouteSpec, counter: OriginCounter) {
       headers: request.headers,
       params: { ...request.params },
       query: queryOf(url),
+      parsedQuery: request.query,
+      body: request.body,
     })
     return write(reply, r)
   }
@@ -75,13 +88,15 @@ function write(reply: any, r: Reply): unknown {
   if (typeof body === 'string' || Buffer.isBuffer(body)) return reply.send(body)
   if (isJsonBody(body)) return reply.send(body.json)
   if (isStreamBody(body)) {
-    const { stream, intervalMs, failAtEnd } = body
+    const { stream, intervalMs, failAtEnd, before } = body
     async function* chunks() {
       for (const [i, chunk] of stream.entries()) {
         if (i > 0 && intervalMs) await sleep(intervalMs)
+        if (i > 0) await before?.(i)
         yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk
       }
       if (intervalMs) await sleep(intervalMs)
+      await before?.(stream.length)
       // Headers are sent: Fastify answers a stream error by destroying the response.
       if (failAtEnd) throw new Error('origin stream failed')
     }

@@ -15,6 +15,8 @@ export interface Res {
 export interface SendOptions {
   readonly method?: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE'
   readonly headers?: Readonly<Record<string, string>>
+  /** A request body (an object is sent as JSON), on any method: GET too. */
+  readonly body?: string | object
 }
 
 /**
@@ -27,6 +29,7 @@ export async function send(url: string, path: string, options: SendOptions = {})
   const started = performance.now()
   let test = request(url)[method](path)
   for (const [name, value] of Object.entries(options.headers ?? {})) test = test.set(name, value)
+  if (options.body !== undefined) test = test.send(options.body)
   const res = await test
     .ok(() => true)
     .redirects(0)
@@ -64,6 +67,41 @@ export function getAndAbort(url: string, path: string): Promise<Buffer> {
         resolve(Buffer.from(chunk))
       })
       res.once('end', () => reject(new Error('the response ended before the client could abort')))
+    })
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ECONNRESET') reject(err)
+    })
+  })
+}
+
+/**
+ * A GET that stops reading once `bytes` bytes of body have arrived (or at its end) and closes the
+ * connection: for responses that declare more than they send, whose client would otherwise wait
+ * forever. `complete` says whether what arrived is the whole body the response declared.
+ */
+export function getPartial(url: string, path: string, bytes: number): Promise<Res & { complete: boolean }> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}${path}`, { agent: false }, (res) => {
+      const chunks: Buffer[] = []
+      let got = 0
+      let done = false
+      const finish = (ended: boolean) => {
+        if (done) return
+        done = true
+        const body = Buffer.concat(chunks)
+        req.destroy()
+        const declared = res.headers['content-length']
+        const complete = declared === undefined ? ended : Number(declared) === body.length
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8'), ms: performance.now() - started, complete })
+      }
+      res.on('data', (c: Buffer) => {
+        chunks.push(c)
+        got += c.length
+        if (got >= bytes) finish(false)
+      })
+      res.on('end', () => finish(true))
+      res.on('error', () => undefined)
     })
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ECONNRESET') reject(err)

@@ -1,4 +1,4 @@
-import type { Cache, InvalidateSelectors } from '@corral/core'
+import type { Cache, InvalidateSelectors, InvalidateSpec } from '@corral/core'
 
 /**
  * A framework-neutral description of an app, which each adapter factory turns into a real
@@ -18,6 +18,10 @@ export interface OriginRequest {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   readonly params: Readonly<Record<string, unknown>>
   readonly query: URLSearchParams
+  /** The query as the framework's own parser made it (Express 4: qs, `extended`). */
+  readonly parsedQuery: unknown
+  /** The request body as the app's JSON parser made it (see `AppSpec.parseJson`), else undefined. */
+  readonly body: unknown
 }
 
 /**
@@ -35,6 +39,8 @@ export interface StreamBody {
   readonly stream: readonly (string | Buffer)[]
   readonly intervalMs?: number
   readonly failAtEnd?: boolean
+  /** Awaited before each chunk after the first (and before the end): a test's signal to go on. */
+  readonly before?: (index: number) => Promise<void> | void
 }
 
 export interface Reply {
@@ -68,9 +74,9 @@ export interface RouteSpec {
   readonly path: string
   /** `false` turns caching off for the route (Fastify `config.cache: false`). */
   readonly cache?: RouteCacheOptions | false
-  /** Route-level invalidation: Express `invalidate(cache, fn)`, Fastify `config.invalidate`. */
+  /** Route-level invalidation: Express `invalidate(cache, spec)`, Fastify `config.invalidate`. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly invalidate?: (req: any) => InvalidateSelectors
+  readonly invalidate?: InvalidateSpec<any>
   readonly handler: Handler
 }
 
@@ -80,6 +86,11 @@ export interface AppSpec {
   readonly defaults?: RouteCacheOptions
   /** Express `trust proxy`, Fastify `trustProxy`. */
   readonly trustProxy?: boolean
+  /**
+   * Parse JSON request bodies of every method, GET too, as apps with `express.json()` do (Fastify:
+   * a JSON parser that also takes GET bodies).
+   */
+  readonly parseJson?: boolean
   readonly routes: readonly RouteSpec[]
 }
 
@@ -132,6 +143,39 @@ export function isStreamBody(b: BodySpec): b is StreamBody {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A promise a test resolves by hand: the explicit signal that orders two sides of a race. */
+export interface Signal<T = void> {
+  readonly promise: Promise<T>
+  readonly resolve: (value: T) => void
+  readonly done: boolean
+}
+
+export function signal<T = void>(): Signal<T> {
+  let resolve!: (value: T) => void
+  let done = false
+  const promise = new Promise<T>((r) => (resolve = r))
+  return {
+    promise,
+    resolve: (v) => {
+      done = true
+      resolve(v)
+    },
+    get done() {
+      return done
+    },
+  }
+}
+
+/** Polls `check` every 5 ms until it holds; fails after `within` ms (derive it from a configured deadline). */
+export async function until(check: () => boolean | Promise<boolean>, within: number, what: string): Promise<void> {
+  const deadline = Date.now() + within
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${within} ms waiting for: ${what}`)
+    await sleep(5)
+  }
+}
 
 export function queryOf(url: string): URLSearchParams {
   const q = url.indexOf('?')

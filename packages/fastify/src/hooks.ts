@@ -100,7 +100,9 @@ export function createHooks(cache: Cache) {
     if (head.notModified) {
       reply.code(304)
       reply.removeHeader('content-length')
-      done(null, head.capture ? capturePayload(state, payload, true) : discardPayload(payload))
+      const out = head.capture ? capturePayload(state, payload, true) : discardPayload(payload)
+      if (out instanceof Promise) void out.then((p) => done(null, p))
+      else done(null, out)
       return
     }
     done(null, head.capture ? capturePayload(state, payload, false) : payload)

@@ -62,7 +62,8 @@ function isWebStream(p: object): p is WebReadableStream {
  * Feeds the payload Fastify is about to send into `fill` (whose `begin` asked for a capture) and
  * returns the payload to send in its place: the same value, or for a stream a pass-through of it.
  * With `discard` (the client gets a 304), the body is captured but nothing is sent: a stream is
- * read to its end here.
+ * read to its end here, and the answer is a promise that settles once it has been, so that the
+ * 304 goes out only after the entry it vouches for was captured.
  */
 export function capturePayload(fill: Fill, payload: unknown, discard: boolean): unknown {
   if (payload === null || payload === undefined) {
@@ -93,12 +94,19 @@ export function capturePayload(fill: Fill, payload: unknown, discard: boolean): 
     const source = isNodeStream(payload) ? payload : isWebStream(payload) ? Readable.fromWeb(payload) : undefined
     if (source !== undefined) {
       const tee = new CaptureStream(fill)
-      pipeline(source, tee, (err) => {
-        if (err) fill.abandon('aborted')
+      if (!discard) {
+        pipeline(source, tee, (err) => {
+          if (err) fill.abandon('aborted')
+        })
+        return tee
+      }
+      return new Promise<null>((resolve) => {
+        pipeline(source, tee, (err) => {
+          if (err) fill.abandon('aborted')
+          resolve(null)
+        })
+        tee.resume()
       })
-      if (!discard) return tee
-      tee.resume()
-      return null
     }
   }
   // A web Response carries its own status and headers, which begin() never saw: never stored.
