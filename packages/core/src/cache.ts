@@ -325,10 +325,11 @@ export class Cache implements FillHost {
     }
   }
 
-  failed(err: unknown, _fill: Fill): void {
+  failed(err: unknown, where: 'store' | 'internal'): void {
     // Redis being away is what health() reports; a fill it could not store is counted, not news.
     if (err instanceof StoreUnavailableError) return
-    this.report(err instanceof CorralError ? err : new InternalError('storing a response failed; it is not stored', err))
+    if (err instanceof CorralError) return this.report(err)
+    this.report(where === 'store' ? new StoreError('writing an entry failed; it is not stored', err) : new InternalError('storing a response failed; it is not stored', err))
   }
 
   settled(fill: Fill, outcome: FillOutcome): void {

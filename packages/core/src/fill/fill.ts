@@ -32,8 +32,8 @@ export interface FillHost {
   /** The route's tags for `req`; undefined when its `tags` function failed (already reported). */
   resolveTags(route: ResolvedRoute, req: unknown): readonly string[] | undefined
   settled(fill: Fill, outcome: FillOutcome): void
-  /** Reports a failure inside the fill (a bug, or a store that threw synchronously). */
-  failed(err: unknown, fill: Fill): void
+  /** Reports a failure of the store (`'store'`) or inside the fill itself (`'internal'`: a bug). */
+  failed(err: unknown, where: 'store' | 'internal'): void
 }
 
 export interface FillInit {
@@ -216,13 +216,13 @@ export class Fill {
     if (result === true) return this.finish({ stored: true })
     if (result === 'too-large' || result === 'invalidated') return this.finish({ stored: false, reason: result })
     if (result === false) return this.finish({ stored: false, reason: 'declined' })
-    this.host.failed(result, this)
+    this.host.failed(result, 'store')
     this.finish({ stored: false, reason: 'store-error' })
   }
 
   private fail(err: unknown): void {
     if (this.settledState) return
-    this.host.failed(err, this)
+    this.host.failed(err, 'internal')
     this.finish({ stored: false, reason: 'error' })
   }
 
