@@ -128,3 +128,25 @@ export function rawGet(url: string, path: string, headers: Readonly<Record<strin
     req.on('error', reject)
   })
 }
+
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 })
+
+/**
+ * A GET over a shared keep-alive agent (64 sockets), for tests that send thousands of requests:
+ * several times faster than supertest, which opens a connection per request.
+ */
+export function quickGet(url: string, path: string, headers: Readonly<Record<string, string>> = {}): Promise<Res> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}${path}`, { headers, agent: keepAlive }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const body = Buffer.concat(chunks)
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8'), ms: performance.now() - started })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+  })
+}

@@ -101,7 +101,8 @@ export class Cache implements FillHost {
   readonly maxTagLength: number
   readonly now: () => number
   private readonly store: CacheStore
-  private readonly namespace: string
+  /** Prefix of every key this cache writes. */
+  readonly namespace: string
   private readonly flights: SingleFlight
   private readonly lockTimeoutMs: number
   private readonly locks: FillLock | undefined

@@ -1,0 +1,61 @@
+import { createCache, type Cache, type CacheOptions, type CorralError } from '@corral/core'
+import express5 from 'express5'
+import { expressFactory } from './express.js'
+import { quickGet, send, type Res, type SendOptions } from './http.js'
+import { until, type AdapterFactory, type AppHandle, type RouteSpec } from './scenario.js'
+
+/**
+ * App instances that share a Redis, the way processes behind a load balancer do: each has its own
+ * cache (L1) and origin counter, and only Redis connects them. Requests carry one Host header on
+ * every instance (the Host is part of the key, and each app listens on its own port).
+ */
+export const FLEET_HOST = 'shop.test'
+const EXPRESS: AdapterFactory = expressFactory('express5', express5, 5, 'route')
+
+export interface Instance {
+  readonly name: string
+  readonly cache: Cache
+  readonly app: AppHandle
+  /** Every error the cache passed to onError. */
+  readonly errors: CorralError[]
+  get(path: string, options?: SendOptions): Promise<Res>
+  /** A plain GET over a keep-alive connection, for bulk requests. */
+  fetch(path: string): Promise<Res>
+  calls(route?: string): number
+}
+
+export interface InstanceOptions {
+  /** `createCache` options; `redis` and `namespace` are required. Generous L2 deadlines by default. */
+  readonly cache: CacheOptions & Required<Pick<CacheOptions, 'redis' | 'namespace'>>
+  readonly routes: readonly RouteSpec[]
+  readonly factory?: AdapterFactory
+}
+
+/** Starts one instance; `cleanups` closes its app and then its cache. */
+export async function instance(name: string, options: InstanceOptions, cleanups: (() => Promise<void>)[]): Promise<Instance> {
+  const errors: CorralError[] = []
+  const cache = createCache({ ttl: '5m', l2: { timeout: 1000 }, onError: (e) => errors.push(e), ...options.cache })
+  cleanups.push(() => cache.close())
+  const app = await (options.factory ?? EXPRESS).createApp({ cache, routes: options.routes })
+  cleanups.push(() => app.close())
+  return {
+    name,
+    cache,
+    app,
+    errors,
+    get: (path, o) => send(app.url, path, { ...o, headers: { host: FLEET_HOST, ...o?.headers } }),
+    fetch: (path) => quickGet(app.url, path, { host: FLEET_HOST }),
+    calls: (route) => app.calls(route),
+  }
+}
+
+/**
+ * Waits until every instance reports health 'ok': connected, round trip answered, the eviction
+ * policy read and safe. `within` should come from the instances' L2 deadlines plus margin.
+ */
+export async function healthy(instances: readonly Instance[], within: number): Promise<void> {
+  await until(async () => (await Promise.all(instances.map((i) => i.cache.health()))).every((h) => h.status === 'ok'), within, 'every instance healthy on Redis')
+}
+
+/** The `x-cache` header of a response. */
+export const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto'
+import { StoreError } from '@corral/core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
+import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
+import { until, type RouteSpec } from '../helpers/scenario.js'
+import { runCleanups } from '../helpers/setup.js'
+
+// Issue 8, case 2: "Two instances, 2000 tagged entries; 10,000 concurrent cache.invalidate({ tags })
+// on one instance: every promise resolved, none rejected, and the other instance then served
+// 1701-2000 of the 2000 invalidated entries as HITs." The rule now: a promise that resolves means
+// the invalidation took effect in Redis and was delivered to every instance; otherwise it
+// rejects, and the invalidation is not lost but run again when Redis answers.
+
+let server: RedisServer
+let raw: Redis
+const cleanups: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  server = await startRedis()
+  raw = server.client()
+})
+afterEach(() => runCleanups(cleanups))
+afterAll(async () => {
+  await runCleanups(cleanups)
+  await server?.stop()
+})
+
+/** GET /items/:id, tagged `item:<id>` by its Cache-Tag header. */
+const items: RouteSpec[] = [
+  {
+    method: 'GET',
+    path: '/items/:id',
+    handler: (r) => ({
+      headers: { 'content-type': 'text/plain', 'cache-tag': `item:${String(r.params.id)}` },
+      body: `item ${String(r.params.id)} call ${r.call}`,
+    }),
+  },
+]
+
+async function pair(timeoutMs: number): Promise<{ ns: string; a: Instance; b: Instance }> {
+  const ns = `burst-${randomBytes(6).toString('hex')}`
+  const cache = { redis: server.url, namespace: ns, l2: { timeout: timeoutMs } }
+  const a = await instance('A', { cache, routes: items }, cleanups)
+  const b = await instance('B', { cache, routes: items }, cleanups)
+  // Startup needs a connection and two round trips: a generous multiple of the write deadline.
+  await healthy([a, b], 40 * timeoutMs)
+  return { ns, a, b }
+}
+
+/** Runs `fn` over `ids` with at most `concurrency` at a time. */
+async function each(ids: readonly number[], concurrency: number, fn: (id: number) => Promise<void>): Promise<void> {
+  let at = 0
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (at < ids.length) await fn(ids[at++] as number)
+  }))
+}
+
+/**
+ * Fills `n` entries through A, then reads each on B: an L2 hit promoted into B's L1 (with
+ * `shared`; else B may also have filled some itself, when A's write missed a tight deadline).
+ */
+async function fill(a: Instance, b: Instance, n: number, shared: boolean): Promise<number[]> {
+  const ids = Array.from({ length: n }, (_, i) => i)
+  await each(ids, 32, async (id) => {
+    expect(xcache(await a.fetch(`/items/${id}`))).toBe('MISS')
+  })
+  // A's writes to Redis finish in the background: wait for them before B reads.
+  if (shared) await until(async () => (await entriesInRedis(a.cache.namespace)) === n, 5000, 'every entry in Redis')
+  await each(ids, 32, async (id) => {
+    const res = await b.fetch(`/items/${id}`)
+    if (shared) expect(xcache(res)).toBe('HIT')
+  })
+  expect(b.cache.stats().entries).toBe(n)
+  return ids
+}
+
+/** How many of `ids` B answers as a HIT. */
+async function hitsOnB(b: Instance, ids: readonly number[]): Promise<number> {
+  let hits = 0
+  await each(ids, 32, async (id) => {
+    if (xcache(await b.fetch(`/items/${id}`)) === 'HIT') hits++
+  })
+  return hits
+}
+
+async function entriesInRedis(ns: string): Promise<number> {
+  let n = 0
+  let cursor = '0'
+  do {
+    const [next, keys] = await raw.scan(cursor, 'MATCH', `${ns}:v1:*`, 'COUNT', 1000)
+    cursor = next
+    n += keys.filter((k) => /^[^:]+:v1:[\w-]{43}$/.test(k)).length
+  } while (cursor !== '0')
+  return n
+}
+
+describe('a burst of invalidations across two instances', () => {
+  it('10,000 concurrent invalidations of 2,000 tags: every promise resolves, and none of the 2,000 entries is served again anywhere', async () => {
+    const { ns, a, b } = await pair(1000)
+    const ids = await fill(a, b, 2000, true)
+    expect(await entriesInRedis(ns)).toBe(2000)
+
+    const outcomes = await Promise.allSettled(Array.from({ length: 10_000 }, (_, i) => a.cache.invalidate({ tags: [`item:${i % 2000}`] })))
+    const rejected = outcomes.filter((o) => o.status === 'rejected')
+    expect(rejected).toEqual([])
+    // Each entry is counted once, by the first invalidation that removed it.
+    const removed = outcomes.reduce((sum, o) => sum + (o.status === 'fulfilled' ? o.value : 0), 0)
+    expect(removed).toBeGreaterThanOrEqual(2000)
+
+    expect(await entriesInRedis(ns)).toBe(0)
+    const hits = await hitsOnB(b, ids)
+    // Resolved means Redis has delivered every message to B: no waiting before asking it (in
+    // this one process, B reads them on the event loop's next turn, before it reads a request).
+    expect(hits).toBe(0)
+    expect(a.errors).toEqual([])
+    expect(b.errors).toEqual([])
+  }, 60_000)
+
+  it('when Redis stops answering mid-burst, the invalidations it could not make reject, run again once it answers, and nothing invalidated is served after', async () => {
+    // A tight deadline for A, so that the pause below exceeds it.
+    const { ns, a, b } = await pair(50)
+    const ids = await fill(a, b, 500, false)
+    await server.pause(1000)
+    const outcomes = await Promise.allSettled(ids.map((id) => a.cache.invalidate({ tags: [`item:${id}`] })))
+    const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected')
+    expect(rejected.length).toBeGreaterThan(0)
+    for (const r of rejected) expect(r.reason).toBeInstanceOf(StoreError)
+
+    // Once Redis answers again, the kept invalidations run (merged) and reach B.
+    const pending = async (): Promise<number | undefined> =>
+      ((await a.cache.health()).store?.l2 as { pendingInvalidations?: number } | undefined)?.pendingInvalidations
+    // The pause, then the breaker's cooldown, then a batch: bounded by a few seconds.
+    await until(async () => (await pending()) === 0, 10_000, 'the refused invalidations to run')
+    await until(() => b.cache.stats().entries === 0, 2000, "B's L1 to drop what they removed")
+    expect(await entriesInRedis(ns)).toBe(0)
+    expect(await hitsOnB(b, ids)).toBe(0)
+  }, 60_000)
+})
