@@ -21,6 +21,11 @@ export interface RedisAccess {
   call<T>(op: () => Promise<T>, ms: number): Promise<T>
   /** Tells every other instance (over pub/sub), resolving once Redis has taken the message. */
   broadcast(json: string): Promise<void>
+  /**
+   * Resolves once every replica the primary is known to have holds this connection's writes
+   * (Redis WAIT), so that a failover cannot undo them; rejects when one does not in time.
+   */
+  replicated(): Promise<void>
   /** Reports a key of ours that holds something Corral did not write. */
   foreignValue(detail: string): void
 }
@@ -152,6 +157,9 @@ export class RedisInvalidator {
       await this.redis.call(() => this.redis.client.xadd(logKey(this.ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), this.redis.writeTimeoutMs)
       if (piece.all === true) removed.all += await this.flush()
       else foreign = (await this.sweep(piece, removed)) || foreign
+      // On the replicas before anyone is told: a primary that is being replaced keeps answering
+      // for a second or so, and whatever only it holds is gone once it resyncs.
+      await this.redis.replicated()
       await this.redis.broadcast(json)
     }
     if (foreign) {
@@ -160,6 +168,7 @@ export class RedisInvalidator {
       const json = selectorsToJson(ALL)
       await this.redis.call(() => this.redis.client.xadd(logKey(this.ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), this.redis.writeTimeoutMs)
       removed.all += await this.flush()
+      await this.redis.replicated()
       await this.redis.broadcast(json)
     }
     return removed

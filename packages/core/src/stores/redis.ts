@@ -69,8 +69,10 @@ const OPTION_KEYS = new Set(['redis', 'timeout', 'failureThreshold', 'cooldown',
 const LOG_CHECK = 200
 /** Largest invalidation message accepted from another instance. */
 const MAX_MESSAGE = 64 * 1024
-/** How often the eviction policy is read again while connected. */
+/** How often the eviction policy and the replicas are read again while connected. */
 const EVICTION_CHECK_MS = 60_000
+/** How long a primary must have fewer replicas before invalidations stop waiting for the missing one. */
+const REPLICA_GRACE_MS = 60_000
 const BUS = 'bus'
 
 // Adds a member to an index set and makes the set live at least as long as the entry (one key, so
@@ -97,6 +99,8 @@ export interface RedisHealth extends StoreHealth {
   readonly roundTrip: { readonly ok: boolean; readonly ms: number; readonly error?: string }
   /** Redis's eviction policy; entries are kept in Redis only when `safe`. */
   readonly eviction: EvictionPolicy
+  /** Replicas every invalidation must reach before it resolves (Redis WAIT), over every primary. */
+  readonly replicas: number
   /** Invalidations that failed and run again when Redis answers (0 or 1: they are merged). */
   readonly pendingInvalidations: number
 }
@@ -135,6 +139,13 @@ export class RedisStore implements CacheStore, RedisAccess {
   private lastError: { message: string; at: number } | null = null
   private eviction: EvictionPolicy = UNCHECKED
   private evictionTimer: NodeJS.Timeout | undefined
+  /**
+   * Replicas each primary (`host:port`) had when last read: invalidations wait for them. Raised at
+   * once; lowered on a new connection, or once fewer have been seen for a minute, so that the
+   * moments in which a failover cuts a primary off its replica do not lower it.
+   */
+  private readonly replicas = new Map<string, { expected: number; fewerSince: number | undefined }>()
+  private fresh = true
   private subscriber: RedisClient | undefined
   private subscriberConnections = 0
   private readonly listeners = new Map<string, Message>()
@@ -341,7 +352,7 @@ export class RedisStore implements CacheStore, RedisAccess {
         this.writeTimeoutMs,
       )
       roundTrip = got === value ? { ok: true, ms: elapsed(started) } : { ok: false, ms: elapsed(started), error: 'read back a different value' }
-      await this.checkEviction()
+      await this.inspect()
     } catch (err) {
       roundTrip = { ok: false, ms: elapsed(started), error: messageOf(err) }
     }
@@ -353,6 +364,7 @@ export class RedisStore implements CacheStore, RedisAccess {
       lastError: this.lastError,
       roundTrip,
       eviction: this.eviction,
+      replicas: [...this.replicas.values()].reduce((n, r) => n + r.expected, 0),
       pendingInvalidations: this.invalidator.pending,
     }
   }
@@ -396,6 +408,27 @@ export class RedisStore implements CacheStore, RedisAccess {
   publish(channel: string, payload: string): void {
     const name = this.channel(channel)
     this.sendAnyway((c) => c.publish(name, payload))
+  }
+
+  async replicated(): Promise<void> {
+    const waits: Promise<void>[] = []
+    for (const node of this.nodes()) {
+      const expected = this.replicas.get(nodeName(node))?.expected ?? 0
+      if (expected === 0) continue
+      // WAIT answers after writeTimeout at the latest; the call's own deadline leaves it room.
+      const acked = this.call(() => node.wait(expected, this.writeTimeoutMs), 2 * this.writeTimeoutMs)
+      waits.push(
+        acked.then(
+          (n) => {
+            if (n < expected) throw new StoreError(`the invalidation reached ${n} of the ${expected} replicas of ${nodeName(node)} in time; it runs again`)
+          },
+          (err: unknown) => {
+            throw this.storeError(err, 'waiting for the replicas to take an invalidation failed')
+          },
+        ),
+      )
+    }
+    await Promise.all(waits)
   }
 
   /** Sends an invalidation to every other instance; resolves once Redis has taken it. */
@@ -531,25 +564,36 @@ export class RedisStore implements CacheStore, RedisAccess {
     this.lastError = { message: messageOf(err), at: Date.now() }
   }
 
-  /** A (re)connection: read the eviction policy before relying on Redis for entries, then every minute. */
+  /**
+   * A (re)connection, perhaps to another primary: read the eviction policy and the replicas before
+   * relying on Redis for entries, then every minute.
+   */
   private readonly onReady = (): void => {
-    this.invalidator.recovered()
-    void this.checkEviction()
+    this.fresh = true
+    void this.inspect().then(() => this.invalidator.recovered())
     if (this.evictionTimer === undefined && !this.closed) {
-      this.evictionTimer = setInterval(() => void this.checkEviction(), EVICTION_CHECK_MS)
+      this.evictionTimer = setInterval(() => void this.inspect(), EVICTION_CHECK_MS)
       this.evictionTimer.unref()
     }
   }
 
-  private async checkEviction(): Promise<void> {
+  private nodes(): Redis[] {
+    return isCluster(this.client) ? this.client.nodes('master') : [this.client]
+  }
+
+  /** Reads each primary's eviction policy and replicas (`INFO memory`, `INFO replication`). */
+  private async inspect(): Promise<void> {
     if (this.closed || this.client.status !== 'ready') return
-    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
+    const nodes = this.nodes()
+    const fresh = this.fresh
+    this.fresh = false
     let found: EvictionPolicy
     try {
-      const infos = await this.call(() => Promise.all(nodes.map((n) => n.info('memory'))), this.writeTimeoutMs)
-      found = leastSafe(infos.map(evictionFromInfo))
+      const infos = await this.call(() => Promise.all(nodes.map((n) => Promise.all([n.info('memory'), n.info('replication')]))), this.writeTimeoutMs)
+      found = leastSafe(infos.map(([memory]) => evictionFromInfo(memory)))
+      infos.forEach(([, replication], i) => this.countReplicas(nodeName(nodes[i] as Redis), replicasFromInfo(replication), fresh))
     } catch (err) {
-      found = { policy: 'unknown', maxmemory: undefined, safe: false, note: `INFO memory failed: ${messageOf(err)}` }
+      found = { policy: 'unknown', maxmemory: undefined, safe: false, note: `INFO failed: ${messageOf(err)}` }
     }
     if (this.assumeNoEviction && !found.safe) found = { ...found, safe: true, note: `assumed safe (assumeNoEviction); ${found.note ?? ''}`.trim() }
     const was = this.eviction
@@ -557,6 +601,14 @@ export class RedisStore implements CacheStore, RedisAccess {
     if (was.safe && !found.safe) {
       this.host.report(new StoreError(`Redis may evict Corral's keys (${found.note ?? found.policy}); entries are kept in L1 only until it cannot`))
     }
+  }
+
+  private countReplicas(node: string, seen: number, fresh: boolean): void {
+    const known = this.replicas.get(node)
+    const now = Date.now()
+    if (fresh || known === undefined || seen >= known.expected) this.replicas.set(node, { expected: seen, fewerSince: undefined })
+    else if (known.fewerSince === undefined) this.replicas.set(node, { expected: known.expected, fewerSince: now })
+    else if (now - known.fewerSince >= REPLICA_GRACE_MS) this.replicas.set(node, { expected: seen, fewerSince: undefined })
   }
 
   private decode(key: string, replies: [Error | null, unknown][] | null): Entry | undefined | typeof UNAVAILABLE {
@@ -622,6 +674,19 @@ function signingKeys(v: unknown, option: string): readonly Buffer[] {
     }
     return b
   })
+}
+
+/** `host:port` of a node, for the replicas it is known to have. */
+function nodeName(node: Redis): string {
+  const o = node.options as { host?: string; port?: number } | undefined
+  return `${o?.host ?? ''}:${o?.port ?? ''}`
+}
+
+/** Replicas a primary has (`connected_slaves` of `INFO replication`); 0 for anything else. */
+function replicasFromInfo(info: string): number {
+  if (!/^role:master\s*$/m.test(info)) return 0
+  const m = /^connected_slaves:(\d+)\s*$/m.exec(info)
+  return m === null ? 0 : Number(m[1])
 }
 
 function elapsed(started: number): number {
