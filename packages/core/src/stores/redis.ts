@@ -598,7 +598,7 @@ export class RedisStore implements CacheStore, RedisAccess {
     if (this.assumeNoEviction && !found.safe) found = { ...found, safe: true, note: `assumed safe (assumeNoEviction); ${found.note ?? ''}`.trim() }
     const was = this.eviction
     this.eviction = found
-    if (was.safe && !found.safe) {
+    if (!found.safe && (was.safe || was === UNCHECKED)) {
       this.host.report(new StoreError(`Redis may evict Corral's keys (${found.note ?? found.policy}); entries are kept in L1 only until it cannot`))
     }
   }
