@@ -42,6 +42,11 @@ export interface LoadOptions {
   readonly keepBodies?: boolean
   /** Name of the cache status header. @default 'x-cache' */
   readonly cacheHeader?: string
+  /**
+   * With `record: false`, samples slower than this are still kept (in `slow`), so that a test can
+   * check each of them against the event-loop stalls it overlapped. @default 100
+   */
+  readonly keepSlowerThanMs?: number
 }
 
 /** Totals kept even when samples are not recorded. */
@@ -55,6 +60,8 @@ export interface Totals {
 export interface Load {
   /** Samples so far (empty with `record: false`). */
   readonly samples: readonly Sample[]
+  /** With `record: false`: the samples slower than `keepSlowerThanMs`. With `record: true`: empty (see `samples`). */
+  readonly slow: readonly Sample[]
   readonly totals: Readonly<Totals>
   /** `performance.now()`, the clock of `Sample.start`. */
   now(): number
@@ -63,6 +70,11 @@ export interface Load {
    * the app nor the client could run (GC, a busy machine). Helps tell noise from a real wait.
    */
   loopDelayMaxMs(): number
+  /**
+   * How long the event loop was stalled while `sample` was under way, in ms (see `watchEventLoop`):
+   * time during which neither the app nor the client could make progress on it.
+   */
+  stalledDuring(sample: Pick<Sample, 'start' | 'ms'>, minMs?: number): number
   /** Stops every loop and resolves once their last requests are done; returns the samples. */
   stop(): Promise<readonly Sample[]>
 }
@@ -77,9 +89,12 @@ export function startLoad(options: LoadOptions): Load {
   const record = options.record !== false
   const thinkMs = options.thinkMs ?? 0
   const timeoutMs = options.requestTimeoutMs ?? 10_000
+  const keepSlowerThanMs = options.keepSlowerThanMs ?? 100
   const samples: Sample[] = []
+  const slow: Sample[] = []
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
+  const stalls = watchEventLoop()
   const totals: Totals = { count: 0, non2xx: 0, errors: 0, maxMs: 0 }
   let stopped = false
   let next = 0
@@ -119,6 +134,7 @@ export function startLoad(options: LoadOptions): Load {
       else if (s.status < 200 || s.status > 299) totals.non2xx++
       if (s.ms > totals.maxMs) totals.maxMs = s.ms
       if (record) samples.push(s)
+      else if (s.ms > keepSlowerThanMs) slow.push(s)
       if (thinkMs > 0 && !stopped) await new Promise((r) => setTimeout(r, thinkMs))
     }
   }
@@ -126,15 +142,84 @@ export function startLoad(options: LoadOptions): Load {
   const loops = Array.from({ length: concurrency }, () => loop())
   return {
     samples,
+    slow,
     totals,
     now: () => performance.now(),
     loopDelayMaxMs: () => loopDelay.max / 1e6,
+    stalledDuring: (sample, minMs) => stalls.stalledMs(sample.start, sample.start + sample.ms, minMs),
     async stop() {
       stopped = true
       await Promise.all(loops)
       loopDelay.disable()
+      stalls.stop()
       agent.destroy()
       return samples
+    },
+  }
+}
+
+/** A timeline of event-loop stalls (see `watchEventLoop`). */
+export interface LoopWatch {
+  /**
+   * Total time within [from, to) (`performance.now()` ms) during which the loop was stalled, counting
+   * only stalls of at least `minMs` (default: the watch's `minStallMs`).
+   */
+  stalledMs(from: number, to: number, minMs?: number): number
+  /** Longest single stall so far, in ms. */
+  maxMs(): number
+  stop(): void
+}
+
+/**
+ * Records when the event loop was stalled: a timer asks to run every `resolutionMs`; when it runs
+ * late, the loop was busy or descheduled (GC, a long callback, another process on the core) for
+ * the difference, and that interval is recorded. Unlike `monitorEventLoopDelay`'s histogram this
+ * says *when*, so a slow request can be compared with the stalls it overlapped: a request that
+ * waited on something (a lock, a Redis deadline) while the loop was free is not explained by them.
+ * Stalls are measured with a resolution of about `resolutionMs`; the interval is placed at the end
+ * of the gap (the loop ran the timer as soon as it could).
+ *
+ * By default only stalls of at least `minStallMs` (two timer periods) count. A loop kept busy by
+ * many requests runs every timer a few ms late; counting that as a stall would let it excuse a
+ * request that was in fact waiting on something (on a loaded 2-core machine it added up to half of
+ * the run). What is left below the threshold is the ordinary cost of a busy loop, which a bound on
+ * request latency has to allow for anyway.
+ */
+export function watchEventLoop(resolutionMs = 10, minStallMs = 2 * resolutionMs): LoopWatch {
+  const from: number[] = []
+  const to: number[] = []
+  let max = 0
+  let last = performance.now()
+  let stopped = false
+  const timer = setInterval(() => {
+    const now = performance.now()
+    const late = now - last - resolutionMs
+    // Below a millisecond is timer jitter, not a stall.
+    if (late > 1) {
+      from.push(now - late)
+      to.push(now)
+      if (late > max) max = late
+    }
+    last = now
+  }, resolutionMs)
+  timer.unref()
+  return {
+    stalledMs(a, b, minMs = minStallMs) {
+      // The stall the loop is in right now has not been recorded yet: count it up to now.
+      const now = performance.now()
+      const open = stopped ? 0 : Math.max(0, now - last - resolutionMs)
+      let total = open > 1 && open >= minMs ? Math.max(0, Math.min(b, now) - Math.max(a, now - open)) : 0
+      for (let i = 0; i < from.length; i++) {
+        if ((to[i] as number) - (from[i] as number) < minMs) continue
+        const overlap = Math.min(b, to[i] as number) - Math.max(a, from[i] as number)
+        if (overlap > 0) total += overlap
+      }
+      return total
+    },
+    maxMs: () => max,
+    stop: () => {
+      stopped = true
+      clearInterval(timer)
     },
   }
 }

@@ -17,43 +17,97 @@ import {
 import { expressFactory } from '../helpers/express.js'
 import { rawGet } from '../helpers/http.js'
 import { fastifyFactory } from '../helpers/fastify.js'
-import { between, byWindow, formatSummary, startLoad, summarize, type Load, type Sample, type Summary } from '../helpers/load.js'
-import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+import { between, byWindow, formatSummary, startLoad, summarize, watchEventLoop, type Load, type LoopWatch, type Sample, type Summary } from '../helpers/load.js'
+import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
 import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
 
 // Redis fails under a steady load of concurrent requests on cached and uncached routes (issue 3):
 // killed then restarted, paused (CLIENT PAUSE), blocked (DEBUG SLEEP), frozen (SIGSTOP), full
 // (OOM). Every request must succeed with the right body, and none may wait on Redis for longer
-// than the L2 deadline plus a generous slack: the point is "never seconds", as with ioredis'
-// defaults. The bounds are loose on purpose (a hang must fail, scheduling noise must not).
+// than the L2 deadlines allow: the point is "never seconds", as with ioredis' defaults.
+//
+// Timing rules of this file. Every bound is derived from a deadline Corral is configured with
+// (below). A request is compared with the bound after taking off the time the event loop was
+// stalled while it was under way (GC, or the machine giving the core to another process: the load
+// generator runs in this process, so then neither the app nor the client runs): such a request is
+// explained, not failed, and the closing note says how many there were. A request that waited on
+// Redis, a lock or a breaker while the loop was free is not explained by anything. Waits for a
+// state (the breaker open, Redis answering again, entries back in Redis) poll that state or wait
+// for a signal; the only sleeps left are the lengths of the phases a test observes.
 
 /** Time the origin takes per call. */
 const ORIGIN_MS = 2
-/** `l2.timeout`: deadline of an L2 read. */
+/** `l2.timeout`: deadline of an L2 read (and of the fleet-lock script). */
 const L2_TIMEOUT = 50
-/**
- * Slack over origin + deadlines for the event loop, GC and a busy 2-core machine (event-loop
- * stalls of 100+ ms were seen with other work on the box). A miss asks Redis at least twice in a
- * row (the entry, then the fleet lock), each under the read deadline. The bound stays far below
- * what a hang costs: the breaker cooldown (1 s), lockTimeout (5 s) and ioredis' defaults are seconds.
- */
-const SLACK_MS = 350
-const LATENCY_BOUND = ORIGIN_MS + 2 * L2_TIMEOUT + SLACK_MS
-/** So that entries are re-checked against L2 while the test runs. */
-const L1_TTL = 1000
+/** RedisStore gives writes, invalidation steps, INFO and health round trips four times `l2.timeout`. */
+const WRITE_TIMEOUT = 4 * L2_TIMEOUT
 /** The RedisStore's default `failureThreshold`. */
 const FAILURE_THRESHOLD = 5
-/** How soon after Redis is back the cache must report L2 healthy again. */
-const RECOVERY_BOUND = 5000
+/** The RedisStore's default breaker `cooldown`. */
+const COOLDOWN_MS = 1000
+/** The cache's default `lockTimeout`: how long a miss waits for another fill of its key. */
+const LOCK_TIMEOUT = 5000
+/** Longest pause between two reconnection attempts of the client createCache makes (redis-client.ts). */
+const RECONNECT_MAX_MS = 2000
+/**
+ * The most Redis may add to one request: the entry read, then on a miss the fleet-lock script,
+ * each under the read deadline (a request waiting for another one's fill waits for a fill that is
+ * bounded the same way, and whose own read ran alongside its waiters' reads).
+ */
+const REDIS_WAIT = 2 * L2_TIMEOUT
+/**
+ * What a request may cost beyond the origin and REDIS_WAIT once event-loop stalls are taken off:
+ * parsing, routing, the cache's own work and the timers of the deadlines firing a little late.
+ * One more read deadline; the bound stays far below what a hang costs (a write deadline of
+ * 200 ms and more on top of that, the breaker cooldown, lockTimeout, ioredis' defaults: seconds).
+ */
+const MARGIN = 2 * L2_TIMEOUT
+/** Largest time a request may take, event-loop stalls taken off. */
+const LATENCY_BOUND = ORIGIN_MS + REDIS_WAIT + MARGIN
+/**
+ * How soon after Redis is back the cache must report L2 healthy again: the client's next
+ * reconnection attempt, the breaker's cooldown, the INFO that reads the eviction policy and the
+ * health round trip, each in full, plus one more cooldown for stalls on a busy machine.
+ */
+const RECOVERY_BOUND = RECONNECT_MAX_MS + COOLDOWN_MS + 2 * WRITE_TIMEOUT + COOLDOWN_MS
+/** So that entries are re-checked against L2 while the test runs. */
+const L1_TTL = 1000
 const IDS = 50
-const SLOW_ORIGIN_MS = 300
 const CONCURRENCY = 24
-/** The first requests fill the cache from cold: the "normal" baseline starts after them. */
-const WARM_UP_MS = 300
 /** Fifty cached ids with the uncached route between every fifth of them. */
 const PATHS: readonly string[] = Array.from({ length: IDS }, (_, i) => [`/cached/${i}`, ...(i % 5 === 4 ? ['/uncached'] : [])]).flat()
+// Lengths of the phases the scenarios observe (durations, not waits for something to happen).
+/** Redis healthy and every id filled: the baseline of the run. */
+const NORMAL_MS = 700
+/** How long Redis stays down, paused, blocked or frozen. */
+const FAULT_MS = 1500
+/** How long the load is watched once the fault is over. */
+const AFTER_MS = 1500
 
 const ADAPTERS: readonly AdapterFactory[] = [expressFactory('express5', express5, 5, 'route'), fastifyFactory('fastify5', fastify5)]
+
+interface Deferred {
+  readonly promise: Promise<void>
+  resolve(): void
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  return { promise, resolve }
+}
+
+/**
+ * Origin calls of `/held/:id` wait until the test lets them answer (see `hold`): a fill that holds
+ * the fleet lock for exactly as long as the test needs, instead of an origin that sleeps and hopes.
+ */
+const holds = new Map<string, { readonly entered: Deferred; readonly answer: Deferred }>()
+
+function hold(id: string): { readonly entered: Deferred; readonly answer: Deferred } {
+  const h = { entered: deferred(), answer: deferred() }
+  holds.set(id, h)
+  return h
+}
 
 const routes: readonly RouteSpec[] = [
   {
@@ -65,12 +119,14 @@ const routes: readonly RouteSpec[] = [
     },
   },
   {
-    // For the fleet-lock tests: slow enough for Redis to fail while the lock is held.
+    // For the fleet-lock tests: a cacheable response whose origin call lasts until the test says.
     method: 'GET',
-    path: '/slow',
-    handler: async () => {
-      await sleep(SLOW_ORIGIN_MS)
-      return { headers: { 'cache-control': 'no-store' }, body: { json: { slow: true } } }
+    path: '/held/:id',
+    handler: async (req) => {
+      const h = holds.get(String(req.params.id))
+      h?.entered.resolve()
+      await h?.answer.promise
+      return { body: { json: { id: String(req.params.id), held: true, call: req.call } } }
     },
   },
   {
@@ -83,6 +139,16 @@ const routes: readonly RouteSpec[] = [
   },
 ]
 
+/** Polls `check` every `every` ms until it holds; fails after `within` ms, saying what it waited for. */
+async function until(what: string, check: () => boolean | Promise<boolean>, within: number, every = 10): Promise<void> {
+  const deadline = performance.now() + within
+  for (;;) {
+    if (await check()) return
+    if (performance.now() > deadline) throw new Error(`timed out after ${within} ms waiting for ${what}`)
+    await sleep(every)
+  }
+}
+
 // ---- set-up and teardown -----------------------------------------------------------------------
 
 const cleanups: (() => Promise<void>)[] = []
@@ -90,6 +156,7 @@ const loads: Load[] = []
 
 afterEach(async () => {
   for (const load of loads.splice(0)) await load.stop()
+  holds.clear()
   const failures: unknown[] = []
   for (const c of cleanups.splice(0).reverse()) await c().catch((err: unknown) => failures.push(err))
   if (failures.length > 0) throw failures[0]
@@ -102,6 +169,11 @@ interface Rig {
   readonly namespace: string
   /** Every error the cache reported (store failures), in order. */
   readonly errors: CorralError[]
+  /**
+   * A test-side client, connected before any fault: a command sent on it while Redis is paused or
+   * blocked is answered once the fault is over, which tells the test when that is.
+   */
+  readonly raw: Redis
 }
 
 interface RigOptions {
@@ -114,6 +186,8 @@ interface RigOptions {
 async function rig(factory: AdapterFactory, options: RigOptions = {}): Promise<Rig> {
   const server = await startRedis({ args: options.args })
   cleanups.push(() => server.stop())
+  const raw = server.client()
+  await raw.ping()
   const errors: CorralError[] = []
   const namespace = `faults-${randomBytes(6).toString('hex')}`
   const onError = (e: CorralError) => {
@@ -126,11 +200,18 @@ async function rig(factory: AdapterFactory, options: RigOptions = {}): Promise<R
   cleanups.push(() => cache.close())
   const app = await factory.createApp({ cache, routes })
   cleanups.push(() => app.close())
-  return { server, cache, app, namespace, errors }
+  return { server, cache, app, namespace, errors, raw }
 }
 
 function load(app: AppHandle, options: { record?: boolean } = {}): Load {
-  const l = startLoad({ url: app.url, paths: PATHS, concurrency: CONCURRENCY, keepBodies: options.record !== false, ...options })
+  const l = startLoad({
+    url: app.url,
+    paths: PATHS,
+    concurrency: CONCURRENCY,
+    keepBodies: options.record !== false,
+    keepSlowerThanMs: LATENCY_BOUND,
+    ...options,
+  })
   loads.push(l)
   return l
 }
@@ -140,24 +221,69 @@ async function stop(l: Load): Promise<readonly Sample[]> {
   return l.stop()
 }
 
+/**
+ * Resolves once every cached id has been filled from cold, with the time: the normal phase (the
+ * run's baseline) starts there. A cold fill is one request, so IDS of them in a row, each within
+ * the bound, is the most this can take.
+ */
+async function warmedUp(app: AppHandle, l: Load): Promise<number> {
+  await until('every cached id to be filled once', () => app.calls('GET /cached/:id') >= IDS, IDS * LATENCY_BOUND)
+  return l.now()
+}
+
 // ---- what every run must show ------------------------------------------------------------------
 
-/** Zero failed requests, the right body for every path, and no request slower than the bound. */
-function expectServedWell(samples: readonly Sample[], l?: Load, marks: Readonly<Record<string, number>> = {}): void {
+/** The latency of a request with the event-loop stalls it overlapped taken off. */
+function netMs(l: Load, s: Sample): number {
+  return s.ms - l.stalledDuring(s)
+}
+
+/** The largest `netMs` among `samples` (NaN when empty). */
+function netMax(l: Load, samples: readonly Sample[]): number {
+  let max = Number.NaN
+  // Slowest first: once a sample's latency is below the best net latency so far, none can beat it.
+  for (const s of [...samples].sort((a, b) => b.ms - a.ms)) {
+    if (s.ms <= max) break
+    const net = netMs(l, s)
+    if (!(net <= max)) max = net
+  }
+  return max
+}
+
+/**
+ * No request slower than LATENCY_BOUND unless the event loop was stalled for the difference while
+ * it was under way; the ones that were are counted in the closing note.
+ */
+function expectFast(label: string, l: Load, samples: readonly Sample[], at: (s: Sample) => string = () => ''): void {
+  const over = samples.filter((s) => s.ms > LATENCY_BOUND)
+  const unexplained = over.filter((s) => netMs(l, s) > LATENCY_BOUND).sort((a, b) => b.ms - a.ms)
+  if (over.length > unexplained.length) {
+    const stalls = Math.max(...over.map((s) => l.stalledDuring(s)))
+    notes.push(`${label}: ${over.length - unexplained.length} of ${samples.length} requests over ${LATENCY_BOUND} ms, each during event-loop stalls (up to ${Math.round(stalls)} ms)`)
+  }
+  expect(
+    unexplained.slice(0, 5).map((s) => ({ path: s.path, ms: Math.round(s.ms), stalled: Math.round(l.stalledDuring(s)), cache: s.cache, at: at(s) })),
+    `${unexplained.length} of ${samples.length} requests took longer than ${LATENCY_BOUND} ms with the event loop free (longest stall of the run ${Math.round(l.loopDelayMaxMs())} ms)`,
+  ).toEqual([])
+}
+
+/**
+ * Zero failed requests, the right body for every path, and no request sent from `warm` on slower
+ * than the bound. The requests before `warm` filled the cache from cold in a process that was
+ * cold too (code compiled on first use, first connections, Redis compiling the lock script): they
+ * must succeed with the right body like every other, but their latency says nothing about Redis.
+ */
+function expectServedWell(label: string, samples: readonly Sample[], l: Load, warm: number, marks: Readonly<Record<string, number>> = {}): void {
   expect(samples.length).toBeGreaterThan(0)
   const failed = samples.filter((s) => s.error !== undefined || s.status < 200 || s.status > 299)
   expect(failed.slice(0, 5), `${failed.length} of ${samples.length} requests failed`).toEqual([])
   const wrong = samples.filter((s) => !bodyMatches(s))
   expect(wrong.slice(0, 5).map(({ path, body, cache }) => ({ path, body, cache })), `${wrong.length} wrong bodies`).toEqual([])
-  const slow = samples.filter((s) => s.ms > LATENCY_BOUND).sort((a, b) => b.ms - a.ms)
   // Sent at: ms since the first request, and since each fault mark (kill, restart, ...).
   const t0 = samples.reduce((m, s) => Math.min(m, s.start), Number.POSITIVE_INFINITY)
-  const at = (t: number) =>
-    [`+${Math.round(t - t0)}`, ...Object.entries(marks).map(([name, m]) => `${name}${t >= m ? '+' : '-'}${Math.round(Math.abs(t - m))}`)].join(' ')
-  expect(
-    slow.slice(0, 5).map(({ path, ms, cache, start }) => ({ path, ms: Math.round(ms), cache, at: at(start) })),
-    `${slow.length} of ${samples.length} requests took longer than ${LATENCY_BOUND} ms (event loop blocked up to ${Math.round(l?.loopDelayMaxMs() ?? Number.NaN)} ms)`,
-  ).toEqual([])
+  const at = (s: Sample) =>
+    [`+${Math.round(s.start - t0)}`, ...Object.entries(marks).map(([name, m]) => `${name}${s.start >= m ? '+' : '-'}${Math.round(Math.abs(s.start - m))}`)].join(' ')
+  expectFast(label, l, between(samples, warm), at)
   // The uncached route is never answered from the cache.
   expect(samples.filter((s) => s.path === '/uncached' && s.cache === 'HIT')).toEqual([])
 }
@@ -178,12 +304,18 @@ function expectOriginCalls(app: AppHandle, samples: readonly Sample[]): void {
   expect(app.calls('GET /cached/:id')).toBeLessThan(cached / 5)
 }
 
-/** Every `windowMs` of the run, cached paths were answered with hits. */
+/**
+ * Every `windowMs` of the run in which cached paths were requested, some were answered with hits.
+ * A window in which no request was sent at all is one every loop spent waiting on a request that
+ * began before it: those requests took longer than the window, which is more than LATENCY_BOUND,
+ * so `expectFast` judges them (a hang fails there; a stall of the whole process is explained).
+ */
 function expectHitsThroughout(samples: readonly Sample[], windowMs = 500): void {
+  expect(windowMs).toBeGreaterThan(LATENCY_BOUND)
   const cached = samples.filter((s) => s.path !== '/uncached')
   const windows = byWindow(cached, windowMs)
   // The last window may hold only the few requests sent as the load was stopped.
-  const dry = windows.slice(0, -1).filter((w) => w.samples.filter((s) => s.cache === 'HIT').length === 0)
+  const dry = windows.slice(0, -1).filter((w) => w.samples.length > 0 && w.samples.every((s) => s.cache !== 'HIT'))
   expect(dry.map((w) => ({ at: Math.round(w.start - (windows[0]?.start ?? 0)), n: w.samples.length }))).toEqual([])
 }
 
@@ -193,6 +325,23 @@ function l2Of(h: CacheHealth): L2Health {
   const store = h.store as { l2?: L2Health } | null
   if (store?.l2 === undefined) throw new Error(`health() has no l2 report: ${JSON.stringify(h)}`)
   return store.l2
+}
+
+/** The RedisStore behind a cache built with `createCache({ redis })` (internal fields, read only). */
+function redisStoreOf(cache: Cache): RedisStore {
+  const l2 = (cache as unknown as { store: { l2?: RedisStore } }).store.l2
+  if (l2 === undefined) throw new Error('the cache has no Redis tier')
+  return l2
+}
+
+/**
+ * The breaker's state, read without sending anything (health() would send a round trip through a
+ * closed breaker, and count its failure while Redis is stuck).
+ */
+function breakerOf(cache: Cache): string {
+  const state = (redisStoreOf(cache) as unknown as { breaker?: { state?: unknown } }).breaker?.state
+  if (typeof state !== 'string') throw new Error('the RedisStore has no breaker state to read')
+  return state
 }
 
 /** Polls health until L2 is ok with its breaker closed; resolves with the time that took. */
@@ -243,10 +392,24 @@ async function locksInRedis(server: RedisServer, namespace: string): Promise<{ k
 
 /** The ioredis client behind a cache built with `createCache({ redis })` (internal fields, read only). */
 function l2ClientOf(cache: Cache): RedisClient {
-  const store = (cache as unknown as { store: { l2?: { client?: RedisClient } } }).store
-  const client = store.l2?.client
-  if (client === undefined) throw new Error('the cache has no Redis tier')
-  return client
+  return redisStoreOf(cache).client
+}
+
+/**
+ * Records what each fleet-lock request of the cache got ('acquired', 'held' or 'unavailable'), so
+ * a test can tell that a miss really asked the lock (internal: wraps the lock's `acquire`).
+ */
+function lockGrants(cache: Cache): string[] {
+  const locks = (cache as unknown as { store: { locks?: { acquire: (...args: unknown[]) => Promise<{ state: string }> } } }).store.locks
+  if (locks === undefined) throw new Error('the cache has no fleet lock')
+  const acquire = locks.acquire.bind(locks)
+  const grants: string[] = []
+  locks.acquire = async (...args: unknown[]) => {
+    const grant = await acquire(...args)
+    grants.push(grant.state)
+    return grant
+  }
+  return grants
 }
 
 /** ioredis' internal queues: commands waiting to be sent, and sent commands waiting for a reply. */
@@ -279,6 +442,8 @@ interface Row {
   readonly phase: string
   readonly summary: Summary
   readonly normal: Summary | undefined
+  /** Largest latency of the phase with the event-loop stalls it overlapped taken off. */
+  readonly netMax: number
   /** Longest event-loop stall of the whole run, in ms. */
   readonly loopMaxMs: number
 }
@@ -290,32 +455,42 @@ function report(adapter: string, scenario: string, l: Load, phases: readonly [st
   const normal = phases[0] === undefined ? undefined : summarize(phases[0][1])
   for (const [phase, samples] of phases) {
     const summary = summarize(samples)
-    rows.push({ adapter, scenario, phase, summary, normal: phase === phases[0]?.[0] ? undefined : normal, loopMaxMs: l.loopDelayMaxMs() })
+    rows.push({
+      adapter,
+      scenario,
+      phase,
+      summary,
+      normal: phase === phases[0]?.[0] ? undefined : normal,
+      netMax: netMax(l, samples),
+      loopMaxMs: l.loopDelayMaxMs(),
+    })
   }
 }
 
 afterAll(() => {
   if (rows.length === 0 && notes.length === 0) return
   const f = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(1))
-  const lines = rows.map(({ adapter, scenario, phase, summary: s, normal: n, loopMaxMs }) => {
+  const lines = rows.map(({ adapter, scenario, phase, summary: s, normal: n, netMax: net, loopMaxMs }) => {
     const added = n === undefined ? ` (event loop stalled up to ${f(loopMaxMs)}ms in this run)` : ` added p99=${f(s.p99 - n.p99)}ms max=${f(s.max - n.max)}ms`
-    return `${adapter.split(' ')[0]?.padEnd(9)} ${scenario.padEnd(6)} ${phase.padEnd(14)} ${formatSummary(s)}${added}`
+    return `${adapter.split(' ')[0]?.padEnd(9)} ${scenario.padEnd(6)} ${phase.padEnd(14)} ${formatSummary(s)} net max=${f(net)}ms${added}`
   })
-  console.log(`L2 fault latencies (bound per request ${LATENCY_BOUND} ms)\n${[...lines, ...notes].join('\n')}`)
+  console.log(`L2 fault latencies (bound per request ${LATENCY_BOUND} ms, event-loop stalls taken off: net)\n${[...lines, ...notes].join('\n')}`)
 })
 
 // ---- the scenarios -------------------------------------------------------------------------------
 
 describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
+  const name = factory.name.split(' ')[0] as string
+
   it('Redis killed, then restarted: no failed request, latency bounded by the L2 deadline, L2 used again within seconds', async () => {
     const { server, cache, app, namespace } = await rig(factory)
     const l = load(app)
-    const t0 = l.now()
-    await sleep(1000)
+    const tWarm = await warmedUp(app, l)
+    await sleep(NORMAL_MS)
 
     const tKill = l.now()
     await server.kill()
-    await sleep(2000)
+    await sleep(FAULT_MS)
     // Redis is away: the cache says so (it sends nothing while the client is not connected).
     const down = l2Of(await cache.health())
     expect(down.ok).toBe(false)
@@ -325,121 +500,121 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     const tRestart = l.now()
     await server.restart()
     const recoveredAfter = await recovery(cache, tRestart)
-    notes.push(`${factory.name.split(' ')[0]} kill: L2 healthy (round trip ok, breaker closed) ${Math.round(recoveredAfter)} ms after Redis was back`)
-    // Redis came back empty: every entry found there now was written by this instance since.
-    await expect.poll(() => entriesInRedis(server, namespace), { timeout: RECOVERY_BOUND, interval: 100 }).toBeGreaterThan(0)
-    const untilEnd = Math.max(0, tRestart + 3000 - l.now())
-    await sleep(untilEnd)
-    // Past one L1 lifetime with Redis healthy, every cached id is found in L2: no more origin calls.
+    notes.push(`${name} kill: L2 healthy (round trip ok, breaker closed) ${Math.round(recoveredAfter)} ms after Redis was back`)
+    // Redis came back empty. Every id is checked against L2 within one L1 lifetime of the
+    // recovery, found missing, filled again and written (a write takes up to three steps, each
+    // under the write deadline): then Redis holds every one of them again.
+    await until('every id to be written to Redis again', async () => (await entriesInRedis(server, namespace)) === IDS, L1_TTL + 3 * WRITE_TIMEOUT + COOLDOWN_MS, 50)
+    // For one whole L1 lifetime (and one more request) with Redis healthy, every id is re-checked
+    // against L2 and found there: no more origin calls.
     const callsBefore = app.calls('GET /cached/:id')
-    await sleep(L1_TTL + 200)
+    await sleep(L1_TTL + LATENCY_BOUND)
     expect(app.calls('GET /cached/:id')).toBe(callsBefore)
     expect(await entriesInRedis(server, namespace)).toBe(IDS)
     const samples = await stop(l)
     // Numbers first, so that a failing run still reports them.
     report(factory.name, 'kill', l, [
-      ['normal', between(samples, t0 + WARM_UP_MS, tKill)],
+      ['normal', between(samples, tWarm, tKill)],
       ['redis down', between(samples, tKill, tRestart)],
       ['after restart', between(samples, tRestart)],
     ])
 
-    expectServedWell(samples, l, { kill: tKill, restart: tRestart })
+    expectServedWell(`${name} kill`, samples, l, tWarm, { kill: tKill, restart: tRestart })
     expectHitsThroughout(samples)
     expectOriginCalls(app, samples)
     expect(recoveredAfter).toBeLessThan(RECOVERY_BOUND)
   }, 30_000)
 
   it('Redis paused (CLIENT PAUSE ALL 1.5 s): no failed request, no request waits for the pause', async () => {
-    const { server, cache, app } = await rig(factory)
+    const { server, cache, app, raw } = await rig(factory)
     const l = load(app)
-    const t0 = l.now()
-    await sleep(1000)
+    const tWarm = await warmedUp(app, l)
+    await sleep(NORMAL_MS)
 
     const tPause = l.now()
-    await server.pause(1500)
-    await sleep(700)
-    // Reads timed out: the breaker opened instead of sending every request to a stuck Redis.
-    expect(l2Of(await cache.health()).breaker).not.toBe('closed')
-    await sleep(800)
+    await server.pause(FAULT_MS)
+    // Reads time out: the breaker opens instead of sending every request to a stuck Redis.
+    await until('the breaker to open while Redis is paused', () => breakerOf(cache) !== 'closed', FAULT_MS)
+    // A PING sent now is answered when the pause is over.
+    await raw.ping()
     const tEnd = l.now()
     const recoveredAfter = await recovery(cache, tEnd)
-    notes.push(`${factory.name.split(' ')[0]} pause: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
-    await sleep(Math.max(0, tEnd + 1500 - l.now()))
+    notes.push(`${name} pause: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
+    await sleep(Math.max(0, tEnd + AFTER_MS - l.now()))
     const samples = await stop(l)
     // Numbers first, so that a failing run still reports them.
     report(factory.name, 'pause', l, [
-      ['normal', between(samples, t0 + WARM_UP_MS, tPause)],
+      ['normal', between(samples, tWarm, tPause)],
       ['paused', between(samples, tPause, tEnd)],
       ['after', between(samples, tEnd)],
     ])
 
-    expectServedWell(samples, l, { pause: tPause, end: tEnd })
+    expectServedWell(`${name} pause`, samples, l, tWarm, { pause: tPause, end: tEnd })
     expectHitsThroughout(samples)
     expectOriginCalls(app, samples)
   }, 30_000)
 
   it('Redis blocked (DEBUG SLEEP 1.5 s): no failed request, no request waits for the sleep', async () => {
-    const { server, cache, app } = await rig(factory)
+    const { server, cache, app, raw } = await rig(factory)
     const l = load(app)
-    const t0 = l.now()
-    await sleep(1000)
+    const tWarm = await warmedUp(app, l)
+    await sleep(NORMAL_MS)
 
     const tSleep = l.now()
-    await server.sleep(1.5)
-    await sleep(700)
-    expect(l2Of(await cache.health()).breaker).not.toBe('closed')
-    await sleep(800)
+    await server.sleep(FAULT_MS / 1000)
+    await until('the breaker to open while Redis is blocked', () => breakerOf(cache) !== 'closed', FAULT_MS)
+    // Queued behind the DEBUG SLEEP: answered when Redis runs again.
+    await raw.ping()
     const tEnd = l.now()
     const recoveredAfter = await recovery(cache, tEnd)
-    notes.push(`${factory.name.split(' ')[0]} sleep: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
-    await sleep(Math.max(0, tEnd + 1500 - l.now()))
+    notes.push(`${name} sleep: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
+    await sleep(Math.max(0, tEnd + AFTER_MS - l.now()))
     const samples = await stop(l)
     // Numbers first, so that a failing run still reports them.
     report(factory.name, 'sleep', l, [
-      ['normal', between(samples, t0 + WARM_UP_MS, tSleep)],
+      ['normal', between(samples, tWarm, tSleep)],
       ['sleeping', between(samples, tSleep, tEnd)],
       ['after', between(samples, tEnd)],
     ])
 
-    expectServedWell(samples, l, { sleep: tSleep, end: tEnd })
+    expectServedWell(`${name} sleep`, samples, l, tWarm, { sleep: tSleep, end: tEnd })
     expectHitsThroughout(samples)
     expectOriginCalls(app, samples)
   }, 30_000)
 
-  it('Redis frozen (SIGSTOP 2 s, a hung host): no failed request, latency bounded, ioredis queues bounded', async () => {
+  it('Redis frozen (SIGSTOP 1.5 s, a hung host): no failed request, latency bounded, ioredis queues bounded', async () => {
     const { server, cache, app } = await rig(factory)
     const client = l2ClientOf(cache)
     const l = load(app)
-    const t0 = l.now()
-    await sleep(1000)
+    const tWarm = await warmedUp(app, l)
+    await sleep(NORMAL_MS)
 
     const tFreeze = l.now()
     const queues = watchQueues(client)
     await server.freeze()
-    await sleep(1000)
-    expect(l2Of(await cache.health()).breaker).not.toBe('closed')
-    await sleep(1000)
+    await until('the breaker to open while Redis is frozen', () => breakerOf(cache) !== 'closed', FAULT_MS)
+    await sleep(Math.max(0, tFreeze + FAULT_MS - l.now()))
     const tThaw = l.now()
     await server.thaw()
     const maxQueues = queues.stop()
     const recoveredAfter = await recovery(cache, tThaw)
-    notes.push(`${factory.name.split(' ')[0]} freeze: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
-    await sleep(Math.max(0, tThaw + 2000 - l.now()))
+    notes.push(`${name} freeze: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
+    await sleep(Math.max(0, tThaw + AFTER_MS - l.now()))
     const samples = await stop(l)
     // Numbers first, so that a failing run still reports them.
     report(factory.name, 'freeze', l, [
-      ['normal', between(samples, t0 + WARM_UP_MS, tFreeze)],
+      ['normal', between(samples, tWarm, tFreeze)],
       ['frozen', between(samples, tFreeze, tThaw)],
       ['after', between(samples, tThaw)],
     ])
 
-    expectServedWell(samples, l, { freeze: tFreeze, thaw: tThaw })
+    expectServedWell(`${name} freeze`, samples, l, tWarm, { freeze: tFreeze, thaw: tThaw })
     expectHitsThroughout(samples)
     expectOriginCalls(app, samples)
     // Nothing piles up for a Redis that does not answer: the breaker keeps calls to a trickle.
     expect(maxQueues.offline).toBe(0)
     expect(maxQueues.command).toBeLessThan(200)
-    notes.push(`${factory.name.split(' ')[0]} frozen Redis: ioredis queues at most ${JSON.stringify(maxQueues)}`)
+    notes.push(`${name} frozen Redis: ioredis queues at most ${JSON.stringify(maxQueues)}`)
   }, 30_000)
 
   it('heap and ioredis queues do not grow while Redis is away', async () => {
@@ -451,12 +626,19 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
       },
     })
     const client = (l2 as RedisStore).client
-    // Totals only: recorded samples would grow the heap by themselves.
+    // Totals only: recorded samples would grow the heap by themselves (the few slower than the
+    // bound are kept, to be checked against the event-loop stalls).
     const l = load(app, { record: false })
-    await sleep(1000)
+    const tWarm = await warmedUp(app, l)
+    await sleep(NORMAL_MS)
     await server.kill()
-    // Let the breaker open and the client settle into reconnecting before the first measure.
-    await sleep(500)
+    // The client has seen the connection close, and the commands that were in flight on it have
+    // failed with it (at the latest at their deadline), before the first measure.
+    await until(
+      'the client to notice that Redis is gone and drop what was in flight',
+      () => client.status !== 'ready' && queuesOf(client).command === 0 && queuesOf(client).offline === 0,
+      WRITE_TIMEOUT + COOLDOWN_MS,
+    )
     const gc = exposeGc()
     gc()
     const before = process.memoryUsage().heapUsed
@@ -472,15 +654,14 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     expect(served).toBeGreaterThan(1000) // the load really ran during the outage
     expect(l.totals.errors).toBe(0)
     expect(l.totals.non2xx).toBe(0)
-    expect(l.totals.maxMs).toBeLessThanOrEqual(LATENCY_BOUND)
+    expectFast(`${name} heap`, l, between(l.slow, tWarm))
     expect(after - before, `heap grew by ${((after - before) / 1e6).toFixed(2)} MB over ${served} requests`).toBeLessThan(8 * 1024 * 1024)
     expect(maxQueues).toEqual({ offline: 0, command: 0 })
-    notes.push(`${factory.name.split(' ')[0]} heap while Redis is down: ${((after - before) / 1e6).toFixed(2)} MB over ${served} requests; ioredis queues at most ${JSON.stringify(maxQueues)}`)
+    notes.push(`${name} heap while Redis is down: ${((after - before) / 1e6).toFixed(2)} MB over ${served} requests; ioredis queues at most ${JSON.stringify(maxQueues)}`)
   }, 30_000)
 
   it('Redis full (maxmemory, noeviction): no failed request, right bodies, L1 hits, OOM reported, breaker stays closed', async () => {
-    const { server, cache, app, namespace, errors } = await rig(factory, { args: ['--maxmemory', '1mb', '--maxmemory-policy', 'noeviction'] })
-    const raw = server.client()
+    const { server, cache, app, namespace, errors, raw } = await rig(factory, { args: ['--maxmemory', '1mb', '--maxmemory-policy', 'noeviction'] })
     const junk = Buffer.alloc(16 * 1024, 'x')
     let oom = false
     for (let i = 0; i < 10_000 && !oom; i++) {
@@ -493,12 +674,13 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     const errorsBefore = cache.stats().errors
 
     const l = load(app)
+    const tWarm = await warmedUp(app, l)
     await sleep(3000)
     const samples = await stop(l)
     // Numbers first, so that a failing run still reports them.
-    report(factory.name, 'full', l, [['redis full', samples]])
+    report(factory.name, 'full', l, [['redis full', between(samples, tWarm)]])
 
-    expectServedWell(samples, l)
+    expectServedWell(`${name} full`, samples, l, tWarm)
     expectHitsThroughout(samples)
     expectOriginCalls(app, samples)
     expect(cache.stats().errors).toBeGreaterThan(errorsBefore)
@@ -523,53 +705,93 @@ function exposeGc(): () => void {
 // was open) must not make the next miss on that key wait lockTimeout (5 s by default) for a
 // message that will not come: that is a Redis stall turned into seconds of latency, after Redis
 // is healthy again.
+//
+// The keys here are cacheable on purpose: a key whose response was not storable (no-store) is in
+// hit-for-pass, and its misses skip the fleet lock altogether, so they could not show a stale lock.
+// The entry the first fill leaves in L1 is invalidated before the next request, which is then a
+// miss that asks the lock (checked: `lockGrants`).
 describe('fleet lock after a Redis stall', () => {
-  it('a lock SET that timed out client-side does not make the next miss on that key wait for lockTimeout', async () => {
-    const { server, cache, app, namespace } = await rig(ADAPTERS[0] as AdapterFactory)
-    expect((await rawGet(app.url, '/uncached')).status).toBe(200)
-    await expect.poll(async () => l2Of(await cache.health()).ok).toBe(true)
+  /** Long enough that a request which waited for it is told from one that did not. */
+  const STALL_MS = 1000
 
-    // Every command blocks for 400 ms: the L2 read and the lock SET each time out after 50 ms,
-    // the request goes to the origin, and Redis runs both commands once the pause is over.
-    await server.pause(400)
-    const during = await rawGet(app.url, '/uncached')
+  /** One request, its latency taken off the event-loop stalls it overlapped, must be within the bound. */
+  function expectQuick(what: string, res: { ms: number }, sentAt: number, loop: LoopWatch): void {
+    const stalled = loop.stalledMs(sentAt, sentAt + res.ms)
+    expect(res.ms - stalled, `${what}: ${Math.round(res.ms)} ms, of which the event loop was stalled ${Math.round(stalled)} ms`).toBeLessThan(LATENCY_BOUND)
+  }
+
+  it('a lock SET that timed out client-side does not make the next miss on that key wait for lockTimeout', async () => {
+    expect(LATENCY_BOUND).toBeLessThan(STALL_MS)
+    const { server, cache, app, namespace, raw } = await rig(ADAPTERS[0] as AdapterFactory)
+    const loop = watchEventLoop()
+    cleanups.push(async () => loop.stop())
+    expect((await rawGet(app.url, '/uncached')).status).toBe(200)
+    await until('L2 healthy', async () => l2Of(await cache.health()).ok, RECOVERY_BOUND, 50)
+    const grants = lockGrants(cache)
+
+    // Every command blocks for STALL_MS: the L2 read and the lock script each time out after
+    // l2.timeout, the request goes to the origin, and Redis runs both commands once the pause is over.
+    await server.pause(STALL_MS)
+    const sentDuring = performance.now()
+    const during = await rawGet(app.url, '/cached/stall')
     expect(during.status).toBe(200)
-    expect(during.ms).toBeLessThan(LATENCY_BOUND)
-    await sleep(600)
+    expect(during.headers['x-cache']).toBe('MISS')
+    expect(grants).toEqual(['unavailable'])
+    expectQuick('the request during the pause', during, sentDuring, loop)
+    // Answered once the pause is over; then a round trip through the cache's own connection comes
+    // after every command the cache queued on it during the pause.
+    await raw.ping()
     expect(l2Of(await cache.health()).breaker).toBe('closed')
     const locks = await locksInRedis(server, namespace)
 
-    const after = await rawGet(app.url, '/uncached')
+    // The first fill left its entry in L1: take it out, so that the next request is a miss again.
+    await cache.invalidate({ keys: ['/cached/stall'] })
+    const sentAfter = performance.now()
+    const after = await rawGet(app.url, '/cached/stall')
     expect(after.status).toBe(200)
-    expect(after.ms, `the request after the stall waited on a lock nobody holds (locks in Redis before it: ${JSON.stringify(locks)})`).toBeLessThan(
-      LATENCY_BOUND,
-    )
+    expect(after.headers['x-cache']).toBe('MISS')
+    expect(grants, 'the miss after the stall asked the fleet lock').toHaveLength(2)
+    // Waiting on a lock nobody holds takes lockTimeout.
+    expect(LATENCY_BOUND).toBeLessThan(LOCK_TIMEOUT)
+    expectQuick(`the request after the stall (locks in Redis before it: ${JSON.stringify(locks)}; lock requests: ${JSON.stringify(grants)})`, after, sentAfter, loop)
   }, 20_000)
 
   it('a lock whose release came while the breaker was open does not make the next miss on that key wait for lockTimeout', async () => {
-    const { server, cache, app, namespace } = await rig(ADAPTERS[0] as AdapterFactory)
+    const { server, cache, app, namespace, raw } = await rig(ADAPTERS[0] as AdapterFactory)
+    const loop = watchEventLoop()
+    cleanups.push(async () => loop.stop())
     expect((await rawGet(app.url, '/uncached')).status).toBe(200)
-    await expect.poll(async () => l2Of(await cache.health()).ok).toBe(true)
+    await until('L2 healthy', async () => l2Of(await cache.health()).ok, RECOVERY_BOUND, 50)
+    const grants = lockGrants(cache)
 
-    // This request takes the lock on /slow, then spends 300 ms at the origin...
-    const holder = rawGet(app.url, '/slow')
-    await sleep(100)
-    // ...while Redis stalls and reads of uncached ids time out until the breaker opens, so the
-    // release at the end of the origin call is never sent.
-    await server.pause(500)
+    // This request takes the lock on /held/lock and stays at the origin until we let it answer...
+    const h = hold('lock')
+    const holder = rawGet(app.url, '/held/lock')
+    await h.entered.promise
+    expect(grants).toEqual(['acquired'])
+    // ...while Redis stalls and reads of ids nobody asked for yet time out until the breaker opens.
+    await server.pause(STALL_MS)
     await Promise.all(Array.from({ length: FAILURE_THRESHOLD + 1 }, (_, i) => rawGet(app.url, `/cached/${IDS + i}`)))
-    expect(l2Of(await cache.health()).breaker).toBe('open')
+    expect(breakerOf(cache)).toBe('open')
+    // Now the holder's origin answers: its fill ends, and its lock is released, with the circuit open.
+    const answered = performance.now()
+    h.answer.resolve()
     const held = await holder
     expect(held.status).toBe(200)
-    expect(held.ms).toBeLessThan(SLOW_ORIGIN_MS + LATENCY_BOUND)
-    const recovered = performance.now()
-    await recovery(cache, recovered)
+    // The holder's response does not wait for the paused Redis either.
+    expectQuick('the holder, from its origin answering', { ms: performance.now() - answered }, answered, loop)
+    await raw.ping()
+    await recovery(cache, performance.now())
     const locks = await locksInRedis(server, namespace)
 
-    const next = await rawGet(app.url, '/slow')
+    await cache.invalidate({ keys: ['/held/lock'] })
+    const asked = grants.length
+    const sentNext = performance.now()
+    const next = await rawGet(app.url, '/held/lock')
     expect(next.status).toBe(200)
-    expect(next.ms, `the next miss waited on a lock nobody holds (locks in Redis before it: ${JSON.stringify(locks)})`).toBeLessThan(
-      SLOW_ORIGIN_MS + LATENCY_BOUND,
-    )
+    expect(next.headers['x-cache']).toBe('MISS')
+    expect(grants.length, 'the next miss asked the fleet lock').toBe(asked + 1)
+    expect(LATENCY_BOUND).toBeLessThan(LOCK_TIMEOUT)
+    expectQuick(`the next miss (locks in Redis before it: ${JSON.stringify(locks)}; lock requests: ${JSON.stringify(grants)})`, next, sentNext, loop)
   }, 20_000)
 })
