@@ -84,6 +84,11 @@ async function hitsOnB(b: Instance, ids: readonly number[]): Promise<number> {
   return hits
 }
 
+/** Invalidations A keeps to run again (0, or 1 merged batch). */
+async function pendingOf(a: Instance): Promise<number | undefined> {
+  return ((await a.cache.health()).store?.l2 as { pendingInvalidations?: number } | undefined)?.pendingInvalidations
+}
+
 async function entriesInRedis(ns: string): Promise<number> {
   let n = 0
   let cursor = '0'
@@ -96,25 +101,36 @@ async function entriesInRedis(ns: string): Promise<number> {
 }
 
 describe('a burst of invalidations across two instances', () => {
-  it('10,000 concurrent invalidations of 2,000 tags: every promise resolves, and none of the 2,000 entries is served again anywhere', async () => {
-    const { ns, a, b } = await pair(1000)
-    const ids = await fill(a, b, 2000, true)
+  it('10,000 concurrent invalidations of 2,000 tags with the default deadlines: what resolves has taken effect everywhere, what rejects runs again, nothing is served again', async () => {
+    // B fills and observes with generous deadlines; A invalidates with the default ones (50 ms
+    // reads, 200 ms writes), under which the burst used to be cut short and resolve anyway.
+    const { ns, a: b, b: other } = await pair(1000)
+    const a = await instance('A', { cache: { redis: server.url, namespace: ns }, routes: items }, cleanups)
+    await healthy([a], 5000)
+    const ids = await fill(other, b, 2000, true)
     expect(await entriesInRedis(ns)).toBe(2000)
 
+    // Redis stalls a little longer than A's write deadline as the burst starts, as a busy Redis
+    // would: what A sends first misses its deadline.
+    await server.pause(250)
     const outcomes = await Promise.allSettled(Array.from({ length: 10_000 }, (_, i) => a.cache.invalidate({ tags: [`item:${i % 2000}`] })))
-    const rejected = outcomes.filter((o) => o.status === 'rejected')
-    expect(rejected).toEqual([])
-    // Each entry is counted once, by the first invalidation that removed it.
-    const removed = outcomes.reduce((sum, o) => sum + (o.status === 'fulfilled' ? o.value : 0), 0)
-    expect(removed).toBeGreaterThanOrEqual(2000)
-
-    expect(await entriesInRedis(ns)).toBe(0)
-    const hits = await hitsOnB(b, ids)
+    const resolvedIds = new Set<number>()
+    outcomes.forEach((o, i) => {
+      if (o.status === 'fulfilled') resolvedIds.add(i % 2000)
+      else expect(o.reason).toBeInstanceOf(StoreError)
+    })
+    // The first batch stalls and rejects; the next one, which merges the other 9,999 (and the
+    // first, kept to run again), resolves once Redis answers.
+    expect(resolvedIds.size).toBeGreaterThan(0)
     // Resolved means Redis has delivered every message to B: no waiting before asking it (in
     // this one process, B reads them on the event loop's next turn, before it reads a request).
-    expect(hits).toBe(0)
-    expect(a.errors).toEqual([])
-    expect(b.errors).toEqual([])
+    expect(await hitsOnB(b, [...resolvedIds])).toBe(0)
+
+    // Whatever rejected is run again once Redis answers; then nothing at all is left.
+    await until(async () => (await pendingOf(a)) === 0, 10_000, 'the refused invalidations to run')
+    await until(async () => (await entriesInRedis(ns)) <= resolvedIds.size, 5000, 'the sweep of the rest')
+    const rest = ids.filter((id) => !resolvedIds.has(id))
+    expect(await hitsOnB(b, rest)).toBe(0)
   }, 60_000)
 
   it('when Redis stops answering mid-burst, the invalidations it could not make reject, run again once it answers, and nothing invalidated is served after', async () => {
@@ -127,11 +143,9 @@ describe('a burst of invalidations across two instances', () => {
     expect(rejected.length).toBeGreaterThan(0)
     for (const r of rejected) expect(r.reason).toBeInstanceOf(StoreError)
 
-    // Once Redis answers again, the kept invalidations run (merged) and reach B.
-    const pending = async (): Promise<number | undefined> =>
-      ((await a.cache.health()).store?.l2 as { pendingInvalidations?: number } | undefined)?.pendingInvalidations
-    // The pause, then the breaker's cooldown, then a batch: bounded by a few seconds.
-    await until(async () => (await pending()) === 0, 10_000, 'the refused invalidations to run')
+    // Once Redis answers again, the kept invalidations run (merged) and reach B. The pause, then
+    // the breaker's cooldown, then a batch: bounded by a few seconds.
+    await until(async () => (await pendingOf(a)) === 0, 10_000, 'the refused invalidations to run')
     await until(() => b.cache.stats().entries === 0, 2000, "B's L1 to drop what they removed")
     expect(await entriesInRedis(ns)).toBe(0)
     expect(await hitsOnB(b, ids)).toBe(0)
