@@ -1,11 +1,10 @@
-import v8 from 'node:v8'
-import vm from 'node:vm'
 import { createCache } from '@corral/core'
 import express5 from 'express5'
 import fastify5 from 'fastify5'
 import { afterEach, describe, expect, it } from 'vitest'
 import { expressFactory } from '../helpers/express.js'
 import { fastifyFactory } from '../helpers/fastify.js'
+import { exposeGc, settledHeap } from '../helpers/heap.js'
 import { quickGet } from '../helpers/http.js'
 import type { AdapterFactory } from '../helpers/scenario.js'
 import { runCleanups } from '../helpers/setup.js'
@@ -16,18 +15,6 @@ import { runCleanups } from '../helpers/setup.js'
 const MiB = 1024 * 1024
 const cleanups: (() => Promise<void>)[] = []
 afterEach(() => runCleanups(cleanups))
-
-/** `global.gc` without `--expose-gc` on the worker's command line. */
-function exposeGc(): () => void {
-  v8.setFlagsFromString('--expose-gc')
-  return vm.runInNewContext('gc') as () => void
-}
-
-function settledHeap(gc: () => void): number {
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 const ADAPTERS: AdapterFactory[] = [expressFactory('express5', express5, 5, 'app'), fastifyFactory('fastify5', fastify5)]
 

@@ -1,5 +1,3 @@
-import v8 from 'node:v8'
-import vm from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import {
   canonicalQuery,
@@ -12,23 +10,11 @@ import {
   type CorralError,
   type SetResult,
 } from '../src/index.js'
+import { exposeGc, settledHeap } from '../../../test/helpers/heap.js'
 import { CACHEABLE, expectFill, flush, store, view } from './helpers.js'
 
 // The core half of issue 8 ("Never wrong, never unbounded"); the HTTP half runs against every
 // adapter in test/conformance/guarantees.ts, the Redis half in test/redis/.
-
-/** `global.gc` without `--expose-gc` on the worker's command line. */
-function exposeGc(): () => void {
-  v8.setFlagsFromString('--expose-gc')
-  return vm.runInNewContext('gc') as () => void
-}
-
-/** Heap in use after two full collections. */
-function settledHeap(gc: () => void): number {
-  gc()
-  gc()
-  return process.memoryUsage().heapUsed
-}
 
 const MiB = 1024 * 1024
 
