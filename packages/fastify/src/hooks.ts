@@ -19,6 +19,14 @@ type OnSendDone = (err?: Error | null, payload?: unknown) => void
 export type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 export type OnSendHook = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone) => void
 
+/** Length of a payload Fastify sends whole (string or bytes); undefined for a stream or nothing. */
+function byteLength(payload: unknown): number | undefined {
+  if (typeof payload === 'string') return Buffer.byteLength(payload)
+  if (ArrayBuffer.isView(payload)) return payload.byteLength
+  if (payload instanceof ArrayBuffer) return payload.byteLength
+  return undefined
+}
+
 function isThenable(d: Decision | Promise<Decision>): d is Promise<Decision> {
   return typeof (d as Promise<Decision>).then === 'function'
 }
@@ -94,6 +102,10 @@ export function createHooks(cache: Cache) {
     }
     ;(request as CorralRequest)[kState] = 'MISS'
     reply.header(statusHeader, 'MISS')
+    // Fastify sends a whole payload with its real length, whatever Content-Length the handler
+    // set: say so before begin() compares the body with the declared length.
+    const length = byteLength(payload)
+    if (length !== undefined && reply.hasHeader('content-length')) reply.header('content-length', String(length))
     // begin() reads the tag headers, so they go only after it. It never throws.
     const head = state.begin(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
     stripTags(reply)
