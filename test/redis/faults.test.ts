@@ -28,9 +28,10 @@ import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../h
 //
 // Timing rules of this file. Every bound is derived from a deadline Corral is configured with
 // (below). A request is compared with the bound after taking off the time the event loop was
-// stalled while it was under way (GC, or the machine giving the core to another process: the load
-// generator runs in this process, so then neither the app nor the client runs): such a request is
-// explained, not failed, and the closing note says how many there were. A request that waited on
+// stalled while it was under way (stalls of 20 ms and more, see `watchEventLoop`: GC, or the
+// machine giving the core to another process; the load generator runs in this process, so then
+// neither the app nor the client runs): such a request is explained, not failed, and the closing
+// note says how many there were. A request that waited on
 // Redis, a lock or a breaker while the loop was free is not explained by anything. Waits for a
 // state (the breaker open, Redis answering again, entries back in Redis) poll that state or wait
 // for a signal; the only sleeps left are the lengths of the phases a test observes.
@@ -79,8 +80,10 @@ const PATHS: readonly string[] = Array.from({ length: IDS }, (_, i) => [`/cached
 // Lengths of the phases the scenarios observe (durations, not waits for something to happen).
 /** Redis healthy and every id filled: the baseline of the run. */
 const NORMAL_MS = 700
-/** How long Redis stays down, paused, blocked or frozen. */
+/** How long Redis stays down, paused or blocked. */
 const FAULT_MS = 1500
+/** How long Redis stays frozen: past one breaker cooldown, so that a probe meets the hung host too. */
+const FREEZE_MS = 2000
 /** How long the load is watched once the fault is over. */
 const AFTER_MS = 1500
 
@@ -504,7 +507,7 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     // Redis came back empty. Every id is checked against L2 within one L1 lifetime of the
     // recovery, found missing, filled again and written (a write takes up to three steps, each
     // under the write deadline): then Redis holds every one of them again.
-    await until('every id to be written to Redis again', async () => (await entriesInRedis(server, namespace)) === IDS, L1_TTL + 3 * WRITE_TIMEOUT + COOLDOWN_MS, 50)
+    await until('every id to be written to Redis again', async () => (await entriesInRedis(server, namespace)) === IDS, L1_TTL + 3 * WRITE_TIMEOUT + COOLDOWN_MS, 100)
     // For one whole L1 lifetime (and one more request) with Redis healthy, every id is re-checked
     // against L2 and found there: no more origin calls.
     const callsBefore = app.calls('GET /cached/:id')
@@ -582,7 +585,7 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     expectOriginCalls(app, samples)
   }, 30_000)
 
-  it('Redis frozen (SIGSTOP 1.5 s, a hung host): no failed request, latency bounded, ioredis queues bounded', async () => {
+  it('Redis frozen (SIGSTOP 2 s, a hung host): no failed request, latency bounded, ioredis queues bounded', async () => {
     const { server, cache, app } = await rig(factory)
     const client = l2ClientOf(cache)
     const l = load(app)
@@ -592,8 +595,8 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     const tFreeze = l.now()
     const queues = watchQueues(client)
     await server.freeze()
-    await until('the breaker to open while Redis is frozen', () => breakerOf(cache) !== 'closed', FAULT_MS)
-    await sleep(Math.max(0, tFreeze + FAULT_MS - l.now()))
+    await until('the breaker to open while Redis is frozen', () => breakerOf(cache) !== 'closed', FREEZE_MS)
+    await sleep(Math.max(0, tFreeze + FREEZE_MS - l.now()))
     const tThaw = l.now()
     await server.thaw()
     const maxQueues = queues.stop()
@@ -750,10 +753,10 @@ describe('fleet lock after a Redis stall', () => {
     const after = await rawGet(app.url, '/cached/stall')
     expect(after.status).toBe(200)
     expect(after.headers['x-cache']).toBe('MISS')
-    expect(grants, 'the miss after the stall asked the fleet lock').toHaveLength(2)
     // Waiting on a lock nobody holds takes lockTimeout.
     expect(LATENCY_BOUND).toBeLessThan(LOCK_TIMEOUT)
     expectQuick(`the request after the stall (locks in Redis before it: ${JSON.stringify(locks)}; lock requests: ${JSON.stringify(grants)})`, after, sentAfter, loop)
+    expect(grants, 'the miss after the stall asked the fleet lock, and got it').toEqual(['unavailable', 'acquired'])
   }, 20_000)
 
   it('a lock whose release came while the breaker was open does not make the next miss on that key wait for lockTimeout', async () => {
@@ -790,8 +793,8 @@ describe('fleet lock after a Redis stall', () => {
     const next = await rawGet(app.url, '/held/lock')
     expect(next.status).toBe(200)
     expect(next.headers['x-cache']).toBe('MISS')
-    expect(grants.length, 'the next miss asked the fleet lock').toBe(asked + 1)
     expect(LATENCY_BOUND).toBeLessThan(LOCK_TIMEOUT)
     expectQuick(`the next miss (locks in Redis before it: ${JSON.stringify(locks)}; lock requests: ${JSON.stringify(grants)})`, next, sentNext, loop)
+    expect(grants.slice(asked), 'the next miss asked the fleet lock, and got it').toEqual(['acquired'])
   }, 20_000)
 })

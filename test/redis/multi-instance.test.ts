@@ -263,14 +263,14 @@ const json = (res: Res): { id: string; price: number; by: string; call: number }
  * `product:<id>`; PUT bumps the price and invalidates the tag. Bodies say which instance's origin
  * served them and its call number. `origin`, when given, runs before a GET answers (to hold it).
  */
-function catalogue(db: Map<string, number>, origin?: (name: string) => Promise<void>) {
+function catalogue(db: Map<string, number>, origin?: (name: string, call: number) => Promise<void>) {
   return (name: string): RouteSpec[] => [
     {
       method: 'GET',
       path: '/products/:id',
       cache: { tags: (req: { params: { id: string } }) => [`product:${req.params.id}`] },
       handler: async (r) => {
-        if (origin !== undefined) await origin(name)
+        if (origin !== undefined) await origin(name, r.call)
         const id = String(r.params.id)
         return { headers: { 'content-type': 'application/json' }, body: { json: { id, price: db.get(id) ?? 0, by: name, call: r.call } } }
       },
@@ -584,14 +584,25 @@ describe('two instances on one Redis', () => {
 
       const db = new Map([['1', 10], ['2', 20]])
       const ns = namespace()
-      const a = await instance('A', ns, catalogue(db, 100), { redis: down.url })
-      const b = await instance('B', ns, catalogue(db, 100), { redis: down.url })
+      // Each instance's first origin call answers once the other 49 requests of its burst wait for it.
+      const byName = new Map<string, Instance>()
+      const waitingWhenAnswered = new Map<string, number>()
+      const origin = async (name: string, call: number) => {
+        const inst = byName.get(name) as Instance
+        if (call !== 1) return
+        await waitFor(() => waiting(inst) >= 49, BURST_WITHIN, `the other 49 requests on ${name} to wait for the fill`).catch(() => undefined)
+        waitingWhenAnswered.set(name, waiting(inst))
+      }
+      const a = await instance('A', ns, catalogue(db, origin), { redis: down.url })
+      const b = await instance('B', ns, catalogue(db, origin), { redis: down.url })
+      byName.set('A', a).set('B', b)
       expect((await a.cache.health()).status).toBe('degraded')
 
       const [onA, onB] = await Promise.all([
         Promise.all(Array.from({ length: 50 }, () => a.get('/products/1'))),
         Promise.all(Array.from({ length: 50 }, () => b.get('/products/1'))),
       ])
+      expect(Object.fromEntries(waitingWhenAnswered), 'requests waiting for the fill when the origin answered').toEqual({ A: 49, B: 49 })
       for (const [inst, burst] of [[a, onA], [b, onB]] as const) {
         expect(burst.map((r) => r.status)).toEqual(Array(50).fill(200))
         expect(new Set(burst.map((r) => r.text))).toEqual(new Set([JSON.stringify({ id: '1', price: 10, by: inst.name, call: 1 })]))
@@ -601,12 +612,18 @@ describe('two instances on one Redis', () => {
       }
 
       await down.restart()
-      // Reconnection backs off up to 2 s and the breaker probes after 1 s.
-      await waitFor(async () => (await Promise.all([a.cache.health(), b.cache.health()])).every((h) => h.status === 'ok'), 8000, 'both instances back on Redis')
+      // The clients' next reconnection attempt (they back off up to 2 s), then the eviction policy
+      // (INFO) and the health round trip, each under the write deadline.
+      await waitFor(
+        async () => (await Promise.all([a.cache.health(), b.cache.health()])).every((h) => h.status === 'ok'),
+        RECONNECT_MAX_MS + 2 * WRITE_TIMEOUT + MARGIN,
+        'both instances back on Redis',
+      )
       const probe = down.client()
       const miss = await a.get('/products/2')
       expect(xcache(miss)).toBe('MISS')
-      await waitFor(async () => (await probe.keys(`${ns}:v1:*`)).some((k) => /^[^:]+:v1:[\w-]{43}$/.test(k)), 2000, 'the entry in the restarted Redis')
+      await writesSettled(a)
+      expect((await probe.keys(`${ns}:v1:*`)).filter((k) => /^[^:]+:v1:[\w-]{43}$/.test(k)), 'the entry in the restarted Redis').toHaveLength(1)
       const hit = await b.get('/products/2')
       expect(xcache(hit)).toBe('HIT')
       expect(json(hit)).toEqual({ id: '2', price: 20, by: 'A', call: 2 })
@@ -638,7 +655,8 @@ describe('two instances on one Redis', () => {
       const own = redis.client({ lazyConnect: true, maxRetriesPerRequest: null })
       const queued = (): number => (own as unknown as { offlineQueue: { length: number } }).offlineQueue.length
       const ns = namespace()
-      const a = await instance('A', ns, catalogue(new Map()), { cache: { redis: own, l2: { timeout: 50 } } })
+      const timeout = 50
+      const a = await instance('A', ns, catalogue(new Map()), { cache: { redis: own, l2: { timeout } } })
       expect(own.status).toBe('wait')
       expect(xcache(await a.get('/products/1'))).toBe('MISS') // the request path sends nothing
       await expect(a.cache.clear()).rejects.toBeInstanceOf(StoreError)
@@ -651,7 +669,10 @@ describe('two instances on one Redis', () => {
         const h = await a.cache.health()
         return h.status === 'ok' && (h.store?.l2 as { pendingInvalidations?: number } | undefined)?.pendingInvalidations === 0
       }
-      await waitFor(caught, 2000, 'the refused invalidations to run')
+      // The replay is a handful of steps (the log, a SCAN of the namespace, the message), each under
+      // the write deadline (4 × l2.timeout); one that times out on a busy machine runs again after
+      // the next call that succeeds (the health checks polled here).
+      await waitFor(caught, 10 * 4 * timeout + MARGIN, 'the refused invalidations to run')
       const log = await redis.client().xrange(`${ns}:v1:log`, '-', '+')
       expect(log.map(([, fields]) => JSON.parse(fields[1] as string))).toContainEqual(expect.objectContaining({ all: true }))
     })
@@ -677,7 +698,7 @@ describe('two instances on one Redis', () => {
       expect(miss.body.length).toBe(big.length)
       expect(miss.body.equals(big)).toBe(true)
 
-      const key = (await storedInRedis(ns, ['/big'])).get('/big') as string
+      const key = (await storedInRedis(ns, ['/big'], [a])).get('/big') as string
       // Raw bytes plus a small envelope, not JSON-encoded Buffer data.
       const stored = await raw.strlen(key)
       expect(stored).toBeGreaterThan(big.length)
@@ -712,8 +733,8 @@ describe('two instances on one Redis', () => {
       expect(a.calls()).toBe(2)
       expect(b.calls()).toBe(1)
       expect(a.cache.stats()).toMatchObject({ stored: 0, entries: 0, notStored: { 'too-large': 2 } })
-      // A health round trip goes through each instance's connection after anything queued on it.
-      await Promise.all([a.cache.health(), b.cache.health()])
+      // Whatever the instances started writing to Redis has finished: nothing was.
+      await writesSettled(a, b)
       expect(await entryKeys(ns)).toEqual([])
     })
   })

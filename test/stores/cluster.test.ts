@@ -9,7 +9,6 @@ import type { Redis } from '../helpers/redis-server.js'
 import { sleep, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
 import { runCleanups } from '../helpers/setup.js'
 import {
-  eventually,
   expectSameResponse,
   keysOf,
   present,
@@ -30,6 +29,41 @@ import {
 // none. KEYS is disabled on every node, so clear() also proves it SCANs each master instead.
 // Tests never share a namespace, so nothing is flushed between them.
 
+// Timing: waits poll a state with a deadline derived from the configuration below (a test that
+// passes never waits for one); writes are waited for with `settle()` / `writesSettled`; the burst's
+// origin answers once every other request waits for it, not after a sleep.
+
+/** `timeout` of every RedisStore and cache here ('1s': generous, these tests check behaviour, not latency). */
+const L2_TIMEOUT = 1000
+/** RedisStore gives writes, INFO and invalidation steps four times `timeout`. */
+const WRITE_TIMEOUT = 4 * L2_TIMEOUT
+/** `connectTimeout` of the test's Cluster clients, and their longest pause between retries (redis-cluster.ts). */
+const CONNECT_TIMEOUT = 2000
+const CLUSTER_RETRY_MAX_MS = 1000
+/** The default `l1Ttl`: an invalidation message must beat it. */
+const L1_TTL = 10_000
+/** The default `lockTimeout`: how long a request waits for another one's fill before it takes over. */
+const LOCK_TIMEOUT = 5000
+/** For timers that fire late on a busy machine. */
+const MARGIN = 1000
+/** A Cluster client connects (one attempt, or a retry after the longest pause). */
+const CLIENT_READY_WITHIN = CONNECT_TIMEOUT + CLUSTER_RETRY_MAX_MS + MARGIN
+/** A store on a ready client has read the eviction policy of every master (INFO, a write deadline). */
+const STORE_READY_WITHIN = WRITE_TIMEOUT + MARGIN
+/** A message one instance publishes reaches another well before `l1Ttl`, the bound on a lost one. */
+const MESSAGE_WITHIN = L1_TTL / 2
+
+/** Calls `probe` every 20 ms until `done` accepts its answer; fails after `withinMs`, naming `what`. */
+async function until<T>(what: string, probe: () => T | Promise<T>, done: (v: T) => boolean, withinMs: number): Promise<T> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    const v = await probe()
+    if (done(v)) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${withinMs} ms waiting for ${what}; last value: ${String(v)}`)
+    await sleep(20)
+  }
+}
+
 let cluster: RedisCluster
 /** A standalone connection to each master, to see what each one holds. */
 let masters: Redis[]
@@ -49,7 +83,7 @@ afterAll(async () => {
 /** A new Cluster client, once it knows the slots and is ready (a store sends nothing before). */
 async function connect(): Promise<Cluster> {
   const client = cluster.client()
-  await eventually('the Cluster client to be ready', () => client.status, (s) => s === 'ready')
+  await until('the Cluster client to be ready', () => client.status, (s) => s === 'ready', CLIENT_READY_WITHIN)
   return client
 }
 
@@ -70,17 +104,16 @@ async function openStore(
 ): Promise<StoreUnderTest> {
   const client = cluster.client(clientOptions)
   opened.push(async () => client.disconnect())
-  await eventually('the Cluster client to be ready', () => client.status, (s) => s === 'ready')
-  // Generous deadlines: these tests check behaviour, not latency, on a shared 2-core machine.
-  const l2 = new RedisStore({ redis: client, timeout: '1s', maxEntryBytes })
+  await until('the Cluster client to be ready', () => client.status, (s) => s === 'ready', CLIENT_READY_WITHIN)
+  const l2 = new RedisStore({ redis: client, timeout: L2_TIMEOUT, maxEntryBytes })
   const store =
     kind === 'redis'
       ? l2
-      : new TieredStore(new MemoryStore({ maxBytes: Math.max(64 * 1024 * 1024, maxEntryBytes), maxEntryBytes }), l2, { l1Ttl: '10s' })
+      : new TieredStore(new MemoryStore({ maxBytes: Math.max(64 * 1024 * 1024, maxEntryBytes), maxEntryBytes }), l2, { l1Ttl: L1_TTL })
   opened.push(() => store.close())
   const host = new TestHost(namespace)
   store.attach(host)
-  await eventually('the Redis store to be ready', () => l2.isReady(), (ready) => ready)
+  await until('the Redis store to be ready', () => l2.isReady(), (ready) => ready, STORE_READY_WITHIN)
   return {
     store,
     host,
@@ -301,15 +334,18 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
   const cleanups: Cleanup[] = []
   afterEach(() => runCleanups(cleanups))
 
-  /** Products from a database both instances share; GET is cached with the tag `product:<id>`. */
-  function routes(name: string, db: Map<string, number>, originMs: number): RouteSpec[] {
+  /**
+   * Products from a database both instances share; GET is cached with the tag `product:<id>`.
+   * `origin`, when given, runs before a GET answers (to hold it).
+   */
+  function routes(name: string, db: Map<string, number>, origin: (() => Promise<void>) | undefined): RouteSpec[] {
     return [
       {
         method: 'GET',
         path: '/products/:id',
         cache: { tags: (req: { params: { id: string } }) => [`product:${req.params.id}`] },
         handler: async (r) => {
-          if (originMs > 0) await sleep(originMs)
+          if (origin !== undefined) await origin()
           const id = String(r.params.id)
           return { headers: { 'content-type': 'application/json' }, body: { json: { id, price: db.get(id) ?? 0, by: name, call: r.call } } }
         },
@@ -317,14 +353,14 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     ]
   }
 
-  async function instance(name: string, ns: string, db: Map<string, number>, originMs: number): Promise<Instance> {
+  async function instance(name: string, ns: string, db: Map<string, number>, origin: (() => Promise<void>) | undefined): Promise<Instance> {
     const client = cluster.client()
     cleanups.push(async () => client.disconnect())
-    await eventually('the Cluster client to be ready', () => client.status, (s) => s === 'ready')
+    await until('the Cluster client to be ready', () => client.status, (s) => s === 'ready', CLIENT_READY_WITHIN)
     const errors: CorralError[] = []
-    const cache = createCache({ ttl: '5m', namespace: ns, redis: client, l2: { timeout: '1s' }, onError: (e) => errors.push(e) })
+    const cache = createCache({ ttl: '5m', namespace: ns, redis: client, l2: { timeout: L2_TIMEOUT }, onError: (e) => errors.push(e) })
     cleanups.push(() => cache.close())
-    const app = await EXPRESS.createApp({ cache, routes: routes(name, db, originMs) })
+    const app = await EXPRESS.createApp({ cache, routes: routes(name, db, origin) })
     cleanups.push(() => app.close())
     return { cache, app, errors, get: (path) => send(app.url, path, { headers: { host: HOST } }) }
   }
@@ -335,14 +371,16 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     return counts.reduce((a, b) => a + b, 0)
   }
 
-  async function pair(db: Map<string, number>, originMs = 0): Promise<{ ns: string; a: Instance; b: Instance }> {
+  async function pair(db: Map<string, number>, origin?: () => Promise<void>): Promise<{ ns: string; a: Instance; b: Instance }> {
     const ns = `cl-${randomBytes(6).toString('hex')}`
-    const a = await instance('A', ns, db, originMs)
-    const b = await instance('B', ns, db, originMs)
-    await eventually(
+    const a = await instance('A', ns, db, origin)
+    const b = await instance('B', ns, db, origin)
+    // Each subscriber is a Cluster connection of its own.
+    await until(
       'both instances subscribed to the bus and fill channels',
       async () => [await subscribers(`${ns}:v1:bus`), await subscribers(`${ns}:v1:fill`)].join(','),
       (v) => v === '2,2',
+      CLIENT_READY_WITHIN,
     )
     for (const i of [a, b]) {
       const h = await i.cache.health()
@@ -350,6 +388,17 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
       expect(h.store).toMatchObject({ kind: 'tiered', ok: true, l2: { kind: 'redis', ok: true, connection: 'ready', breaker: 'closed' } })
     }
     return { ns, a, b }
+  }
+
+  /**
+   * Resolves once every L2 write the instance has started has finished (it starts them on the turn
+   * after a fill stores, hence the setImmediate first; internal: the cache's RedisStore).
+   */
+  async function writesSettled(i: Instance): Promise<void> {
+    const l2 = (i.cache as unknown as { store: { l2?: { writesSettled(): Promise<void> } } }).store.l2
+    if (l2 === undefined) throw new Error('the cache has no Redis tier')
+    await new Promise((resolve) => setImmediate(resolve))
+    await l2.writesSettled()
   }
 
   const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
@@ -362,8 +411,9 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     const filled = await a.get('/products/1')
     expect(xcache(filled)).toBe('MISS')
     expect(json(filled)).toEqual({ id: '1', price: 10, by: 'A', call: 1 })
-    // A's write to Redis happens in the background.
-    await eventually('the entry in Redis', async () => (await keysPerMaster(ns)).flatMap((k) => entriesAmong(ns, k)).length, (n) => n === 1)
+    // A's write to Redis happens in the background: once it has finished, Redis holds the entry.
+    await writesSettled(a)
+    expect((await keysPerMaster(ns)).flatMap((k) => entriesAmong(ns, k))).toHaveLength(1)
     const hit = await b.get('/products/1')
     expect(xcache(hit)).toBe('HIT')
     expect(hit.text).toBe(filled.text)
@@ -377,7 +427,7 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     expect((await keysPerMaster(ns)).flatMap((k) => entriesAmong(ns, k))).toEqual([])
     // ...so only the message, published by A's client and delivered to B's subscriber on whichever
     // node each is connected to, can clear it this soon.
-    await eventually("B's L1 to drop the invalidated entry", () => b.cache.stats().entries, (n) => n === 0)
+    await until("B's L1 to drop the invalidated entry", () => b.cache.stats().entries, (n) => n === 0, MESSAGE_WITHIN)
     const fresh = await b.get('/products/1')
     expect(xcache(fresh)).toBe('MISS')
     expect(json(fresh)).toEqual({ id: '1', price: 11, by: 'B', call: 1 })
@@ -386,8 +436,20 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
 
   it('20 concurrent requests on a cold key, 10 on each instance, make one origin call in total (the fleet lock on a Cluster)', async () => {
     const db = new Map([['7', 70]])
-    const { a, b } = await pair(db, 150)
+    // The origin answers once the 19 other requests all wait for it (each instance counts its
+    // waiters in `coalesced`), so that every one of them really is concurrent with the fill; well
+    // before lockTimeout, after which a waiter would take over.
+    let insts: Instance[] = []
+    const waiting = () => insts.reduce((n, i) => n + i.cache.stats().coalesced, 0)
+    let waitingWhenAnswered = -1
+    const origin = async () => {
+      await until('the other 19 requests to wait for the fill', waiting, (n) => n >= 19, LOCK_TIMEOUT / 2).catch(() => undefined)
+      waitingWhenAnswered = waiting()
+    }
+    const { a, b } = await pair(db, origin)
+    insts = [a, b]
     const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).get('/products/7')))
+    expect(waitingWhenAnswered, 'requests waiting for the fill when the origin answered').toBe(19)
     expect(a.app.calls() + b.app.calls()).toBe(1)
     expect(burst.map((r) => r.status)).toEqual(Array(20).fill(200))
     expect(new Set(burst.map((r) => r.text)).size).toBe(1)

@@ -1,17 +1,7 @@
 import { MemoryStore, normalizeSelectors, RedisStore, TieredStore, type CacheStore, type Duration } from '@corral/core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
-import {
-  eventually,
-  expectSameResponse,
-  isPromise,
-  response,
-  runStoreSuite,
-  sleep,
-  TestHost,
-  uniqueNamespace,
-  type StoreUnderTest,
-} from './suite.js'
+import { expectSameResponse, isPromise, response, runStoreSuite, sleep, TestHost, uniqueNamespace, type StoreUnderTest } from './suite.js'
 
 // One private redis-server for the file (KEYS disabled, as for RedisStore); every test has its own
 // namespace. A "sibling" on the same namespace is a second instance: its own L1, the same Redis.
@@ -34,11 +24,56 @@ afterAll(async () => {
   await server?.stop()
 })
 
+// Timing: waits poll a state with a deadline derived from the stores' configuration below (a test
+// that passes never waits for one), writes are waited for with `settle()`, and time that must pass
+// (l1Ttl) is moved on a manual clock instead of slept.
+
+/** `timeout` of every RedisStore here ('1s': generous, these tests check behaviour, not latency). */
+const L2_TIMEOUT = 1000
+/** RedisStore gives writes, INFO and invalidation steps four times `timeout`. */
+const WRITE_TIMEOUT = 4 * L2_TIMEOUT
+/** `connectTimeout` of the client RedisStore makes from a URL (redis-client.ts). */
+const CONNECT_TIMEOUT = 2000
+/** The stores' `l1Ttl` unless a test sets another: an invalidation message must beat it. */
+const L1_TTL = 10_000
+/** For timers that fire late on a busy machine. */
+const MARGIN = 1000
+/** A new store is connected, has subscribed, and has read the eviction policy (INFO, a write deadline). */
+const READY_WITHIN = CONNECT_TIMEOUT + WRITE_TIMEOUT + MARGIN
+/** A message one instance publishes reaches another well before `l1Ttl`, the bound on a lost one. */
+const MESSAGE_WITHIN = L1_TTL / 2
+
+/**
+ * Real time plus whatever a test has skipped: gets past l1Ttl without sleeping through it. (A
+ * frozen clock would not do: Redis counts an entry's TTL down in real time, and a store rebuilds
+ * the entry's times from that TTL and its own clock.)
+ */
+class SkippingClock {
+  private skipped = 0
+  readonly now = (): number => Date.now() + this.skipped
+  skip(ms: number): void {
+    this.skipped += ms
+  }
+}
+
+/** Calls `probe` every 20 ms until `done` accepts its answer; fails after `withinMs`, naming `what`. */
+async function until<T>(what: string, probe: () => T | Promise<T>, done: (v: T) => boolean, withinMs: number): Promise<T> {
+  const deadline = Date.now() + withinMs
+  for (;;) {
+    const v = await probe()
+    if (done(v)) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${withinMs} ms waiting for ${what}; last value: ${String(v)}`)
+    await sleep(20)
+  }
+}
+
 interface TieredOptions {
   readonly maxEntryBytes?: number
   /** L1's own largest entry, when it should differ from L2's. */
   readonly l1MaxEntryBytes?: number
   readonly l1Ttl?: Duration
+  /** The clock of the store's host (Date.now unless given). */
+  readonly clock?: SkippingClock
 }
 
 type TieredUnderTest = Omit<StoreUnderTest, 'store'> & { readonly store: TieredStore }
@@ -48,12 +83,12 @@ async function openTiered(namespace: string, options: TieredOptions, opened: Cac
   const l1Max = options.l1MaxEntryBytes ?? maxEntryBytes
   const l1 = new MemoryStore({ maxBytes: Math.max(64 * 1024 * 1024, l1Max), maxEntryBytes: l1Max })
   // Generous deadlines: these tests check behaviour, not latency, on a shared 2-core machine.
-  const l2 = new RedisStore({ redis: server.url, timeout: '1s', maxEntryBytes })
-  const store = new TieredStore(l1, l2, { l1Ttl: options.l1Ttl ?? '10s' })
+  const l2 = new RedisStore({ redis: server.url, timeout: L2_TIMEOUT, maxEntryBytes })
+  const store = new TieredStore(l1, l2, { l1Ttl: options.l1Ttl ?? L1_TTL })
   opened.push(store)
-  const host = new TestHost(namespace)
+  const host = new TestHost(namespace, options.clock?.now)
   store.attach(host)
-  await eventually('the Redis store to be ready', () => l2.isReady(), (ready) => ready)
+  await until('the Redis store to be ready', () => l2.isReady(), (ready) => ready, READY_WITHIN)
   return {
     store,
     host,
@@ -78,10 +113,11 @@ runStoreSuite('TieredStore', ({ namespace, maxEntryBytes }) => openTiered(namesp
 /** Until both instances listen on the namespace's invalidation channel. */
 async function subscribers(namespace: string, n: number): Promise<void> {
   const channel = `${namespace}:v1:bus`
-  await eventually(
+  await until(
     `${n} subscribers on ${channel}`,
     async () => Number(((await raw.pubsub('NUMSUB', channel)) as [string, number])[1]),
     (count) => count >= n,
+    READY_WITHIN,
   )
 }
 
@@ -117,7 +153,10 @@ describe('TieredStore specifics', () => {
   it('checks an L1 copy against L2 again after l1Ttl: a key deleted in Redis behind its back is then a miss', async () => {
     try {
       const ns = uniqueNamespace()
-      const store = await open(ns, { l1Ttl: '200ms' })
+      // The store's clock is moved on by hand: no sleeping through l1Ttl.
+      const clock = new SkippingClock()
+      const l1Ttl = 200
+      const store = await open(ns, { l1Ttl, clock })
       const writer = await open(ns)
       const own = response(ns, { url: '/recheck/own' })
       const promoted = response(ns, { url: '/recheck/promoted' })
@@ -128,8 +167,10 @@ describe('TieredStore specifics', () => {
       expectSameResponse(await store.store.get(promoted.key), promoted.entry)
       expect(store.store.l1.get(promoted.key)).toBeDefined()
 
+      // Within l1Ttl, both are answered from L1 without asking Redis.
+      for (const key of [own.key, promoted.key]) expect(isPromise(store.store.get(key))).toBe(false)
       expect(await raw.unlink(own.key, promoted.key)).toBe(2)
-      await sleep(400)
+      clock.skip(l1Ttl + 1)
       for (const key of [own.key, promoted.key]) {
         const got = store.store.get(key)
         expect(isPromise(got)).toBe(true)
@@ -150,7 +191,10 @@ describe('TieredStore specifics', () => {
       const built = response(ns, { url: '/write-behind', body: Buffer.from([0, 1, 2, 0xff]) })
       const result = s.store.set(built.key, built.entry)
       expect(result).toBe(true)
-      const bytes = await eventually('the entry to reach Redis', () => raw.getBuffer(built.key), (b) => b !== null)
+      // The write goes out on the next turn of the event loop; once it has finished, Redis has it.
+      await s.settle()
+      const bytes = await raw.getBuffer(built.key)
+      expect(bytes).not.toBeNull()
       expect(bytes?.subarray(bytes.length - 4).equals(built.entry.body)).toBe(true)
       expect(await raw.pttl(built.key)).toBeGreaterThan(50_000)
       expect(s.host.reports).toEqual([])
@@ -193,7 +237,7 @@ describe('TieredStore specifics', () => {
 
       const sel = normalizeSelectors({ tags: ['remote'] })
       expect(await a.store.invalidate(sel, ns)).toBe(1)
-      await eventually('the invalidation to reach the other instance', () => b.host.remote.length, (n) => n > 0)
+      await until('the invalidation to reach the other instance', () => b.host.remote.length, (n) => n > 0, MESSAGE_WITHIN)
       expect(b.host.remote).toHaveLength(1)
       expect([...(b.host.remote[0]?.tags ?? [])]).toEqual(['remote'])
       expect(b.store.l1.get(doomed.key)).toBeUndefined()

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { createResponseEntry, createVaryEntry, storableHeaders, type Entry } from '../entry.js'
-import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
+import { ALL, matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { makeVariantKey, type KeyParts, type RequestView } from '../key.js'
 import type { ResolvedRoute } from '../options.js'
 import { isNotModified, responseStorability, type NotStoredReason, type Storability } from '../policy.js'
@@ -65,6 +65,8 @@ export interface HeadDecision {
 }
 
 const SKIP: HeadDecision = Object.freeze({ capture: false, notModified: false })
+/** Invalidations a fill in flight keeps before it gives up telling them apart. */
+const MAX_INVALIDATIONS = 64
 
 /**
  * One origin response on its way into the cache. The adapter calls `begin` when the head is
@@ -159,9 +161,14 @@ export class Fill {
     this.finish({ stored: false, reason })
   }
 
-  /** Called by the cache for every invalidation that lands while this fill is in flight. */
+  /**
+   * Called by the cache for every invalidation that lands while this fill is in flight. Past a
+   * handful they are not kept one by one: the fill then counts as invalidated, whatever it is.
+   */
   invalidated(sel: NormalizedSelectors): void {
-    ;(this.invalidations ??= []).push(sel)
+    const list = (this.invalidations ??= [])
+    if (list.length < MAX_INVALIDATIONS) list.push(sel)
+    else this.invalidations = [ALL]
   }
 
   private store(body: Buffer): void {
