@@ -5,24 +5,21 @@
  * module's guarantees: a kernel-assigned port that is never 6379, a temp dir of its own, no
  * persistence, `--protected-mode yes`, and SIGKILL plus temp-dir removal on exit, on
  * SIGTERM/SIGINT/SIGHUP and, through a detached watchdog, when the test process is SIGKILLed.
- * The cluster bus port is chosen here as well (`--cluster-port`), so it is never `port + 10000`,
- * which can be above 65535 or taken. Nodes' cluster config (`nodes.conf`) lives in each node's
- * own temp dir. The slots are assigned with `redis-cli --cluster create`, and `startCluster`
- * resolves once every node reports `cluster_state:ok`, knows every other node and sees all 16384
- * slots assigned.
+ * The cluster bus port comes from the same `freePort()` (test/helpers/processes.ts, never 16379
+ * either) and is passed as `--cluster-port`, so it is never `port + 10000`, which can be above
+ * 65535 or taken. Nodes' cluster config (`nodes.conf`) lives in each node's own temp dir. The
+ * slots are assigned with `redis-cli --cluster create`, and `startCluster` resolves once every
+ * node reports `cluster_state:ok`, knows every other node and sees all 16384 slots assigned.
  */
 import { execFile } from 'node:child_process'
-import { accessSync, constants as fsConstants } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { Cluster, type ClusterOptions } from 'ioredis'
+import { HOST, findExecutable, freePort, infoFields } from './processes.js'
 import { startRedis, type Redis, type RedisServer } from './redis-server.js'
 
 export type { Cluster, ClusterOptions }
 
-const HOST = '127.0.0.1'
-/** The shared Redis and its cluster bus port: never used, even if the kernel offered them. */
-const SHARED_PORTS = new Set([6379, 16379])
 const CREATE_TIMEOUT_MS = 20_000
 const READY_DEADLINE_MS = 10_000
 const START_ATTEMPTS = 5
@@ -74,7 +71,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<R
   if (!Number.isInteger(masters) || masters < 3) {
     throw new RangeError(`startCluster: masters must be an integer >= 3 (redis-cli --cluster create needs 3), got ${masters}`)
   }
-  const cli = findOnPath('redis-cli')
+  const cli = findExecutable('redis-cli', 'It comes with redis-server (Debian: redis-tools).')
   const servers: RedisServer[] = []
   try {
     for (let i = 0; i < masters; i++) servers.push(await startNode(options.args ?? []))
@@ -139,7 +136,7 @@ class ManagedCluster implements RedisCluster {
         this.servers.map((s) => this.inspector(s).cluster('INFO').then(String, (err: unknown) => `error: ${String(err)}`)),
       )
       const ok = infos.every((info) => {
-        const f = fields(info)
+        const f = infoFields(info)
         return f.cluster_state === 'ok' && Number(f.cluster_known_nodes) === this.servers.length && Number(f.cluster_slots_ok) === SLOTS
       })
       if (ok) return
@@ -200,54 +197,8 @@ function run(bin: string, args: readonly string[]): Promise<string> {
   })
 }
 
-/** `cluster_state:ok\r\n...` → { cluster_state: 'ok', ... } */
-function fields(info: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of info.split(/\r?\n/)) {
-    const i = line.indexOf(':')
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim()
-  }
-  return out
-}
-
 function summary(info: string): string {
-  const f = fields(info)
+  const f = infoFields(info)
   if (f.cluster_state === undefined) return info
   return `state=${f.cluster_state} known_nodes=${f.cluster_known_nodes} slots_ok=${f.cluster_slots_ok}`
-}
-
-/** A port the kernel considers free on 127.0.0.1 right now (never the shared Redis' ports). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer()
-      server.unref()
-      server.once('error', reject)
-      server.listen(0, HOST, () => {
-        const address = server.address()
-        server.close(() => {
-          if (address !== null && typeof address === 'object') resolve(address.port)
-          else reject(new Error(`unexpected server address ${String(address)}`))
-        })
-      })
-    })
-    if (!SHARED_PORTS.has(port)) return port
-  }
-}
-
-function findOnPath(name: string): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '')) {
-    const candidate = path.join(dir, name)
-    try {
-      accessSync(candidate, fsConstants.X_OK)
-      return candidate
-    } catch {
-      // not here
-    }
-  }
-  throw new Error(`${name} was not found on PATH; it comes with redis-server (Debian: redis-tools).`)
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -2,38 +2,41 @@
  * A private Redis Sentinel set-up for tests: one primary, one replica and three sentinels, all
  * on 127.0.0.1.
  *
- * The two data servers are servers of test/helpers/redis-server.ts (`startRedis`), so they
- * inherit its guarantees: kernel-assigned ports (never 6379), a temp dir each, no persistence,
- * and SIGKILL plus temp-dir removal on exit, on SIGTERM/SIGINT/SIGHUP and, through a detached
- * watchdog, when the test process itself is SIGKILLed.
- *
- * The sentinels cannot be started by `startRedis`: Sentinel only runs with a config file given
- * as redis-server's FIRST argument (it rewrites that file with its id and everything it learns,
- * and exits if it has none), while `startRedis` always starts with `--port`. So this module
- * spawns them itself, as `redis-server <dir>/sentinel.conf --sentinel`, and gives them the same
- * guarantees with a small copy of that module's process handling: a temp dir per sentinel, the
- * exit and signal hooks, and a watchdog. Every connection made here goes to a port of a process
- * this module or `startRedis` spawned; nothing ever talks to 127.0.0.1:6379 or :26379.
+ * The two data servers are servers of test/helpers/redis-server.ts (`startRedis`). The sentinels
+ * cannot be: Sentinel only runs with a config file given as redis-server's FIRST argument (it
+ * rewrites that file with its id and everything it learns, and exits if it has none), while
+ * `startRedis` always starts with `--port`. So this module spawns them itself, as
+ * `redis-server <dir>/sentinel.conf --sentinel`, through test/helpers/processes.ts like
+ * `startRedis` does. All five processes therefore share its guarantees: kernel-assigned ports
+ * (never 6379 or 26379), a temp dir each, no persistence, readiness only once the process on the
+ * port reports its own pid, and SIGKILL plus temp-dir removal on exit, on SIGTERM/SIGINT/SIGHUP
+ * and, through a detached watchdog, when the test process itself is SIGKILLed. Every connection
+ * made here goes to a port of a process this module or `startRedis` spawned; nothing ever talks
+ * to 127.0.0.1:6379 or :26379.
  *
  * Sentinel's own timers are fixed in sentinel.c and shape every wait below: it sends INFO to
  * each instance every 10 s (every 1 s while a failover is under way), PINGs every 1 s, and
  * publishes its hello message (how sentinels find each other) every 2 s. Only down-after and
  * failover-timeout are configurable, and both are set small here.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { accessSync, constants as fsConstants, rmSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
-import os from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { setTimeout as delay } from 'node:timers/promises'
 import { Redis, type RedisOptions } from 'ioredis'
+import {
+  HOST,
+  findRedisServer,
+  infoFields,
+  onFreePort,
+  removeTempDir,
+  startProcess,
+  tempDir,
+  type ManagedProcess,
+} from './processes.js'
 import { startRedis, type RedisServer, type StartOptions } from './redis-server.js'
 
 export type { Redis, RedisOptions, RedisServer }
 
-const HOST = '127.0.0.1'
-/** The shared Redis and the default Sentinel port: never used, even if the kernel offered them. */
-const SHARED_PORTS = new Set([6379, 26379])
 const SENTINELS = 3
 /** Two of three: one sentinel may be down and failover still works, as in a real deployment. */
 const QUORUM = 2
@@ -49,10 +52,7 @@ const DEFAULTS = {
  * about 10 s after the switch in practice, at most ~18 s; plus a sync. The default bound of settle().
  */
 const SETTLE_TIMEOUT_MS = 25_000
-const SENTINEL_START_DEADLINE_MS = 5_000
-const START_ATTEMPTS = 5
 const POLL_MS = 50
-const OUTPUT_TAIL_BYTES = 16 * 1024
 /** Per sentinel, in error messages: enough for the +sdown/+switch-master story, not a wall of text. */
 const OUTPUT_IN_ERRORS = 3_000
 /** Options only the harness sets on the data servers. */
@@ -483,7 +483,7 @@ class ManagedSentinelGroup implements SentinelGroup {
   private async replication(server: RedisServer): Promise<string | Record<string, string>> {
     if (!server.running) return 'not running'
     try {
-      return fields(await this.inspector(server).info('replication'))
+      return infoFields(await this.inspector(server).info('replication'))
     } catch (err) {
       return message(err)
     }
@@ -532,17 +532,7 @@ class ManagedSentinelGroup implements SentinelGroup {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sentinel processes (a trimmed copy of redis-server.ts' process handling; see the top comment)
-
-interface Proc {
-  readonly child: ChildProcess
-  readonly pid: number
-  /** True once the process has exited and been reaped; it must not be signalled any more. */
-  exited: boolean
-  readonly exit: Promise<void>
-  readonly output: OutputTail
-  readonly watchdog: ChildProcess | undefined
-}
+// Sentinel processes
 
 class SentinelProcess {
   private adminClient: Redis | undefined
@@ -551,7 +541,7 @@ class SentinelProcess {
   constructor(
     readonly port: number,
     private readonly dir: string,
-    private readonly proc: Proc,
+    private readonly proc: ManagedProcess,
   ) {}
 
   get pid(): number | undefined {
@@ -585,279 +575,32 @@ class SentinelProcess {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.adminClient?.disconnect()
-      await killProc(this.proc)
-      await removeDir(this.dir)
+      await this.proc.kill()
+      await removeTempDir(this.dir)
     })()
     return this.stopping
   }
 }
 
-/** The port was taken, the sentinel exited, or it did not answer in time. */
-class StartFailure extends Error {
-  constructor(
-    message: string,
-    readonly portInUse: boolean,
-  ) {
-    super(message)
-    this.name = 'StartFailure'
-  }
-}
-
 /** One sentinel on a free port with its own temp dir (its config file lives there). */
 async function startSentinel(bin: string, conf: (port: number, dir: string) => string): Promise<SentinelProcess> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'corral-sentinel-'))
-  registry().dirs.add(dir)
+  const dir = await tempDir('corral-sentinel-')
   try {
     const file = path.join(dir, 'sentinel.conf')
-    let lastError: unknown
-    for (let attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-      const port = await freePort()
+    return await onFreePort('startSentinelGroup', async (port) => {
       await writeFile(file, conf(port, dir))
-      try {
-        return new SentinelProcess(port, dir, await launch(bin, file, port, dir))
-      } catch (err) {
-        lastError = err
-        // The port was taken between freePort() and the sentinel's bind(): try another one.
-        if (!(err instanceof StartFailure && err.portInUse)) throw err
-      }
-    }
-    throw new Error(`startSentinelGroup: no free sentinel port after ${START_ATTEMPTS} attempts`, { cause: lastError })
+      // The config file must be the first argument: that is how redis-server knows which file to rewrite.
+      const proc = await startProcess({ label: 'sentinel', bin, args: [file, '--sentinel'], port, dir })
+      return new SentinelProcess(port, dir, proc)
+    })
   } catch (err) {
-    await removeDir(dir)
+    await removeTempDir(dir)
     throw err
   }
 }
 
-/** Spawns a sentinel and waits until it answers with its own pid. */
-async function launch(bin: string, file: string, port: number, dir: string): Promise<Proc> {
-  const proc = spawnSentinel(bin, file, dir)
-  const deadline = Date.now() + SENTINEL_START_DEADLINE_MS
-  for (;;) {
-    if (proc.exited) {
-      await settleOutput(proc)
-      const out = proc.output.text()
-      throw new StartFailure(`sentinel on ${HOST}:${port} exited during start. Output:\n${out}`, /address already in use/i.test(out))
-    }
-    const state = await probe(port, proc.pid)
-    if (state === 'ready') return proc
-    if (Date.now() > deadline) {
-      await killProc(proc)
-      throw new StartFailure(
-        `sentinel on ${HOST}:${port} did not answer within ${SENTINEL_START_DEADLINE_MS} ms` +
-          `${state === 'foreign' ? ' (another process answers on that port)' : ''}. Output:\n${proc.output.text()}`,
-        false,
-      )
-    }
-    await delay(20)
-  }
-}
-
-function spawnSentinel(bin: string, file: string, dir: string): Proc {
-  // The config file must be the first argument: that is how redis-server knows which file to rewrite.
-  const child = spawn(bin, [file, '--sentinel'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const output = new OutputTail()
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk))
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk))
-  child.on('error', (err) => output.push(Buffer.from(`\n[harness] child process error: ${err.message}\n`)))
-  const pid = child.pid
-  if (pid === undefined) throw new Error(`could not spawn ${bin} (sentinel)`)
-  const reg = registry()
-  let markExited = (): void => {}
-  const exit = new Promise<void>((resolve) => {
-    markExited = resolve
-  })
-  const proc: Proc = { child, pid, exited: false, exit, output, watchdog: spawnWatchdog(pid, dir) }
-  reg.live.set(pid, proc)
-  child.once('exit', () => {
-    proc.exited = true
-    reg.live.delete(pid)
-    proc.watchdog?.kill('SIGKILL')
-    markExited()
-  })
-  return proc
-}
-
-async function killProc(proc: Proc): Promise<void> {
-  signal(proc, 'SIGKILL')
-  await proc.exit
-}
-
-/** Signals only a process that has not been reaped, so a recycled pid is never hit. */
-function signal(proc: Proc, sig: NodeJS.Signals): void {
-  if (proc.exited) return
-  try {
-    process.kill(proc.pid, sig)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err
-  }
-}
-
-/** Resolves once the child's stdio has closed (all output read), or after 200 ms. */
-async function settleOutput(proc: Proc): Promise<void> {
-  if (proc.child.stdout?.closed !== false && proc.child.stderr?.closed !== false) return
-  await Promise.race([new Promise<void>((resolve) => proc.child.once('close', () => resolve())), delay(200)])
-}
-
-/**
- * Kills `pid` and removes `dir` once this process is gone, unless the sentinel is gone first.
- * Covers deaths that skip every hook (SIGKILL). Returns undefined if sh cannot be spawned.
- */
-function spawnWatchdog(pid: number, dir: string): ChildProcess | undefined {
-  const script = [
-    'while kill -0 "$1" 2>/dev/null; do',
-    '  kill -0 "$2" 2>/dev/null || exit 0',
-    '  sleep 1',
-    'done',
-    // Only if the pid still belongs to a redis-server (it may have been reaped and reused).
-    'grep -qa redis-server "/proc/$2/cmdline" 2>/dev/null || [ ! -d /proc ] || exit 0',
-    'kill -KILL "$2" 2>/dev/null',
-    'rm -rf "$3"',
-    'exit 0',
-  ].join('\n')
-  try {
-    const watchdog = spawn('/bin/sh', ['-c', script, 'corral-sentinel-watchdog', String(process.pid), String(pid), dir], {
-      stdio: 'ignore',
-      detached: true,
-    })
-    watchdog.on('error', () => {
-      // No /bin/sh: the exit hook still covers normal exits.
-    })
-    watchdog.unref()
-    return watchdog
-  } catch {
-    return undefined
-  }
-}
-
-/** One readiness probe: 'ready' if the process on `port` reports `pid` as its process id. */
-async function probe(port: number, pid: number): Promise<'ready' | 'foreign' | 'down'> {
-  const client = new Redis({
-    host: HOST,
-    port,
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    enableReadyCheck: false,
-    protocol: 2,
-    disableClientInfo: true,
-    connectTimeout: 500,
-    commandTimeout: 1_000,
-  })
-  client.on('error', () => {
-    // A refused connection is the normal answer while the sentinel starts.
-  })
-  try {
-    await client.connect()
-    const match = /^process_id:(\d+)\r?$/m.exec(await client.info('server'))
-    return match && Number(match[1]) === pid ? 'ready' : 'foreign'
-  } catch {
-    return 'down'
-  } finally {
-    client.disconnect()
-  }
-}
-
-/** Keeps the last OUTPUT_TAIL_BYTES of a sentinel's stdout and stderr. */
-class OutputTail {
-  private chunks: Buffer[] = []
-  private size = 0
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk)
-    this.size += chunk.length
-    while (this.size > OUTPUT_TAIL_BYTES && this.chunks.length > 1) {
-      this.size -= this.chunks.shift()?.length ?? 0
-    }
-  }
-  text(): string {
-    const text = Buffer.concat(this.chunks).toString('utf8').trim()
-    return text === '' ? '(no output)' : text
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Process-wide registry and exit hook for sentinels
-
-interface Registry {
-  readonly live: Map<number, Proc>
-  readonly dirs: Set<string>
-}
-
-const REGISTRY_KEY = Symbol.for('corral.test.redis-sentinel.registry')
-
-function registry(): Registry {
-  const holder = globalThis as typeof globalThis & { [REGISTRY_KEY]?: Registry }
-  let reg = holder[REGISTRY_KEY]
-  if (!reg) {
-    const created: Registry = { live: new Map(), dirs: new Set() }
-    const cleanup = (): void => {
-      for (const proc of created.live.values()) signal(proc, 'SIGKILL')
-      for (const dir of created.dirs) {
-        try {
-          rmSync(dir, { recursive: true, force: true })
-        } catch {
-          // Best effort while exiting.
-        }
-      }
-      created.dirs.clear()
-    }
-    process.on('exit', cleanup)
-    // redis-server.ts also listens for these signals, and re-raises the signal only when its
-    // listener is the last one left (so that the process still dies of it). Running first and
-    // removing ourselves keeps that working: prepended, this listener cleans up, steps aside, and
-    // re-raises only if nobody else is listening.
-    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-      const onSignal = (): void => {
-        cleanup()
-        process.removeListener(sig, onSignal)
-        if (process.listeners(sig).length === 0) process.kill(process.pid, sig)
-      }
-      process.prependListener(sig, onSignal)
-    }
-    holder[REGISTRY_KEY] = created
-    reg = created
-  }
-  return reg
-}
-
-async function removeDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-  registry().dirs.delete(dir)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-/** A port the kernel considers free on 127.0.0.1 right now (never a shared Redis/Sentinel port). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const server = net.createServer()
-      server.unref()
-      server.once('error', reject)
-      server.listen(0, HOST, () => {
-        const address = server.address()
-        server.close(() => {
-          if (address !== null && typeof address === 'object') resolve(address.port)
-          else reject(new Error(`unexpected server address ${String(address)}`))
-        })
-      })
-    })
-    if (!SHARED_PORTS.has(port)) return port
-  }
-}
-
-function findRedisServer(): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '')) {
-    const candidate = path.join(dir, 'redis-server')
-    try {
-      accessSync(candidate, fsConstants.X_OK)
-      return candidate
-    } catch {
-      // not here
-    }
-  }
-  throw new Error('redis-server was not found on PATH; the Sentinel tests run it with --sentinel (Debian: apt-get install -y redis-server).')
-}
 
 /** `[k1, v1, k2, v2, ...]` (a SENTINEL reply) → { k1: v1, ... } */
 function pairs(reply: unknown): Record<string, string> {
@@ -867,20 +610,6 @@ function pairs(reply: unknown): Record<string, string> {
   return out
 }
 
-/** `role:master\r\n...` (INFO) → { role: 'master', ... } */
-function fields(info: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const line of info.split(/\r?\n/)) {
-    const i = line.indexOf(':')
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim()
-  }
-  return out
-}
-
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
