@@ -511,11 +511,29 @@ export class Cache implements FillHost {
   private async leadFleet(l: Lookup, fillKey: string, flight: Flight): Promise<Decision> {
     const locks = this.locks as FillLock
     const grant = await locks.acquire(fillKey, this.lockTimeoutMs)
-    if (grant.state !== 'held') return this.startFill(l, flight, grant.state === 'acquired' ? grant : undefined)
+    if (grant.state === 'unavailable') return this.startFill(l, flight, undefined)
+    if (grant.state === 'acquired') {
+      // Look again: another instance may have stored the entry and let the lock go between our
+      // read and our lock request, and its message went out before we listened.
+      const e = await this.stored(l, fillKey)
+      if (e === undefined) return this.startFill(l, flight, grant)
+      locks.release(grant, 'stored')
+      flight.release('stored')
+      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
+      this.counters.hits++
+      return this.hit(e, l.view.headers)
+    }
     this.counters.coalesced++
     const outcome = await locks.wait(fillKey, grant.holder, this.lockTimeoutMs)
     flight.release(outcome)
     return this.afterWait(l, outcome)
+  }
+
+  /** The fresh response stored under `key` (following a Vary marker), if any. */
+  private async stored(l: Lookup, key: string): Promise<ResponseEntry | undefined> {
+    let e = await this.get(key)
+    if (e?.kind === 'vary' && e.expiresAt > this.now()) e = await this.get(makeVariantKey(key, e.names, l.view.headers))
+    return e?.kind === 'response' && e.expiresAt > this.now() ? e : undefined
   }
 
   private startFill(l: Lookup, flight: Flight | undefined, grant: (LockGrant & { state: 'acquired' }) | undefined): Decision {

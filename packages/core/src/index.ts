@@ -5,6 +5,7 @@ export { ageOf, type Entry, type ResponseEntry, type VaryEntry, type StoredHeade
 export { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, errors } from './errors.js'
 export { Fill, type HeadDecision } from './fill/fill.js'
 export { SingleFlight, Flight, type FlightOutcome } from './fill/single-flight.js'
+export type { FillLock, LockGrant } from './fill/lock.js'
 export { normalizeSelectors, matchesSelectors, type InvalidateSelectors, type NormalizedSelectors } from './invalidation.js'
 export {
   canonicalQuery,
