@@ -1,8 +1,11 @@
 import { createCache, type Cache, type CacheOptions, type CorralError } from '@corral/core'
 import express5 from 'express5'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { expressFactory } from './express.js'
 import { quickGet, send, type Res, type SendOptions } from './http.js'
+import { startRedis, type Redis, type RedisServer } from './redis-server.js'
 import { until, type AdapterFactory, type AppHandle, type RouteSpec } from './scenario.js'
+import { runCleanups } from './setup.js'
 
 /**
  * App instances that share a Redis, the way processes behind a load balancer do: each has its own
@@ -59,3 +62,44 @@ export async function healthy(instances: readonly Instance[], within: number): P
 
 /** The `x-cache` header of a response. */
 export const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
+
+/** A test file's own redis-server, a client to it, and the cleanups each test registers. */
+export interface FileRedis {
+  readonly server: RedisServer
+  /** For planting and inspecting keys. */
+  readonly raw: Redis
+  /** Run (in reverse) after each test: apps, caches, extra servers. */
+  readonly cleanups: (() => Promise<void>)[]
+}
+
+/**
+ * Starts a private redis-server before the file's tests and stops it after them, and runs each
+ * test's cleanups after it. Read `server` and `raw` inside tests (they exist from `beforeAll` on).
+ */
+export function fileRedis(): FileRedis {
+  let server: RedisServer | undefined
+  let raw: Redis | undefined
+  const cleanups: (() => Promise<void>)[] = []
+  beforeAll(async () => {
+    server = await startRedis()
+    raw = server.client()
+  })
+  afterEach(() => runCleanups(cleanups))
+  afterAll(async () => {
+    await runCleanups(cleanups)
+    await server?.stop()
+  })
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('fileRedis: the server starts in beforeAll; use it inside tests')
+    return v
+  }
+  return {
+    get server() {
+      return started(server)
+    },
+    get raw() {
+      return started(raw)
+    },
+    cleanups,
+  }
+}

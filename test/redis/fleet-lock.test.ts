@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import type { FillLock } from '@corral/core'
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
-import { healthy, instance, xcache } from '../helpers/fleet.js'
-import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
+import { expect, it } from 'vitest'
+import { fileRedis, healthy, instance, xcache } from '../helpers/fleet.js'
 import { signal, until } from '../helpers/scenario.js'
-import { runCleanups } from '../helpers/setup.js'
 
 // Found while making the multi-instance stampede test reliable ("100 concurrent requests ...
 // exactly one origin call: expected 2 to be 1"): instance B reads Redis (a miss) while A's origin
@@ -12,18 +10,8 @@ import { runCleanups } from '../helpers/setup.js'
 // lock go. B then took the free lock and called the origin a second time. Now a request that
 // takes the lock looks at Redis once more before it calls the origin.
 
-let server: RedisServer
-let raw: Redis
-const cleanups: (() => Promise<void>)[] = []
-beforeAll(async () => {
-  server = await startRedis()
-  raw = server.client()
-})
-afterEach(() => runCleanups(cleanups))
-afterAll(async () => {
-  await runCleanups(cleanups)
-  await server?.stop()
-})
+const redis = fileRedis()
+const { cleanups } = redis
 
 it('a lock taken after another instance filled the key is given back, and the entry served: one origin call', async () => {
   const ns = `lock-${randomBytes(5).toString('hex')}`
@@ -42,8 +30,8 @@ it('a lock taken after another instance filled the key is given back, and the en
       },
     },
   ]
-  const a = await instance('A', { cache: { redis: server.url, namespace: ns }, routes: routes('A') }, cleanups)
-  const b = await instance('B', { cache: { redis: server.url, namespace: ns }, routes: routes('B') }, cleanups)
+  const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('A') }, cleanups)
+  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('B') }, cleanups)
   await healthy([a, b], 5000)
 
   // B is slow between its read of Redis and its lock request: its request waits for our signal.
@@ -64,7 +52,7 @@ it('a lock taken after another instance filled the key is given back, and the en
   originGate.resolve()
   expect(xcache(await onA)).toBe('MISS')
   // A's entry is in Redis and its lock is gone: the window in which B used to call the origin.
-  const keys = async () => raw.keys(`${ns}:v1:*`)
+  const keys = async () => redis.raw.keys(`${ns}:v1:*`)
   await until(async () => (await keys()).some((k) => /:v1:[\w-]{43}$/.test(k)) && !(await keys()).some((k) => k.endsWith(':lock')), 5000, "A's entry stored and its lock released")
   acquireGate.resolve()
   const second = await onB

@@ -1,12 +1,11 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { createCache, type Cache, type CorralError } from '@corral/core'
 import express5 from 'express5'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { expressFactory } from '../helpers/express.js'
 import { send, type Res } from '../helpers/http.js'
-import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
 import { sleep, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
-import { runCleanups } from '../helpers/setup.js'
+import { fileRedis } from '../helpers/fleet.js'
 
 // Values in Redis are untrusted: anything that can write to it can plant bytes under an entry's
 // key. Instance A stores real entries; the test then overwrites or copies them with the raw
@@ -20,19 +19,8 @@ const STRANGER = 'a-key-none-of-the-instances-has-0123'
 const PLANTED = Buffer.from('PLANTED: bytes someone wrote into Redis')
 const EXPRESS = expressFactory('express5', express5, 5, 'route')
 
-let server: RedisServer
-let raw: Redis
-const cleanups: (() => Promise<void>)[] = []
-
-beforeAll(async () => {
-  server = await startRedis()
-  raw = server.client()
-})
-afterEach(() => runCleanups(cleanups))
-afterAll(async () => {
-  await runCleanups(cleanups)
-  await server?.stop()
-})
+const shared = fileRedis()
+const { cleanups } = shared
 
 interface Instance {
   readonly name: string
@@ -66,7 +54,7 @@ async function instance(name: string, ns: string, signingKeys: readonly string[]
   const cache = createCache({
     ttl: '5m',
     namespace: ns,
-    redis: server.url,
+    redis: shared.server.url,
     ...(signingKeys.length > 0 ? { signingKeys } : {}),
     // Not a latency test: a slow CI machine must not turn a read into a miss.
     l2: { timeout: 1000 },
@@ -175,9 +163,9 @@ function metaText(extra: string, over: Record<string, unknown> = {}): string {
 async function entryKeysByUrl(ns: string): Promise<Map<string, string>> {
   const pattern = new RegExp(`^${ns}:v1:[\\w-]{43}(:[\\w-]{43})?$`)
   const out = new Map<string, string>()
-  for (const key of await raw.keys(`${ns}:v1:*`)) {
+  for (const key of await shared.raw.keys(`${ns}:v1:*`)) {
     if (!pattern.test(key)) continue
-    const bytes = await raw.getBuffer(key)
+    const bytes = await shared.raw.getBuffer(key)
     if (bytes !== null) out.set(String(open(bytes).meta.url), key)
   }
   return out
@@ -291,11 +279,11 @@ async function plantAndRead(keys: readonly string[], plant: (c: PlantContext) =>
   const stored = await storedInRedis(ns, ['/items/1', '/items/2'])
   const entry = async (url: string): Promise<StoredEntry> => {
     const key = stored.get(url) as string
-    return { key, bytes: (await raw.getBuffer(key)) as Buffer }
+    return { key, bytes: (await shared.raw.getBuffer(key)) as Buffer }
   }
   const p = plant({ one: await entry('/items/1'), two: await entry('/items/2'), secret: keys[0] })
-  if (p.noTtl) await raw.set(p.key, p.value)
-  else await raw.set(p.key, p.value, 'PX', 60_000)
+  if (p.noTtl) await shared.raw.set(p.key, p.value)
+  else await shared.raw.set(p.key, p.value, 'PX', 60_000)
 
   const b = await instance('B', ns, keys, readerNoStore)
   const res = await b.get(p.url)
@@ -317,7 +305,7 @@ async function expectRejected(keys: readonly string[], { b, p, res }: Awaited<Re
   // Deleted, then (in the background) replaced by B's own entry.
   let now = null as Buffer | null
   await waitFor(async () => {
-    now = await raw.getBuffer(p.key)
+    now = await shared.raw.getBuffer(p.key)
     return now === null || !now.equals(p.value)
   }, 2000, 'the planted value to be removed from Redis')
   if (now !== null) {
@@ -369,7 +357,7 @@ describe('signing keys across instances', () => {
     for (const url of ['/items/1', '/items/2']) expect(xcache(await a.get(url))).toBe('MISS')
     const written = await storedInRedis(ns, ['/items/1', '/items/2'])
     const one = written.get('/items/1') as string
-    expect(signedWith(K1, one, (await raw.getBuffer(one)) as Buffer)).toBe(true)
+    expect(signedWith(K1, one, (await shared.raw.getBuffer(one)) as Buffer)).toBe(true)
 
     // Step 1 of a rotation: the new key first, the old one still listed.
     const b = await instance('B', ns, [K2, K1])
@@ -384,7 +372,7 @@ describe('signing keys across instances', () => {
     // B signs what it writes with the first key.
     expect(xcache(await b.get('/items/3'))).toBe('MISS')
     const three = (await storedInRedis(ns, ['/items/3'])).get('/items/3') as string
-    const threeBytes = (await raw.getBuffer(three)) as Buffer
+    const threeBytes = (await shared.raw.getBuffer(three)) as Buffer
     expect(signedWith(K2, three, threeBytes)).toBe(true)
     expect(signedWith(K1, three, threeBytes)).toBe(false)
 
@@ -402,7 +390,7 @@ describe('signing keys across instances', () => {
 
     // C replaced the k1 entry with one signed with k2, which B (still listing both) reads.
     await waitFor(async () => {
-      const bytes = await raw.getBuffer(one)
+      const bytes = await shared.raw.getBuffer(one)
       return bytes !== null && signedWith(K2, one, bytes)
     }, 2000, "C's k2-signed /items/1 in Redis")
     const d = await instance('D', ns, [K2, K1])
@@ -430,12 +418,12 @@ describe('signing keys across instances', () => {
     expect(JSON.parse(hit.text)).toMatchObject({ by: 'S' })
 
     // Not even a MAC that no longer matches: a signed entry with an edited body is served as is.
-    const bytes = (await raw.getBuffer(key)) as Buffer
+    const bytes = (await shared.raw.getBuffer(key)) as Buffer
     const tampered = Buffer.from(bytes)
     const at = tampered.lastIndexOf('"by":"S"')
     tampered.write('"by":"X"', at)
     expect(signedWith(K1, key, tampered)).toBe(false)
-    await raw.set(key, tampered, 'PX', 60_000)
+    await shared.raw.set(key, tampered, 'PX', 60_000)
     const other = await instance('U2', ns, [])
     const served = await other.get('/items/1')
     expect(xcache(served)).toBe('HIT')
@@ -445,7 +433,7 @@ describe('signing keys across instances', () => {
     // The other way round: U writes /items/2 unsigned, and a cache with keys refuses it.
     expect(xcache(await unsigned.get('/items/2'))).toBe('MISS')
     const two = (await storedInRedis(ns, ['/items/2'])).get('/items/2') as string
-    expect(open((await raw.getBuffer(two)) as Buffer).signed).toBe(false)
+    expect(open((await shared.raw.getBuffer(two)) as Buffer).signed).toBe(false)
     const strict = await instance('K', ns, [K1])
     const res = await strict.get('/items/2')
     expect(xcache(res)).toBe('MISS')
@@ -460,7 +448,7 @@ describe('after a rejection', () => {
     const { ns, b, p } = await plantAndRead([K1], (c) => ({ url: '/items/1', key: c.one.key, value: randomBytes(300) }))
     expect(b.cache.stats().rejected).toBe(1)
     await waitFor(async () => {
-      const bytes = await raw.getBuffer(p.key)
+      const bytes = await shared.raw.getBuffer(p.key)
       // Until then the key holds the planted bytes or nothing: check the MAC before parsing.
       return bytes !== null && signedWith(K1, p.key, bytes) && open(bytes).meta.url === '/items/1'
     }, 2000, "B's entry in Redis")
@@ -476,7 +464,7 @@ describe('after a rejection', () => {
     expect(xcache(res)).toBe('MISS')
     expect(res.headers['cache-control']).toBe('no-store')
     expect(b.cache.stats()).toMatchObject({ rejected: 1, stored: 0, errors: 0 })
-    await waitFor(async () => (await raw.exists(p.key)) === 0, 2000, 'the planted key to be deleted')
+    await waitFor(async () => (await shared.raw.exists(p.key)) === 0, 2000, 'the planted key to be deleted')
     expect(polluted()).toEqual([undefined, undefined, undefined])
   })
 })

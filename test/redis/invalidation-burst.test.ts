@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { StoreError } from '@corral/core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
-import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
+import { describe, expect, it } from 'vitest'
+import { fileRedis, healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
 import { until, type RouteSpec } from '../helpers/scenario.js'
-import { runCleanups } from '../helpers/setup.js'
 
 // Issue 8, case 2: "Two instances, 2000 tagged entries; 10,000 concurrent cache.invalidate({ tags })
 // on one instance: every promise resolved, none rejected, and the other instance then served
@@ -12,19 +10,8 @@ import { runCleanups } from '../helpers/setup.js'
 // the invalidation took effect in Redis and was delivered to every instance; otherwise it
 // rejects, and the invalidation is not lost but run again when Redis answers.
 
-let server: RedisServer
-let raw: Redis
-const cleanups: (() => Promise<void>)[] = []
-
-beforeAll(async () => {
-  server = await startRedis()
-  raw = server.client()
-})
-afterEach(() => runCleanups(cleanups))
-afterAll(async () => {
-  await runCleanups(cleanups)
-  await server?.stop()
-})
+const redis = fileRedis()
+const { cleanups } = redis
 
 /** GET /items/:id, tagged `item:<id>` by its Cache-Tag header. */
 const items: RouteSpec[] = [
@@ -40,7 +27,7 @@ const items: RouteSpec[] = [
 
 async function pair(timeoutMs: number): Promise<{ ns: string; a: Instance; b: Instance }> {
   const ns = `burst-${randomBytes(6).toString('hex')}`
-  const cache = { redis: server.url, namespace: ns, l2: { timeout: timeoutMs } }
+  const cache = { redis: redis.server.url, namespace: ns, l2: { timeout: timeoutMs } }
   const a = await instance('A', { cache, routes: items }, cleanups)
   const b = await instance('B', { cache, routes: items }, cleanups)
   // Startup needs a connection and two round trips: a generous multiple of the write deadline.
@@ -93,7 +80,7 @@ async function entriesInRedis(ns: string): Promise<number> {
   let n = 0
   let cursor = '0'
   do {
-    const [next, keys] = await raw.scan(cursor, 'MATCH', `${ns}:v1:*`, 'COUNT', 1000)
+    const [next, keys] = await redis.raw.scan(cursor, 'MATCH', `${ns}:v1:*`, 'COUNT', 1000)
     cursor = next
     n += keys.filter((k) => /^[^:]+:v1:[\w-]{43}$/.test(k)).length
   } while (cursor !== '0')
@@ -105,14 +92,14 @@ describe('a burst of invalidations across two instances', () => {
     // B fills and observes with generous deadlines; A invalidates with the default ones (50 ms
     // reads, 200 ms writes), under which the burst used to be cut short and resolve anyway.
     const { ns, a: b, b: other } = await pair(1000)
-    const a = await instance('A', { cache: { redis: server.url, namespace: ns }, routes: items }, cleanups)
+    const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes: items }, cleanups)
     await healthy([a], 5000)
     const ids = await fill(other, b, 2000, true)
     expect(await entriesInRedis(ns)).toBe(2000)
 
     // Redis stalls a little longer than A's write deadline as the burst starts, as a busy Redis
     // would: what A sends first misses its deadline.
-    await server.pause(250)
+    await redis.server.pause(250)
     const outcomes = await Promise.allSettled(Array.from({ length: 10_000 }, (_, i) => a.cache.invalidate({ tags: [`item:${i % 2000}`] })))
     const resolvedIds = new Set<number>()
     outcomes.forEach((o, i) => {
@@ -137,7 +124,7 @@ describe('a burst of invalidations across two instances', () => {
     // A tight deadline for A, so that the pause below exceeds it.
     const { ns, a, b } = await pair(50)
     const ids = await fill(a, b, 500, false)
-    await server.pause(1000)
+    await redis.server.pause(1000)
     const outcomes = await Promise.allSettled(ids.map((id) => a.cache.invalidate({ tags: [`item:${id}`] })))
     const rejected = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected')
     expect(rejected.length).toBeGreaterThan(0)

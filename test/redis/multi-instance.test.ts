@@ -2,15 +2,15 @@ import { randomBytes } from 'node:crypto'
 import { CorralError, createCache, StoreError, type Cache, type CacheOptions } from '@corral/core'
 import express5 from 'express5'
 import fastify5 from 'fastify5'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { expressFactory } from '../helpers/express.js'
 import { fastifyFactory } from '../helpers/fastify.js'
 import { send, type Res, type SendOptions } from '../helpers/http.js'
-import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
+import { startRedis, type Redis } from '../helpers/redis-server.js'
 import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
-import { runCleanups } from '../helpers/setup.js'
+import { fileRedis } from '../helpers/fleet.js'
 
-// Two app instances in this process share one private redis-server, the way two processes behind
+// Two app instances in this process share one private redis-shared.server, the way two processes behind
 // a load balancer would: each has its own cache (L1) and origin counter, and only Redis connects
 // them. Every test uses a namespace of its own on the file's server.
 //
@@ -51,19 +51,8 @@ const EXPRESS: AdapterFactory = expressFactory('express5', express5, 5, 'route')
 const FASTIFY: AdapterFactory = fastifyFactory('fastify5', fastify5)
 const MiB = 1024 * 1024
 
-let server: RedisServer
-let raw: Redis
-const cleanups: (() => Promise<void>)[] = []
-
-beforeAll(async () => {
-  server = await startRedis()
-  raw = server.client()
-})
-afterEach(() => runCleanups(cleanups))
-afterAll(async () => {
-  await runCleanups(cleanups)
-  await server?.stop()
-})
+const shared = fileRedis()
+const { cleanups } = shared
 
 interface Instance {
   readonly name: string
@@ -94,7 +83,7 @@ async function instance(
   const cache = createCache({
     ttl: '5m',
     namespace: ns,
-    redis: options.redis ?? server.url,
+    redis: options.redis ?? shared.server.url,
     // Generous deadlines: these tests are about sharing, not latency, and a busy CI machine must
     // not turn a read into a miss. The fault tests cover the deadlines.
     l2: { timeout: 1000 },
@@ -131,7 +120,7 @@ async function connected(ns: string, instances: readonly Instance[], within = CO
   await waitFor(async () => {
     const health = await Promise.all(instances.map((i) => i.cache.health()))
     if (!health.every((h) => h.status === 'ok')) return false
-    const reply = (await raw.pubsub('NUMSUB', `${ns}:v1:bus`, `${ns}:v1:fill`)) as (string | number)[]
+    const reply = (await shared.raw.pubsub('NUMSUB', `${ns}:v1:bus`, `${ns}:v1:fill`)) as (string | number)[]
     return Number(reply[1]) === instances.length && Number(reply[3]) === instances.length
   }, within, 'instances connected to Redis and subscribed')
 }
@@ -222,7 +211,7 @@ function waiting(...instances: readonly Instance[]): number {
 /** Entry keys of a namespace: `<ns>:v1:<hash>` and variants; not locks, index sets or health keys. */
 async function entryKeys(ns: string): Promise<string[]> {
   const pattern = new RegExp(`^${ns}:v1:[\\w-]{43}(:[\\w-]{43})?$`)
-  return (await raw.keys(`${ns}:v1:*`)).filter((k) => pattern.test(k)).sort()
+  return (await shared.raw.keys(`${ns}:v1:*`)).filter((k) => pattern.test(k)).sort()
 }
 
 /** The URL an entry in Redis was stored for, read from its envelope's metadata. */
@@ -238,7 +227,7 @@ function urlOf(bytes: Buffer): string {
 async function keysByUrl(ns: string): Promise<Map<string, string>> {
   const out = new Map<string, string>()
   for (const key of await entryKeys(ns)) {
-    const bytes = await raw.getBuffer(key)
+    const bytes = await shared.raw.getBuffer(key)
     if (bytes !== null) out.set(urlOf(bytes), key)
   }
   return out
@@ -447,14 +436,14 @@ describe('two instances on one Redis', () => {
 
       // keys: '/products/1' is the path (every query string of it); B issues it, A holds the entries.
       await b.cache.invalidate({ keys: ['/products/1'] })
-      expect(await raw.exists(keys.get('/products/1') as string)).toBe(0)
-      expect(await raw.exists(keys.get('/products/1?page=2') as string)).toBe(0)
-      expect(await raw.exists(keys.get('/products/2') as string)).toBe(1)
-      expect(await raw.exists(keys.get('/other/1') as string)).toBe(1)
+      expect(await shared.raw.exists(keys.get('/products/1') as string)).toBe(0)
+      expect(await shared.raw.exists(keys.get('/products/1?page=2') as string)).toBe(0)
+      expect(await shared.raw.exists(keys.get('/products/2') as string)).toBe(1)
+      expect(await shared.raw.exists(keys.get('/other/1') as string)).toBe(1)
 
       await b.cache.invalidate({ prefixes: ['/products/'] })
-      expect(await raw.exists(keys.get('/products/2') as string)).toBe(0)
-      expect(await raw.exists(keys.get('/other/1') as string)).toBe(1)
+      expect(await shared.raw.exists(keys.get('/products/2') as string)).toBe(0)
+      expect(await shared.raw.exists(keys.get('/other/1') as string)).toBe(1)
       expect([...(await keysByUrl(ns)).keys()]).toEqual(['/other/1'])
 
       // A's L1 copies went with them (the message): its next /products/2 goes to the origin.
@@ -565,7 +554,7 @@ describe('two instances on one Redis', () => {
       const p = await raceFill(
         async ({ b }) => {
           // A network blip: every pub/sub connection drops and reconnects ~200 ms later.
-          await raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+          await shared.raw.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
           await b.cache.invalidate({ tags: ['product:1'] })
         },
         { messageLost: true },
@@ -700,7 +689,7 @@ describe('two instances on one Redis', () => {
 
       const key = (await storedInRedis(ns, ['/big'], [a])).get('/big') as string
       // Raw bytes plus a small envelope, not JSON-encoded Buffer data.
-      const stored = await raw.strlen(key)
+      const stored = await shared.raw.strlen(key)
       expect(stored).toBeGreaterThan(big.length)
       expect(stored).toBeLessThan(big.length + 4096)
 

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { makePrimaryKey } from '@corral/core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { FLEET_HOST, healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
-import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
+import { describe, expect, it } from 'vitest'
+import { FLEET_HOST, fileRedis, healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
 import { until, type RouteSpec } from '../helpers/scenario.js'
-import { runCleanups } from '../helpers/setup.js'
 
 // Issue 8, case 7: "A planted lock key with no TTL makes every cold request on that key wait the
 // full lockTimeout. An index key of the wrong type makes the entry get stored anyway, invalidate
@@ -12,18 +10,8 @@ import { runCleanups } from '../helpers/setup.js'
 // Redis are now checked (shape, TTL, type): what Corral did not write is replaced, and where that
 // may have cost an index its members, the whole namespace is invalidated.
 
-let server: RedisServer
-let raw: Redis
-const cleanups: (() => Promise<void>)[] = []
-beforeAll(async () => {
-  server = await startRedis()
-  raw = server.client()
-})
-afterEach(() => runCleanups(cleanups))
-afterAll(async () => {
-  await runCleanups(cleanups)
-  await server?.stop()
-})
+const redis = fileRedis()
+const { cleanups } = redis
 
 /** Long enough that a request held by a planted lock would stand out from one that was not. */
 const LOCK_TIMEOUT_MS = 10_000
@@ -45,7 +33,7 @@ async function fleet(n: number): Promise<{ ns: string; list: Instance[] }> {
   const ns = `trust-${randomBytes(5).toString('hex')}`
   const list: Instance[] = []
   for (let i = 0; i < n; i++) {
-    list.push(await instance(String.fromCharCode(65 + i), { cache: { redis: server.url, namespace: ns, lockTimeout: LOCK_TIMEOUT_MS }, routes: items }, cleanups))
+    list.push(await instance(String.fromCharCode(65 + i), { cache: { redis: redis.server.url, namespace: ns, lockTimeout: LOCK_TIMEOUT_MS }, routes: items }, cleanups))
   }
   await healthy(list, 5000)
   return { ns, list }
@@ -59,10 +47,10 @@ function lockOf(ns: string, path: string): string {
 
 describe('locks Corral did not write', () => {
   it.each<[string, (key: string) => Promise<unknown>]>([
-    ['a string without a TTL', (key) => raw.set(key, 'held-forever')],
-    ['a token-shaped value whose TTL is longer than it declares', (key) => raw.set(key, '1000.AAAAAAAAAAAAAAAA', 'PX', 600_000)],
-    ['a token declaring more than a timer can hold', (key) => raw.set(key, '99999999999.AAAAAAAAAAAAAAAA', 'PX', 600_000)],
-    ['a hash', (key) => raw.hset(key, 'owner', 'someone')],
+    ['a string without a TTL', (key) => redis.raw.set(key, 'held-forever')],
+    ['a token-shaped value whose TTL is longer than it declares', (key) => redis.raw.set(key, '1000.AAAAAAAAAAAAAAAA', 'PX', 600_000)],
+    ['a token declaring more than a timer can hold', (key) => redis.raw.set(key, '99999999999.AAAAAAAAAAAAAAAA', 'PX', 600_000)],
+    ['a hash', (key) => redis.raw.hset(key, 'owner', 'someone')],
   ])('%s is replaced: the cold request goes to the origin at once instead of waiting lockTimeout', async (_, plant) => {
     const { ns, list } = await fleet(1)
     const [a] = list as [Instance]
@@ -77,7 +65,7 @@ describe('locks Corral did not write', () => {
     expect(a.cache.stats().rejected).toBeGreaterThanOrEqual(1)
     // Our own lock took its place, and is released once the entry's write has finished.
     expect(xcache(await a.get('/items/1'))).toBe('HIT')
-    await until(async () => (await raw.exists(lock)) === 0, 5000, 'the lock released')
+    await until(async () => (await redis.raw.exists(lock)) === 0, 5000, 'the lock released')
   })
 })
 
@@ -85,14 +73,14 @@ describe('index sets that are not sets', () => {
   it('planted before any entry: the entry is stored with a real index, and invalidating its tag works everywhere', async () => {
     const { ns, list } = await fleet(2)
     const [a, b] = list as [Instance, Instance]
-    await raw.set(`${ns}:v1:i:t:item:1`, 'not a set')
+    await redis.raw.set(`${ns}:v1:i:t:item:1`, 'not a set')
     const before = new Set<string>()
     const first = await a.get('/items/1')
     expect(xcache(first)).toBe('MISS')
     before.add(first.text)
     // Whatever A stored, B may share (or fill itself); then the tag is invalidated from A.
     before.add((await b.get('/items/1')).text)
-    expect(await raw.type(`${ns}:v1:i:t:item:1`)).not.toBe('string')
+    expect(await redis.raw.type(`${ns}:v1:i:t:item:1`)).not.toBe('string')
     await expect(a.cache.invalidate({ tags: ['item:1'] })).resolves.toBeTypeOf('number')
     // A fills again; B may share that new entry, never one from before.
     const again = await a.get('/items/1')
@@ -113,8 +101,8 @@ describe('index sets that are not sets', () => {
     const index = `${ns}:v1:i:t:group`
     for (const id of [1, 2, 3]) before.add((await b.get(`/items/${id}`)).text)
     // The set that listed the three entries is gone; a string stands in its place.
-    await raw.del(index)
-    await raw.set(index, 'planted')
+    await redis.raw.del(index)
+    await redis.raw.set(index, 'planted')
     const removed = await a.cache.invalidate({ tags: ['group'] })
     expect(removed).toBeGreaterThanOrEqual(3)
     // No instance serves a body from before the invalidation: not A or B from L1, not C (which
