@@ -14,10 +14,13 @@ export default defineConfig({
     // into a path that does not exist. The adapters' own `import ... from '@corral/core'` goes
     // through the same alias, so a test and an adapter share one instance of core (instanceof
     // on errors and stores keeps working).
-    alias: packages.map((name) => ({
-      find: new RegExp(`^@corral/${name}$`),
-      replacement: sourceOf(name),
-    })),
+    alias: [
+      ...packages.map((name) => ({
+        find: new RegExp(`^@corral/${name}$`),
+        replacement: sourceOf(name),
+      })),
+      { find: /^@corral\/core\/adapter$/, replacement: fileURLToPath(new URL('./packages/core/src/adapter/index.ts', import.meta.url)) },
+    ],
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],

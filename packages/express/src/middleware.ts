@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Cache, ConfigError, type Decision, type RequestView, type ResolvedRoute, type RouteOptions } from '@corral/core'
+import { Cache, ConfigError, type Decision, type Fill, type RequestView, type ResolvedRoute, type RouteOptions } from '@corral/core'
+import { ResponseTap, tapServerResponse, writeHit } from '@corral/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
-import { hookResponse, type RequestState } from './capture.js'
+
+/** What the first Corral middleware a request passes through left for the next one. */
+interface RequestState {
+  readonly tap: ResponseTap
+  /** The fill the response feeds; a route's own middleware may take it over. */
+  fill: Fill | null
+}
 
 const STATE = Symbol('corral.state')
 type WithState = IncomingMessage & { [STATE]?: RequestState; route?: unknown; originalUrl?: string }
@@ -39,33 +46,35 @@ export function corral(cache: Cache, options?: CorralExpressOptions): RequestHan
   }
 }
 
-/** Acts on a decision: serve a hit, or hook the response (once per request) and go on to the origin. */
+/** Acts on a decision: write a hit, or tap the response (once per request) and go on to the origin. */
 function apply(cache: Cache, d: Decision, req: WithState, res: Response, next: NextFunction): void {
-  let state = req[STATE]
+  const state = req[STATE]
   if (d.type === 'hit') {
+    // An app-wide lookup tapped this response; the route's hit now says what happened.
     if (state !== undefined) {
-      // An app-wide pass hooked this response; the route's hit now says what happened.
+      state.tap.retarget(null, null)
       state.fill = null
-      state.status = null
     }
-    serve(res, d, cache.cacheStatusHeader)
+    writeHit(res as unknown as ServerResponse, d, cache.cacheStatusHeader)
     return
   }
-  if (state === undefined) {
-    state = req[STATE] = { fill: null, status: null }
-    hookResponse(res as unknown as ServerResponse, cache, state)
-  }
-  state.fill = d.type === 'miss' ? d.fill : null
   // 'defer': the route's own middleware will answer and say what it did.
-  state.status = d.type === 'miss' ? 'MISS' : d.type === 'bypass' ? 'BYPASS' : state.status
+  if (d.type === 'defer') {
+    if (state === undefined) start(cache, req, res, null, null)
+    return next()
+  }
+  const fill = d.type === 'miss' ? d.fill : null
+  const status = d.type === 'miss' ? 'MISS' : 'BYPASS'
+  if (state === undefined) start(cache, req, res, fill, status)
+  else {
+    state.tap.retarget(fill, status)
+    state.fill = fill
+  }
   next()
 }
 
-function serve(res: Response, d: Extract<Decision, { type: 'hit' }>, status: string): void {
-  res.setHeader(status, 'HIT')
-  res.setHeader('age', d.age)
-  // writeHead merges these into the headers already set (CORS and security headers of earlier
-  // middleware stay); stored values win.
-  res.writeHead(d.status, d.headers as Record<string, string | string[]>)
-  res.end(d.body)
+function start(cache: Cache, req: WithState, res: Response, fill: Fill | null, status: 'MISS' | 'BYPASS' | null): void {
+  const tap = new ResponseTap(cache, fill, status)
+  tapServerResponse(res as unknown as ServerResponse, tap)
+  req[STATE] = { tap, fill }
 }

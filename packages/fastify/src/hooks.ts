@@ -1,31 +1,23 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import { type Fill, type Cache, type CompiledInvalidation, type Decision, type ResolvedRoute } from '@corral/core'
+import type { Cache, CompiledInvalidation, Decision, ResolvedRoute } from '@corral/core'
+import { ResponseTap, type HeadPlan } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { capturePayload, discardPayload } from './payload.js'
+import { byteLength, tapPayload } from './payload.js'
 
 /**
- * What the cache did with a request: HIT (nothing to capture), the fill to feed in onSend, or the
- * X-Cache value to send. null: the lookup never ran (an earlier hook answered).
+ * What the cache did with a request: HIT (answered, nothing to report), or the tap its response
+ * goes to. null: the lookup never ran (an earlier hook answered).
  */
 export const kState = Symbol('corral.state')
 const HIT = Symbol('corral.hit')
 
 /** Stored headers are plain strings and string lists, which Fastify writes as they are. */
 type ReplyHeaders = Parameters<FastifyReply['headers']>[0]
-type State = Fill | typeof HIT | 'MISS' | 'BYPASS' | null
-type CorralRequest = FastifyRequest & { [kState]: State }
+type CorralRequest = FastifyRequest & { [kState]: ResponseTap | typeof HIT | null }
 
 type OnSendDone = (err?: Error | null, payload?: unknown) => void
 export type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 export type OnSendHook = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone) => void
-
-/** Length of a payload Fastify sends whole (string or bytes); undefined for a stream or nothing. */
-function byteLength(payload: unknown): number | undefined {
-  if (typeof payload === 'string') return Buffer.byteLength(payload)
-  if (ArrayBuffer.isView(payload)) return payload.byteLength
-  if (payload instanceof ArrayBuffer) return payload.byteLength
-  return undefined
-}
 
 function isThenable(d: Decision | Promise<Decision>): d is Promise<Decision> {
   return typeof (d as Promise<Decision>).then === 'function'
@@ -33,40 +25,22 @@ function isThenable(d: Decision | Promise<Decision>): d is Promise<Decision> {
 
 /** The hooks of one plugin registration; the per-route ones close over a compiled route only. */
 export function createHooks(cache: Cache) {
-  const statusHeader = cache.cacheStatusHeader
-  const tagHeaders = cache.tagHeaders
-
   function apply(d: Decision, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const req = request as CorralRequest
-    switch (d.type) {
-      case 'hit':
-        req[kState] = HIT
-        reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(statusHeader, 'HIT')
-        // No payload for an empty body: Fastify would add Content-Type to a 304 or 204 otherwise.
-        reply.send(d.body.length === 0 ? undefined : d.body)
-        return
-      case 'miss':
-        req[kState] = d.fill === null ? 'MISS' : watch(d.fill, reply)
-        break
-      case 'bypass':
-        req[kState] = 'BYPASS'
-        break
-      default:
-        // 'defer' needs an app-wide lookup; every Fastify route is compiled on its own.
-        req[kState] = 'MISS'
+    if (d.type === 'hit') {
+      req[kState] = HIT
+      reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(cache.cacheStatusHeader, 'HIT')
+      // No payload for an empty body: Fastify would add Content-Type to a 304 or 204 otherwise.
+      reply.send(d.body.length === 0 ? undefined : d.body)
+      return
     }
-    done()
-  }
-
-  function watch(fill: Fill, reply: FastifyReply): Fill | 'MISS' {
-    const res = reply.raw
+    // 'defer' needs an app-wide lookup; every Fastify route is compiled on its own.
+    const tap = new ResponseTap(cache, d.type === 'miss' ? d.fill : null, d.type === 'bypass' ? 'BYPASS' : 'MISS')
+    req[kState] = tap
     // A fill must settle even if onSend never runs (client gone, hijacked reply, hung handler).
-    if (res.destroyed) {
-      fill.abandon('aborted')
-      return 'MISS'
-    }
-    res.once('close', () => fill.abandon('aborted'))
-    return fill
+    if (reply.raw.destroyed) tap.abort()
+    else reply.raw.once('close', () => tap.abort())
+    done()
   }
 
   function lookup(route: ResolvedRoute<FastifyRequest>): OnRequestHook {
@@ -79,12 +53,14 @@ export function createHooks(cache: Cache) {
     }
   }
 
-  /** Tag headers are for the cache only: they never reach the client. */
-  function stripTags(reply: FastifyReply): void {
-    for (const name of tagHeaders) {
+  /** Carries out the tap's head plan with Fastify's reply (and its raw response, for headers set there). */
+  function applyPlan(reply: FastifyReply, plan: HeadPlan): void {
+    for (const name of plan.remove) {
       if (reply.hasHeader(name)) reply.removeHeader(name)
-      if (reply.raw.hasHeader(name) && !reply.raw.headersSent) reply.raw.removeHeader(name)
+      if (!reply.raw.headersSent && reply.raw.hasHeader(name)) reply.raw.removeHeader(name)
     }
+    if (plan.set !== undefined) reply.header(plan.set[0], plan.set[1])
+    if (plan.status !== reply.statusCode) reply.code(plan.status)
   }
 
   const capture: OnSendHook = function corralCapture(request, reply, payload, done) {
@@ -93,31 +69,17 @@ export function createHooks(cache: Cache) {
       done(null, payload)
       return
     }
-    if (state === null || typeof state === 'string') {
-      // Set here rather than in onRequest so that the origin cannot overwrite it.
-      if (state !== null) reply.header(statusHeader, state)
-      stripTags(reply)
-      done(null, payload)
-      return
-    }
-    ;(request as CorralRequest)[kState] = 'MISS'
-    reply.header(statusHeader, 'MISS')
+    // Without a lookup, a tap of nothing still takes the tag headers off.
+    const tap = state ?? new ResponseTap(cache, null, null)
     // Fastify sends a whole payload with its real length, whatever Content-Length the handler
-    // set: say so before begin() compares the body with the declared length.
+    // set: say so before the tap compares the body with the declared length.
     const length = byteLength(payload)
     if (length !== undefined && reply.hasHeader('content-length')) reply.header('content-length', String(length))
-    // begin() reads the tag headers, so they go only after it. It never throws.
-    const head = state.begin(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
-    stripTags(reply)
-    if (head.notModified) {
-      reply.code(304)
-      reply.removeHeader('content-length')
-      const out = head.capture ? capturePayload(state, payload, true) : discardPayload(payload)
-      if (out instanceof Promise) void out.then((p) => done(null, p))
-      else done(null, out)
-      return
-    }
-    done(null, head.capture ? capturePayload(state, payload, false) : payload)
+    const plan = tap.head(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
+    applyPlan(reply, plan)
+    const out = tapPayload(tap, payload, plan.sendBody)
+    if (out instanceof Promise) void out.then((p) => done(null, p))
+    else done(null, out)
   }
 
   function invalidation(select: CompiledInvalidation<FastifyRequest>): OnSendHook {

@@ -1,15 +1,6 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
-import { BodyCapture, type Cache, type Fill } from '@corral/core'
+import type { HeadPlan, ResponseTap } from './tap.js'
 
-/** Per-request state shared by every Corral middleware the request passes through. */
-export interface RequestState {
-  /** The fill this response feeds, if it is to be stored. An adopting route middleware may replace it. */
-  fill: Fill | null
-  /** X-Cache value, written with the head so that the origin cannot overwrite it; null: none. */
-  status: 'MISS' | 'BYPASS' | null
-}
-
-type WriteHead = ServerResponse['writeHead']
 type HeaderArg = OutgoingHttpHeaders | readonly (string | number | readonly string[])[] | undefined
 
 /**
@@ -42,39 +33,27 @@ function applyHeaders(res: ServerResponse, headers: HeaderArg): void {
   for (const { name, values } of merged.values()) res.setHeader(name, values.length === 1 ? (values[0] as string) : values)
 }
 
+/** Carries out a head plan on a Node response whose head is not written yet. */
+export function applyHeadPlan(res: ServerResponse, plan: HeadPlan): void {
+  for (const name of plan.remove) res.removeHeader(name)
+  if (plan.set !== undefined) res.setHeader(plan.set[0], plan.set[1])
+  // For a 304, Node writes no body and ignores what the handler writes; the tap still sees it.
+  res.statusCode = plan.status
+}
+
 /**
- * Wraps `writeHead`, `write` and `end` of one response (after expressjs/compression and
- * jshttp/on-headers): decides once, when the head is about to be written, whether to capture;
- * tees the body into the fill without changing what the client receives; removes the cache-only
- * tag headers. Returns nothing: the state object is consulted at each step, so a later route
- * middleware can swap the fill.
+ * Reports a Node `ServerResponse` to a tap (after expressjs/compression and jshttp/on-headers):
+ * wraps `writeHead`, `write` and `end` so that the head is decided once, when it is about to be
+ * written, and the body is teed without changing what the client receives (`write`'s return value
+ * is kept, so back-pressure holds); a `close` before the end is an abort. For every adapter whose
+ * framework writes through Node's response: plain `node:http`, Express.
  */
-export function hookResponse(res: ServerResponse, cache: Cache, state: RequestState): void {
+export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
   const writeHead = res.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse
   const write = res.write as (this: ServerResponse, ...args: unknown[]) => boolean
   const end = res.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse
   let headDone = false
   let ended = false
-  let capture: BodyCapture | undefined
-  let capturing: Fill | undefined
-
-  const onHead = () => {
-    const fill = state.fill
-    if (fill !== null && !fill.settled) {
-      const head = fill.begin(res.statusCode, res.getHeaders())
-      if (head.capture) {
-        capturing = fill
-        capture = new BodyCapture(fill.maxBodyBytes)
-      }
-      if (head.notModified) {
-        // Node writes no body for a 304 and ignores what the handler writes; the capture still sees it.
-        res.statusCode = 304
-        res.removeHeader('content-length')
-      }
-    }
-    for (const name of cache.tagHeaders) if (res.hasHeader(name)) res.removeHeader(name)
-    if (state.status !== null) res.setHeader(cache.cacheStatusHeader, state.status)
-  }
 
   res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
     if (headDone) return writeHead.apply(this, arguments as unknown as unknown[])
@@ -84,20 +63,17 @@ export function hookResponse(res: ServerResponse, cache: Cache, state: RequestSt
       reason = undefined
     }
     applyHeaders(this, headers as HeaderArg)
-    this.statusCode = status
-    onHead()
+    const plan = tap.head(status, this.getHeaders())
+    applyHeadPlan(this, plan)
     // A 304 gets Node's own reason phrase, not the one given for the 200.
-    if (this.statusCode !== status || reason === undefined) return writeHead.call(this, this.statusCode)
+    if (plan.status !== status || reason === undefined) return writeHead.call(this, plan.status)
     return writeHead.call(this, status, reason)
-  } as WriteHead
+  } as ServerResponse['writeHead']
 
   res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown) {
-    // The original write writes the head first (through our writeHead), which creates the capture.
+    // The original write writes the head first (through our writeHead), which decides the capture.
     const ok = write.apply(this, arguments as unknown as unknown[])
-    if (capture !== undefined && !capture.push(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)) {
-      capturing?.abandon('too-large')
-      capture = undefined
-    }
+    tap.data(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
     return ok
   } as ServerResponse['write']
 
@@ -105,20 +81,20 @@ export function hookResponse(res: ServerResponse, cache: Cache, state: RequestSt
     const r = end.apply(this, arguments as unknown as unknown[])
     if (ended) return r
     ended = true
-    if (capture === undefined || capturing === undefined) return r
-    if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
-      capture.push(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
-    }
-    const body = capture.body()
-    if (body === undefined) capturing.abandon('too-large')
-    else capturing.end(body)
-    capture = undefined
+    tap.end(typeof chunk === 'function' ? undefined : chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
     return r
   } as ServerResponse['end']
 
   // Whatever happens to the response, its fill settles and waiters are released.
-  res.once('close', () => {
-    state.fill?.abandon('aborted')
-    capturing?.abandon('aborted')
-  })
+  res.once('close', () => tap.abort())
+}
+
+/** Writes a hit on a Node response: stored headers over those earlier middleware set, then the body. */
+export function writeHit(res: ServerResponse, hit: { status: number; headers: Readonly<Record<string, string | readonly string[]>>; body: Buffer; age: string }, statusHeader: string): void {
+  res.setHeader(statusHeader, 'HIT')
+  res.setHeader('age', hit.age)
+  // writeHead merges these into the headers already set (CORS and security headers of earlier
+  // middleware stay); stored values win.
+  res.writeHead(hit.status, hit.headers as Record<string, string | string[]>)
+  res.end(hit.body)
 }

@@ -1,0 +1,9 @@
+/**
+ * `@corral/core/adapter`: what a framework adapter builds on. An adapter translates its
+ * framework's request into a `RequestView` for `cache.handle()`, writes a hit, and reports the
+ * response of a miss to a `ResponseTap`; mutation routes call `cache.mutation()` once and
+ * `cache.afterMutation()` per request. Frameworks that write through Node's `ServerResponse`
+ * (plain node:http, Express) get the whole response side from `tapServerResponse`.
+ */
+export { ResponseTap, type HeadPlan, type OriginStatus, type TapHost } from './tap.js'
+export { applyHeadPlan, tapServerResponse, writeHit } from './node-response.js'

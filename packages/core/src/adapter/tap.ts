@@ -1,0 +1,116 @@
+import type { OutgoingHttpHeaders } from 'node:http'
+import { BodyCapture } from '../capture.js'
+import type { Fill } from '../fill/fill.js'
+
+/** What the cache status header says about a response that went to the origin. */
+export type OriginStatus = 'MISS' | 'BYPASS'
+
+/** What a tap needs of the cache. */
+export interface TapHost {
+  /** Lower-case name of the cache status header. */
+  readonly cacheStatusHeader: string
+  /** Lower-case response headers that carry tags, for the cache only. */
+  readonly tagHeaders: readonly string[]
+}
+
+/** What the adapter does to the head of a response before it goes out. */
+export interface HeadPlan {
+  /** The status to send: the origin's, or 304 when the client's hidden validators match it. */
+  readonly status: number
+  /** Headers to remove: tag headers, and Content-Length of a 304. */
+  readonly remove: readonly string[]
+  /** The cache status header to set (name, value), unless the cache said nothing about this request. */
+  readonly set: readonly [name: string, value: string] | undefined
+  /** Whether the body should reach the client (false for a 304; the tap still wants it). */
+  readonly sendBody: boolean
+}
+
+/**
+ * One response on its way from the origin to the client, as every adapter reports it: the head
+ * once it is final, each chunk of the body as it is written, and the end, or an abort (the client
+ * went away, the handler or its stream failed). The tap decides what the head becomes (status
+ * header, tag headers, 304), tees the body into the fill without holding it back, and settles the
+ * fill. Adapters only translate their framework's objects into these calls; no method throws.
+ */
+export class ResponseTap {
+  private fill: Fill | null
+  private status: OriginStatus | null
+  private capture: BodyCapture | undefined
+  private capturing: Fill | undefined
+  private done = false
+
+  /** `status` null: the cache did not look at this request (an earlier hook answered it). */
+  constructor(
+    private readonly host: TapHost,
+    fill: Fill | null,
+    status: OriginStatus | null,
+  ) {
+    this.fill = fill
+    this.status = status
+  }
+
+  /**
+   * A later middleware of the same request decided again (Express: a route's own options after
+   * the app-wide ones); `status` null leaves the status header to whoever answers the request.
+   */
+  retarget(fill: Fill | null, status: OriginStatus | null): void {
+    if (this.fill !== fill) this.fill?.abandon('aborted')
+    this.fill = fill
+    this.status = status
+  }
+
+  /** The head is final: what to send, and whether to keep the body. */
+  head(status: number, headers: OutgoingHttpHeaders): HeadPlan {
+    const fill = this.fill
+    let notModified = false
+    if (fill !== null && !fill.settled) {
+      const d = fill.begin(status, headers)
+      if (d.capture) {
+        this.capturing = fill
+        this.capture = new BodyCapture(fill.maxBodyBytes)
+      }
+      notModified = d.notModified
+    }
+    const remove = this.host.tagHeaders.filter((name) => headers[name] !== undefined)
+    if (notModified) remove.push('content-length')
+    return {
+      status: notModified ? 304 : status,
+      remove,
+      set: this.status === null ? undefined : [this.host.cacheStatusHeader, this.status],
+      sendBody: !notModified,
+    }
+  }
+
+  /** A chunk of the body, as written (a string with its encoding, or bytes). */
+  data(chunk: unknown, encoding?: BufferEncoding): void {
+    if (this.capture === undefined || chunk === undefined || chunk === null) return
+    if (!this.capture.push(chunk, encoding)) this.stopCapture()
+  }
+
+  /** The body is complete (a last chunk may come with it). */
+  end(chunk?: unknown, encoding?: BufferEncoding): void {
+    if (this.done) return
+    this.done = true
+    this.data(chunk, encoding)
+    const fill = this.capturing
+    const body = this.capture?.body()
+    this.capture = undefined
+    if (fill === undefined) return
+    if (body === undefined) fill.abandon('too-large')
+    else fill.end(body)
+  }
+
+  /** The response will not complete: the client went away, or the origin failed. */
+  abort(): void {
+    this.done = true
+    this.capture = undefined
+    this.fill?.abandon('aborted')
+    this.capturing?.abandon('aborted')
+  }
+
+  /** Past `maxBodyBytes`: the response still flows, but is not stored; waiters go now. */
+  private stopCapture(): void {
+    this.capture = undefined
+    this.capturing?.abandon('too-large')
+  }
+}
