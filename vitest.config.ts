@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 
 // Tests run against the TypeScript sources, never against dist/: a stale build must not
 // make a test pass or fail. The built output is checked by scripts/check-exports.mjs.
-const packages = ['core', 'express', 'fastify'] as const
+const packages = ['core', 'express', 'fastify', 'node'] as const
 
 const sourceOf = (name: string): string =>
   fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url))

@@ -9,7 +9,7 @@
 //   3. publint finds nothing wrong with the packed package (warnings count as errors);
 //   4. @arethetypeswrong/cli finds the types right for node10, node16 (CJS and ESM) and bundlers.
 //
-// Usage: node scripts/check-exports.mjs [core|express|fastify ...]   (default: all three)
+// Usage: node scripts/check-exports.mjs [core|express|fastify|node ...]   (default: all four)
 // Exits 1 with a list of failures; never edits anything outside a temporary directory.
 
 import { spawnSync } from 'node:child_process'
@@ -25,6 +25,7 @@ const expectations = {
   core: { createCache: 'function', MemoryStore: 'function', errors: 'object' },
   express: { corral: 'function', invalidate: 'function' },
   fastify: { default: 'function', corral: 'function' },
+  node: { cached: 'function', invalidating: 'function' },
 }
 
 const CHILD_TIMEOUT_MS = 120_000

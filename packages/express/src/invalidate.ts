@@ -1,4 +1,6 @@
+import type { ServerResponse } from 'node:http'
 import type { Cache, InvalidateSpec } from '@corral/core'
+import { invalidateBeforeEnd } from '@corral/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import { assertCache } from './middleware.js'
 
@@ -17,14 +19,7 @@ export function invalidate(cache: Cache, spec: InvalidateSpec<Request>): Request
   assertCache(cache, 'invalidate')
   const select = cache.mutation<Request>(spec, 'the second argument of invalidate()')
   return function corralInvalidate(req: Request, res: Response, next: NextFunction): void {
-    const end = res.end as (this: Response, ...args: unknown[]) => Response
-    res.end = function (this: Response, ...args: unknown[]) {
-      res.end = end as Response['end']
-      const done = cache.afterMutation(res.statusCode, select, req)
-      if (done === undefined) return end.apply(this, args)
-      void done.then(() => end.apply(this, args))
-      return this
-    } as Response['end']
+    invalidateBeforeEnd(res as unknown as ServerResponse, cache, select, req)
     next()
   }
 }

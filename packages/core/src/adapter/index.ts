@@ -6,4 +6,4 @@
  * (plain node:http, Express) get the whole response side from `tapServerResponse`.
  */
 export { ResponseTap, type HeadPlan, type OriginStatus, type TapHost } from './tap.js'
-export { applyHeadPlan, tapServerResponse, writeHit } from './node-response.js'
+export { applyHeadPlan, invalidateBeforeEnd, tapServerResponse, writeHit } from './node-response.js'

@@ -1,4 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Cache, CompiledInvalidation } from '../cache.js'
 import type { HeadPlan, ResponseTap } from './tap.js'
 
 type HeaderArg = OutgoingHttpHeaders | readonly (string | number | readonly string[])[] | undefined
@@ -97,4 +98,20 @@ export function writeHit(res: ServerResponse, hit: { status: number; headers: Re
   // middleware stay); stored values win.
   res.writeHead(hit.status, hit.headers as Record<string, string | string[]>)
   res.end(hit.body)
+}
+
+/**
+ * For mutation routes on a Node response: when the handler ends a 2xx response, invalidates what
+ * `select` names (`cache.afterMutation`) before the end goes out, so a client that reads after its
+ * write sees fresh data. Anything else ends at once.
+ */
+export function invalidateBeforeEnd<Req>(res: ServerResponse, cache: Cache, select: CompiledInvalidation<Req>, req: Req): void {
+  const end = res.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    res.end = end as ServerResponse['end']
+    const done = cache.afterMutation(res.statusCode, select, req)
+    if (done === undefined) return end.apply(this, args)
+    void done.then(() => end.apply(this, args))
+    return this
+  } as ServerResponse['end']
 }

@@ -1,0 +1,46 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Cache, ConfigError, type InvalidateSpec, type RouteOptions } from '@corral/core'
+import { ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit } from '@corral/core/adapter'
+
+/** A plain `node:http` request handler. */
+export type Handler = (req: IncomingMessage, res: ServerResponse) => unknown
+
+function assertCache(cache: unknown, fn: string): asserts cache is Cache {
+  if (!Cache.isCache(cache)) throw new ConfigError(`expected the first argument of ${fn}() to be a cache from createCache()`)
+}
+
+/**
+ * Caches what `handler` answers to GET and HEAD requests, under `options` (over the defaults
+ * given to `createCache`): `http.createServer(cached(cache, handler, { ttl: '1m' }))`. A hit is
+ * written without calling the handler; a miss calls it and stores its response. Route callbacks
+ * (`tags`, `key`, `bypass`) receive the `IncomingMessage`.
+ */
+export function cached(cache: Cache, handler: Handler, options?: RouteOptions<IncomingMessage>): Handler {
+  assertCache(cache, 'cached')
+  if (typeof handler !== 'function') throw new ConfigError('expected the second argument of cached() to be a request handler')
+  const route = cache.route<IncomingMessage>(options, 'options.')
+  return function corralCached(req, res) {
+    // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
+    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req)
+    const act = (decision: Awaited<typeof d>): unknown => {
+      if (decision.type === 'hit') return writeHit(res, decision, cache.cacheStatusHeader)
+      const fill = decision.type === 'miss' ? decision.fill : null
+      tapServerResponse(res, new ResponseTap(cache, fill, decision.type === 'bypass' ? 'BYPASS' : 'MISS'))
+      return handler(req, res)
+    }
+    return d instanceof Promise ? d.then(act) : act(d)
+  }
+}
+
+/**
+ * For mutation handlers: after `handler` answers with a 2xx, drops what `spec` selects (selectors,
+ * checked now, or a function of the request, possibly async) before the response completes.
+ */
+export function invalidating(cache: Cache, spec: InvalidateSpec<IncomingMessage>, handler: Handler): Handler {
+  assertCache(cache, 'invalidating')
+  const select = cache.mutation<IncomingMessage>(spec, 'the second argument of invalidating()')
+  return function corralInvalidating(req, res) {
+    invalidateBeforeEnd(res, cache, select, req)
+    return handler(req, res)
+  }
+}

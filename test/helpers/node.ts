@@ -1,0 +1,148 @@
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { cached, invalidating, type Handler } from '@corral/node'
+import {
+  OriginCounter,
+  isJsonBody,
+  isStreamBody,
+  queryOf,
+  sleep,
+  type AdapterFactory,
+  type AppSpec,
+  type Reply,
+  type RouteSpec,
+  type StreamBody,
+} from './scenario.js'
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+/**
+ * A plain `node:http` app for the conformance suite: a tiny router (`:name` parameters, a trailing
+ * `*`) in front of handlers wrapped with `cached(cache, handler, { ...defaults, ...route })` and,
+ * for mutation routes, `invalidating(cache, spec, handler)`. A route with `cache: false` is simply
+ * not wrapped.
+ */
+export function nodeFactory(): AdapterFactory {
+  return {
+    name: 'node:http',
+    async createApp(spec: AppSpec) {
+      const counter = new OriginCounter()
+      const routes = spec.routes.map((route) => ({ route, match: matcher(route.path), handle: wrap(spec, route, counter) }))
+      const server = http.createServer((req, res) => {
+        const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+        for (const r of routes) {
+          if (r.route.method !== req.method && !(req.method === 'HEAD' && r.route.method === 'GET')) continue
+          const params = r.match(path)
+          if (params === undefined) continue
+          ;(req as any).params = params
+          void Promise.resolve(r.handle(req, res)).catch((err: unknown) => fail(res, err))
+          return
+        }
+        res.statusCode = 404
+        res.end('Not Found')
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const { port } = server.address() as AddressInfo
+      return {
+        url: `http://127.0.0.1:${port}`,
+        calls: (path?: string) => counter.calls(path),
+        close: () =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve())
+            server.closeAllConnections()
+          }),
+      }
+    },
+  }
+}
+
+function wrap(spec: AppSpec, route: RouteSpec, counter: OriginCounter): Handler {
+  let handle: Handler = async (req, res) => {
+    const call = counter.next(route.method, route.path)
+    const url = req.url ?? '/'
+    const body = spec.parseJson ? await readJson(req) : undefined
+    const forwarded = spec.trustProxy ? req.headers['x-forwarded-host'] : undefined
+    const reply = await route.handler({
+      call,
+      method: req.method ?? 'GET',
+      url,
+      hostname: String(forwarded ?? req.headers.host ?? '').split(':')[0] ?? '',
+      headers: req.headers,
+      params: { ...(req as any).params },
+      query: queryOf(url),
+      parsedQuery: Object.fromEntries(queryOf(url)),
+      body,
+    })
+    await write(res, reply)
+  }
+  if (route.invalidate !== undefined) handle = invalidating(spec.cache, route.invalidate, handle)
+  if (route.cache !== false) handle = cached(spec.cache, handle, { ...spec.defaults, ...route.cache })
+  return handle
+}
+
+/** `/items/:id` and `/files/*` as a function from a path to its parameters, or undefined. */
+function matcher(pattern: string): (path: string) => Record<string, string> | undefined {
+  const names: string[] = []
+  const source = pattern
+    .split('/')
+    .map((seg) => {
+      if (seg === '*') {
+        names.push('*')
+        return '(.*)'
+      }
+      if (seg.startsWith(':')) {
+        names.push(seg.slice(1))
+        return '([^/]+)'
+      }
+      return seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    })
+    .join('/')
+  const re = new RegExp(`^${source}$`)
+  return (path) => {
+    const m = re.exec(path)
+    if (m === null) return undefined
+    return Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(m[i + 1] ?? '')]))
+  }
+}
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  for await (const c of req) chunks.push(c as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  return text === '' ? undefined : JSON.parse(text)
+}
+
+async function write(res: http.ServerResponse, reply: Reply): Promise<void> {
+  res.statusCode = reply.status ?? 200
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value as string | string[])
+  const body = reply.body
+  if (body === undefined) return void res.end()
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return void res.end(body)
+  if (isJsonBody(body)) {
+    if (!res.hasHeader('content-type')) res.setHeader('content-type', 'application/json; charset=utf-8')
+    return void res.end(JSON.stringify(body.json))
+  }
+  if (isStreamBody(body)) await writeChunks(res, body)
+}
+
+async function writeChunks(res: http.ServerResponse, body: StreamBody): Promise<void> {
+  for (const [i, chunk] of body.stream.entries()) {
+    if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
+    if (i > 0) await body.before?.(i)
+    res.write(chunk)
+  }
+  if (body.intervalMs) await sleep(body.intervalMs)
+  await body.before?.(body.stream.length)
+  if (body.failAtEnd) throw new Error('origin stream failed')
+  res.end()
+}
+
+/** A handler that failed: a 500 if nothing was sent yet, else the connection is cut (as Express does). */
+function fail(res: http.ServerResponse, _err: unknown): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.statusCode = 500
+  res.end('Internal Server Error')
+}
