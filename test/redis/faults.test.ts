@@ -342,9 +342,7 @@ function redisStoreOf(cache: Cache): RedisStore {
  * closed breaker, and count its failure while Redis is stuck).
  */
 function breakerOf(cache: Cache): string {
-  const state = (redisStoreOf(cache) as unknown as { breaker?: { state?: unknown } }).breaker?.state
-  if (typeof state !== 'string') throw new Error('the RedisStore has no breaker state to read')
-  return state
+  return redisStoreOf(cache).breakerState
 }
 
 /** Polls health until L2 is ok with its breaker closed; resolves with the time that took. */

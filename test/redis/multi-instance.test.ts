@@ -162,7 +162,7 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 /** Internal fields of a cache made with `createCache({ redis })`, read only: its RedisStore. */
 interface RedisTier {
   writesSettled(): Promise<void>
-  readonly subscriber?: Redis
+  subscribe(channel: string, listener: (payload: string) => void): void
 }
 
 function redisTierOf(i: Instance): RedisTier {
@@ -186,17 +186,14 @@ async function writesSettled(...instances: readonly Instance[]): Promise<void> {
  * cache's own listener was added before this one, so by then the instance has acted on it (its L1
  * cleared, its fills in flight marked).
  */
-function nextBusMessage(i: Instance, ns: string): Promise<void> {
-  const sub = redisTierOf(i).subscriber
-  if (sub === undefined) throw new Error(`instance ${i.name} has no subscriber connection`)
-  const channel = `${ns}:v1:bus`
+function nextBusMessage(i: Instance, _ns: string): Promise<void> {
   return new Promise((resolve) => {
-    const on = (ch: string) => {
-      if (ch !== channel) return
-      sub.off('message', on)
+    let seen = false
+    redisTierOf(i).subscribe('bus', () => {
+      if (seen) return
+      seen = true
       resolve()
-    }
-    sub.on('message', on)
+    })
   })
 }
 

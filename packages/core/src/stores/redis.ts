@@ -1,18 +1,22 @@
 import { randomBytes } from 'node:crypto'
-import type { Redis, RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
 import { decodeEntry, encodeEntry } from '../codec.js'
 import { describeValue, MAX_TIMER_MS, parseDuration, type Duration } from '../duration.js'
 import type { Entry } from '../entry.js'
-import { ConfigError, StoreError, StoreUnavailableError } from '../errors.js'
+import { ConfigError } from '../errors.js'
 import { ALL, matchesSelectors, selectorsFromJson, type NormalizedSelectors } from '../invalidation.js'
 import { positiveInt, rejectUnknown } from '../options.js'
-import { CircuitBreaker, type BreakerState } from './breaker.js'
-import { evictionFromInfo, leastSafe, UNCHECKED, type EvictionPolicy } from './eviction.js'
-import { createClient, isClient, isCluster, isReplyError, type RedisClient } from './redis-client.js'
-import { indexKeysOf, logKey, RedisInvalidator, type RedisAccess } from './redis-invalidation.js'
+import type { BreakerState } from './breaker.js'
+import type { EvictionPolicy } from './eviction.js'
+import { RedisBus } from './redis-bus.js'
+import { createClient, isClient, type RedisClient } from './redis-client.js'
+import { messageOf, RedisGateway, UNAVAILABLE } from './redis-gateway.js'
+import { RedisInspector } from './redis-inspector.js'
+import { indexKeysOf, logKey, RedisInvalidator } from './redis-invalidation.js'
 import type { CacheStore, Fence, SetResult, StoreHealth, StoreHost } from './types.js'
 
 export type { RedisClient } from './redis-client.js'
+export { UNAVAILABLE } from './redis-gateway.js'
 
 export interface RedisStoreOptions {
   /**
@@ -67,13 +71,6 @@ export interface RedisStoreOptions {
 const OPTION_KEYS = new Set(['redis', 'timeout', 'failureThreshold', 'cooldown', 'signingKeys', 'maxEntryBytes', 'assumeNoEviction'])
 /** The most a fill's write reads of the invalidation log. */
 const LOG_CHECK = 200
-/** Largest invalidation message accepted from another instance. */
-const MAX_MESSAGE = 64 * 1024
-/** How often the eviction policy and the replicas are read again while connected. */
-const EVICTION_CHECK_MS = 60_000
-/** How long a primary must have fewer replicas before invalidations stop waiting for the missing one. */
-const REPLICA_GRACE_MS = 60_000
-const BUS = 'bus'
 
 // Adds a member to an index set and makes the set live at least as long as the entry (one key, so
 // it works on Redis Cluster). A set without a TTL answers PTTL -1, which is below any TTL. A key of
@@ -86,8 +83,6 @@ if redis.call('PTTL', KEYS[1]) < want then redis.call('PEXPIRE', KEYS[1], want) 
 if t == 'set' or t == 'none' then return 1 end
 return 2`
 
-/** What `RedisStore.read` answers when Redis could not be asked or did not answer in time. */
-export const UNAVAILABLE: unique symbol = Symbol('corral.l2-unavailable')
 
 export interface RedisHealth extends StoreHealth {
   readonly kind: 'redis'
@@ -105,7 +100,6 @@ export interface RedisHealth extends StoreHealth {
   readonly pendingInvalidations: number
 }
 
-type Message = (payload: string) => void
 
 /**
  * L2: entries in Redis as versioned binary envelopes (see codec.ts), with the TTL held by Redis.
@@ -124,35 +118,19 @@ type Message = (payload: string) => void
  *   one of them is not stored after it, even on an instance that missed the message.
  * - channels `<ns>:v1:bus` (invalidations) and `<ns>:v1:fill` (lock holders' outcomes).
  */
-export class RedisStore implements CacheStore, RedisAccess {
+export class RedisStore implements CacheStore {
   readonly client: RedisClient
   readonly timeoutMs: number
   readonly writeTimeoutMs: number
-  private readonly owned: boolean
+  private readonly gateway: RedisGateway
+  private readonly inspector: RedisInspector
+  private readonly bus: RedisBus
+  private readonly invalidator: RedisInvalidator
   private readonly signingKeys: readonly Buffer[]
   private readonly maxEntryBytes: number
-  private readonly assumeNoEviction: boolean
-  private readonly breaker: CircuitBreaker
-  private readonly invalidator: RedisInvalidator
-  private readonly id = randomBytes(8).toString('base64url')
   private host: StoreHost = detachedHost()
-  private lastError: { message: string; at: number } | null = null
-  private eviction: EvictionPolicy = UNCHECKED
-  private evictionTimer: NodeJS.Timeout | undefined
-  /**
-   * Replicas each primary (`host:port`) had when last read: invalidations wait for them. Raised at
-   * once; lowered on a new connection, or once fewer have been seen for a minute, so that the
-   * moments in which a failover cuts a primary off its replica do not lower it.
-   */
-  private readonly replicas = new Map<string, { expected: number; fewerSince: number | undefined }>()
-  private fresh = true
-  private subscriber: RedisClient | undefined
-  private subscriberConnections = 0
-  private readonly listeners = new Map<string, Message>()
-  private readonly gapListeners: (() => void)[] = []
   /** Writes under way, so that a lock holder tells waiters `stored` only once its entry is in. */
   private readonly writing = new Set<Promise<unknown>>()
-  private closed = false
 
   /**
    * `prefix` names the options in error messages (`'options.l2.'` when built by createCache);
@@ -162,39 +140,49 @@ export class RedisStore implements CacheStore, RedisAccess {
     if (typeof options !== 'object' || options === null) throw new ConfigError(`expected ${prefix || 'RedisStore '}options to be an object`)
     rejectUnknown(options, OPTION_KEYS, prefix)
     // Writes get four times the read deadline, and both arm timers.
-    this.timeoutMs = options.timeout === undefined ? 50 : parseDuration(options.timeout, `${prefix}timeout`, Math.floor(MAX_TIMER_MS / 4))
-    this.writeTimeoutMs = this.timeoutMs * 4
+    const timeoutMs = options.timeout === undefined ? 50 : parseDuration(options.timeout, `${prefix}timeout`, Math.floor(MAX_TIMER_MS / 4))
     const failureThreshold = options.failureThreshold === undefined ? 5 : positiveInt(options.failureThreshold, `${prefix}failureThreshold`)
     const cooldownMs = options.cooldown === undefined ? 1000 : parseDuration(options.cooldown, `${prefix}cooldown`, MAX_TIMER_MS)
     this.maxEntryBytes = options.maxEntryBytes === undefined ? 8 * 1024 * 1024 : positiveInt(options.maxEntryBytes, `${prefix}maxEntryBytes`)
     if (options.assumeNoEviction !== undefined && typeof options.assumeNoEviction !== 'boolean') {
       throw new ConfigError(`expected ${prefix}assumeNoEviction to be true or false, got ${describeValue(options.assumeNoEviction)}`)
     }
-    this.assumeNoEviction = options.assumeNoEviction === true
     this.signingKeys = signingKeys(options.signingKeys, `${rootPrefix}signingKeys`)
-    this.breaker = new CircuitBreaker(failureThreshold, cooldownMs, () => Date.now())
     const r = options.redis
+    let client: RedisClient
+    let owned: boolean
     if (isClient(r)) {
-      this.client = r
-      this.owned = false
+      client = r
+      owned = false
     } else if (typeof r === 'string' || (typeof r === 'object' && r !== null && !Array.isArray(r))) {
-      this.client = createClient(r, this.timeoutMs, `${rootPrefix}redis`)
-      this.owned = true
+      client = createClient(r, timeoutMs, `${rootPrefix}redis`)
+      owned = true
     } else {
       throw new ConfigError(`expected ${rootPrefix}redis to be a redis:// URL, ioredis options or an ioredis client, got ${describeValue(r)}`)
     }
-    this.invalidator = new RedisInvalidator(this)
-    this.client.on('error', this.onClientError)
-    this.client.on('ready', this.onReady)
-    if (this.client.status === 'ready') this.onReady()
+    this.gateway = new RedisGateway({ client, owned, timeoutMs, failureThreshold, cooldownMs })
+    this.client = client
+    this.timeoutMs = timeoutMs
+    this.writeTimeoutMs = this.gateway.writeTimeoutMs
+    this.bus = new RedisBus(this.gateway, () => this.host.namespace)
+    const gateway = this.gateway
+    this.invalidator = new RedisInvalidator({
+      client,
+      writeTimeoutMs: gateway.writeTimeoutMs,
+      namespace: () => this.host.namespace,
+      canSend: () => gateway.canSend(),
+      call: (op, ms) => gateway.call(op, ms),
+      broadcast: (json) => this.bus.broadcast(json),
+      replicated: () => this.inspector.replicated(),
+      foreignValue: (detail) => this.foreignValue(detail),
+    })
+    this.gateway.onRecovered(() => this.invalidator.recovered())
+    this.inspector = new RedisInspector(this.gateway, options.assumeNoEviction === true, () => this.invalidator.recovered())
   }
 
   attach(host: StoreHost): void {
     this.host = host
-  }
-
-  namespace(): string {
-    return this.host.namespace
+    this.gateway.report = (error) => host.report(error)
   }
 
   /**
@@ -202,7 +190,7 @@ export class RedisStore implements CacheStore, RedisAccess {
    * eviction policy read and safe (or `assumeNoEviction`).
    */
   isReady(): boolean {
-    return this.canSend() && this.eviction.safe
+    return this.gateway.canSend() && this.inspector.eviction.safe
   }
 
   get(key: string): Promise<Entry | undefined> {
@@ -211,20 +199,22 @@ export class RedisStore implements CacheStore, RedisAccess {
 
   /** Like `get`, but tells a miss (undefined) from Redis being unavailable or too slow (UNAVAILABLE). */
   read(key: string): Promise<Entry | undefined | typeof UNAVAILABLE> {
-    if (!this.eviction.safe || !this.canSend()) return RESOLVED_UNAVAILABLE
-    return this.call(() => this.client.pipeline().getBuffer(key).pttl(key).exec(), this.timeoutMs).then(
+    const { gateway } = this
+    if (!this.inspector.eviction.safe || !gateway.canSend()) return RESOLVED_UNAVAILABLE
+    return gateway.call(() => this.client.pipeline().getBuffer(key).pttl(key).exec(), this.timeoutMs).then(
       (replies) => this.decode(key, replies),
-      (err: unknown) => this.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE),
+      (err: unknown) => gateway.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE),
     )
   }
 
   /** The newest id of the invalidation log (`0-0` when empty), or undefined when Redis cannot answer. */
   fence(): Fence {
-    if (!this.canSend()) return RESOLVED_UNDEFINED
+    const { gateway } = this
+    if (!gateway.canSend()) return RESOLVED_UNDEFINED
     const log = logKey(this.host.namespace)
-    return this.call(() => this.client.xrevrange(log, '+', '-', 'COUNT', 1), this.timeoutMs).then(
+    return gateway.call(() => this.client.xrevrange(log, '+', '-', 'COUNT', 1), this.timeoutMs).then(
       (last) => last[0]?.[0] ?? '0-0',
-      (err: unknown) => this.failed(err, 'reading the invalidation log from Redis failed', undefined),
+      (err: unknown) => gateway.failed(err, 'reading the invalidation log from Redis failed', undefined),
     )
   }
 
@@ -249,32 +239,33 @@ export class RedisStore implements CacheStore, RedisAccess {
   }
 
   private async write(key: string, entry: Entry, fence: Fence | undefined): Promise<SetResult> {
+    const { gateway } = this
     const now = this.host.now()
     const encoded = encodeEntry(key, entry, now, this.signingKeys[0])
     if (encoded === undefined) return entry.expiresAt - now < 1 ? false : 'too-large'
     if (encoded.bytes.length > this.maxEntryBytes) return 'too-large'
-    if (!this.canSend()) throw this.unavailable('writing an entry to Redis')
+    if (!gateway.canSend()) throw gateway.unavailable('writing an entry to Redis')
     // Redis may evict index sets: an entry kept there could outlive its invalidation.
-    if (!this.eviction.safe) return false
+    if (!this.inspector.eviction.safe) return false
     const since = fence === undefined ? undefined : await fence
-    if (fence !== undefined && since === undefined) throw this.unavailable('reading the invalidation log before a write')
+    if (fence !== undefined && since === undefined) throw gateway.unavailable('reading the invalidation log before a write')
     const { bytes, ttlMs } = encoded
     const member = `${key} ${entry.url}`
     const indexes = indexKeysOf(this.host.namespace, entry.path, entry.tags)
     try {
-      const answers = await this.call(
+      const answers = await gateway.call(
         () => Promise.all(indexes.map((ix) => this.client.eval(INDEX_SCRIPT, 1, ix, member, ttlMs))),
         this.writeTimeoutMs,
       )
       if (answers.some((a) => a === 2)) this.foundForeignIndex()
-      await this.call(() => this.client.set(key, bytes, 'PX', ttlMs), this.writeTimeoutMs)
+      await gateway.call(() => this.client.set(key, bytes, 'PX', ttlMs), this.writeTimeoutMs)
     } catch (err) {
-      throw this.storeError(err, 'writing an entry to Redis failed')
+      throw gateway.storeError(err, 'writing an entry to Redis failed')
     }
     if (since === undefined) return true
     const log = logKey(this.host.namespace)
     try {
-      const [later, oldest] = await this.call(
+      const [later, oldest] = await gateway.call(
         () => Promise.all([this.client.xrange(log, `(${since}`, '+', 'COUNT', LOG_CHECK), this.client.xrange(log, '-', '+', 'COUNT', 1)]),
         this.writeTimeoutMs,
       )
@@ -289,17 +280,18 @@ export class RedisStore implements CacheStore, RedisAccess {
       if (!invalidated) return true
     } catch (err) {
       await this.delete(key)
-      throw this.storeError(err, 'checking the invalidation log in Redis failed; the entry was removed')
+      throw gateway.storeError(err, 'checking the invalidation log in Redis failed; the entry was removed')
     }
     await this.delete(key)
     return 'invalidated'
   }
 
   delete(key: string): Promise<void> {
-    if (!this.canSend()) return Promise.resolve()
-    return this.call(() => this.client.unlink(key), this.writeTimeoutMs).then(
+    const { gateway } = this
+    if (!gateway.canSend()) return Promise.resolve()
+    return gateway.call(() => this.client.unlink(key), this.writeTimeoutMs).then(
       () => undefined,
-      (err: unknown) => this.failed(err, 'deleting an entry from Redis failed', undefined),
+      (err: unknown) => gateway.failed(err, 'deleting an entry from Redis failed', undefined),
     )
   }
 
@@ -321,29 +313,20 @@ export class RedisStore implements CacheStore, RedisAccess {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
-    clearTimeout(this.evictionTimer)
-    this.client.off('error', this.onClientError)
-    this.client.off('ready', this.onReady)
-    const sub = this.subscriber
-    this.subscriber = undefined
-    if (sub !== undefined) sub.disconnect()
-    if (this.owned) {
-      // QUIT lets queued writes finish; do not wait on a Redis that is away.
-      if (this.client.status === 'ready') await this.call(() => this.client.quit(), this.writeTimeoutMs).catch(() => undefined)
-      this.client.disconnect()
-    }
+    this.inspector.close()
+    this.bus.close()
+    await this.gateway.close()
   }
 
   async health(): Promise<RedisHealth> {
+    const { gateway } = this
     const started = performance.now()
     const healthKey = `${this.host.namespace}:v1:h:${randomBytes(9).toString('base64url')}`
     const value = randomBytes(16).toString('hex')
     let roundTrip: RedisHealth['roundTrip']
     try {
-      if (!this.canSend()) throw this.unavailable('the health check')
-      const got = await this.call(
+      if (!gateway.canSend()) throw gateway.unavailable('the health check')
+      const got = await gateway.call(
         () =>
           this.client
             .set(healthKey, value, 'PX', 10_000)
@@ -352,46 +335,52 @@ export class RedisStore implements CacheStore, RedisAccess {
         this.writeTimeoutMs,
       )
       roundTrip = got === value ? { ok: true, ms: elapsed(started) } : { ok: false, ms: elapsed(started), error: 'read back a different value' }
-      await this.inspect()
+      await this.inspector.inspect()
     } catch (err) {
       roundTrip = { ok: false, ms: elapsed(started), error: messageOf(err) }
     }
     return {
       kind: 'redis',
-      ok: roundTrip.ok && this.eviction.safe,
+      ok: roundTrip.ok && this.inspector.eviction.safe,
       connection: this.client.status,
-      breaker: this.breaker.state,
-      lastError: this.lastError,
+      breaker: gateway.breakerState,
+      lastError: gateway.lastError,
       roundTrip,
-      eviction: this.eviction,
-      replicas: [...this.replicas.values()].reduce((n, r) => n + r.expected, 0),
+      eviction: this.inspector.eviction,
+      replicas: this.inspector.expectedReplicas,
       pendingInvalidations: this.invalidator.pending,
     }
   }
 
-  /**
-   * Runs one command of another module (the fill lock) under the same breaker and deadlines:
-   * `'read'` gets `timeout`, `'write'` four times as much. Answers UNAVAILABLE instead of failing.
-   */
-  command<T>(op: (client: RedisClient) => Promise<T>, kind: 'read' | 'write'): Promise<T | typeof UNAVAILABLE> {
-    if (!this.canSend()) return RESOLVED_UNAVAILABLE
-    return this.call(() => op(this.client), kind === 'read' ? this.timeoutMs : this.writeTimeoutMs).catch((err: unknown) =>
-      this.failed(err, 'a Redis lock command failed', UNAVAILABLE),
-    )
+  /** The circuit breaker's state, read without sending anything. */
+  get breakerState(): BreakerState {
+    return this.gateway.breakerState
   }
 
-  /**
-   * Sends a clean-up command (releasing a lock) whenever the connection is up, even while the
-   * circuit is open: it must not be lost, nobody waits for it, and a paused Redis runs it in order
-   * once it resumes. Fire and forget.
-   */
+  // ---- for the fill lock (fill/redis-lock.ts) ---------------------------------------------
+
+  /** One lock command under the breaker and a deadline; UNAVAILABLE instead of failing. */
+  command<T>(op: (client: RedisClient) => Promise<T>, kind: 'read' | 'write'): Promise<T | typeof UNAVAILABLE> {
+    return this.gateway.command(op, kind, 'a Redis lock command failed')
+  }
+
+  /** A clean-up command sent whenever the connection is up, even with the circuit open. */
   sendAnyway(op: (client: RedisClient) => Promise<unknown>): void {
-    if (this.closed || this.client.status !== 'ready') return
-    try {
-      op(this.client).catch(() => undefined)
-    } catch {
-      // a command that cannot even be queued is one we cannot help
-    }
+    this.gateway.sendAnyway(op)
+  }
+
+  publish(channel: string, payload: string): void {
+    this.bus.publish(channel, payload)
+  }
+
+  /** Calls `listener` with every message on `<ns>:v1:<channel>` (own messages too). */
+  subscribe(channel: string, listener: (payload: string) => void): void {
+    this.bus.subscribe(channel, listener)
+  }
+
+  /** Calls `listener` with every invalidation another instance makes, and with ALL after a gap. */
+  onInvalidation(listener: (sel: NormalizedSelectors) => void): void {
+    this.bus.onInvalidation(listener)
   }
 
   /** Counts a value Corral did not write where it keeps its own (a planted lock, entry or index). */
@@ -399,222 +388,12 @@ export class RedisStore implements CacheStore, RedisAccess {
     this.host.rejected()
   }
 
-  // ---- messages between instances --------------------------------------------------------
-
-  /**
-   * Publishes `payload` on `<ns>:v1:<channel>`, fire and forget, whenever the connection is up
-   * (see `sendAnyway`): a lost lock message costs other instances a wait bounded by lockTimeout.
-   */
-  publish(channel: string, payload: string): void {
-    const name = this.channel(channel)
-    this.sendAnyway((c) => c.publish(name, payload))
-  }
-
-  async replicated(): Promise<void> {
-    const waits: Promise<void>[] = []
-    for (const node of this.nodes()) {
-      const expected = this.replicas.get(nodeName(node))?.expected ?? 0
-      if (expected === 0) continue
-      // WAIT answers after writeTimeout at the latest; the call's own deadline leaves it room.
-      const acked = this.call(() => node.wait(expected, this.writeTimeoutMs), 2 * this.writeTimeoutMs)
-      waits.push(
-        acked.then(
-          (n) => {
-            if (n < expected) throw new StoreError(`the invalidation reached ${n} of the ${expected} replicas of ${nodeName(node)} in time; it runs again`)
-          },
-          (err: unknown) => {
-            throw this.storeError(err, 'waiting for the replicas to take an invalidation failed')
-          },
-        ),
-      )
-    }
-    await Promise.all(waits)
-  }
-
-  /** Sends an invalidation to every other instance; resolves once Redis has taken it. */
-  async broadcast(json: string): Promise<void> {
-    const payload = `${this.id} ${json}`
-    if (!this.canSend()) throw this.unavailable('telling other instances of an invalidation')
-    try {
-      await this.call(() => this.client.publish(this.channel(BUS), payload), this.writeTimeoutMs)
-    } catch (err) {
-      throw this.storeError(err, 'telling other instances of an invalidation failed')
-    }
-  }
-
-  /**
-   * Calls `listener` with every invalidation another instance makes, and with `ALL` after the
-   * connection that receives them was lost (messages sent meanwhile are gone).
-   */
-  onInvalidation(listener: (sel: NormalizedSelectors) => void): void {
-    this.subscribe(BUS, (message) => {
-      if (message.length > MAX_MESSAGE) return
-      const space = message.indexOf(' ')
-      if (space <= 0 || message.slice(0, space) === this.id) return
-      const sel = selectorsFromJson(message.slice(space + 1))
-      if (sel !== undefined) listener(sel)
-    })
-    this.gapListeners.push(() => listener(ALL))
-  }
-
-  /** Calls `listener` with every message on `<ns>:v1:<channel>`, over a connection of its own. */
-  subscribe(channel: string, listener: Message): void {
-    if (this.closed) return
-    const name = this.channel(channel)
-    this.listeners.set(name, listener)
-    if (this.subscriber === undefined) {
-      // A subscriber sends a handful of commands, all of which must arrive: let it queue them
-      // until it is connected, and resubscribe after every reconnection (ioredis' default).
-      const sub: RedisClient = isCluster(this.client)
-        ? this.client.duplicate(undefined, { enableOfflineQueue: true })
-        : (this.client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined })
-      sub.on('error', this.onClientError)
-      sub.on('message', (ch: string, msg: string) => this.listeners.get(ch)?.(msg))
-      sub.on('ready', () => {
-        // Every connection after the first may have missed messages while it was down.
-        if (++this.subscriberConnections > 1) for (const gap of this.gapListeners) gap()
-      })
-      this.subscriber = sub
-    }
-    this.subscriber.subscribe(name).catch((err: unknown) => {
-      if (!this.closed) this.failed(err, 'subscribing to messages from other instances failed', undefined)
-    })
-  }
-
   // ---- internals -------------------------------------------------------------------------
-
-  private channel(name: string): string {
-    return `${this.host.namespace}:v1:${name}`
-  }
-
-  /** Whether a call may go out: the breaker allows it and the client is connected. */
-  canSend(): boolean {
-    // Not connected (starting, reconnecting, gone): answer at once without sending anything.
-    // That costs no time, so it is not a breaker failure; the breaker is for calls that hang.
-    if (this.closed || this.client.status !== 'ready') return false
-    return this.breaker.allow()
-  }
-
-  /** Runs `op` under a deadline, feeding the outcome to the breaker. The caller checked `canSend()`. */
-  call<T>(op: () => Promise<T>, ms: number): Promise<T> {
-    // A step of a longer operation (a write, a sweep) may come after close(): send nothing then.
-    if (this.closed) return Promise.reject(this.unavailable('a Redis call'))
-    return new Promise<T>((resolve, reject) => {
-      let done = false
-      const timer = setTimeout(() => {
-        done = true
-        this.breaker.failure()
-        reject(new StoreError(`Redis did not answer within ${ms} ms`))
-      }, ms)
-      let p: Promise<T>
-      try {
-        p = op()
-      } catch (err) {
-        p = Promise.reject(err)
-      }
-      p.then(
-        (v) => {
-          if (done) return
-          done = true
-          clearTimeout(timer)
-          this.succeeded()
-          resolve(v)
-        },
-        (err: unknown) => {
-          if (done) return
-          done = true
-          clearTimeout(timer)
-          // Redis answered (e.g. OOM, WRONGTYPE): it is there, so this does not open the circuit.
-          if (isReplyError(err)) this.succeeded()
-          else this.breaker.failure()
-          reject(err)
-        },
-      )
-    })
-  }
-
-  private succeeded(): void {
-    this.breaker.success()
-    this.invalidator.recovered()
-  }
-
-  /** Reports a failure and answers `value` in its place (reads, deletes, lock commands). */
-  private failed<T>(err: unknown, message: string, value: T): T {
-    this.host.report(this.storeError(err, message))
-    return value
-  }
-
-  /** Records a failure as the last error and wraps it for the caller to report. */
-  private storeError(err: unknown, message: string): StoreError {
-    if (err instanceof StoreUnavailableError) return err
-    this.lastError = { message: messageOf(err), at: Date.now() }
-    return new StoreError(message, err)
-  }
-
-  private unavailable(what: string): StoreUnavailableError {
-    const why = this.closed
-      ? 'the store is closed'
-      : this.breaker.state !== 'closed'
-        ? `circuit ${this.breaker.state} after repeated failures`
-        : `not connected (${this.client.status})`
-    return new StoreUnavailableError(`${what} failed: Redis is unavailable (${why})`)
-  }
-
-  private readonly onClientError = (err: unknown): void => {
-    this.lastError = { message: messageOf(err), at: Date.now() }
-  }
-
-  /**
-   * A (re)connection, perhaps to another primary: read the eviction policy and the replicas before
-   * relying on Redis for entries, then every minute.
-   */
-  private readonly onReady = (): void => {
-    this.fresh = true
-    void this.inspect().then(() => this.invalidator.recovered())
-    if (this.evictionTimer === undefined && !this.closed) {
-      this.evictionTimer = setInterval(() => void this.inspect(), EVICTION_CHECK_MS)
-      this.evictionTimer.unref()
-    }
-  }
-
-  private nodes(): Redis[] {
-    return isCluster(this.client) ? this.client.nodes('master') : [this.client]
-  }
-
-  /** Reads each primary's eviction policy and replicas (`INFO memory`, `INFO replication`). */
-  private async inspect(): Promise<void> {
-    if (this.closed || this.client.status !== 'ready') return
-    const nodes = this.nodes()
-    const fresh = this.fresh
-    this.fresh = false
-    let found: EvictionPolicy
-    try {
-      const infos = await this.call(() => Promise.all(nodes.map((n) => Promise.all([n.info('memory'), n.info('replication')]))), this.writeTimeoutMs)
-      found = leastSafe(infos.map(([memory]) => evictionFromInfo(memory)))
-      infos.forEach(([, replication], i) => this.countReplicas(nodeName(nodes[i] as Redis), replicasFromInfo(replication), fresh))
-    } catch (err) {
-      found = { policy: 'unknown', maxmemory: undefined, safe: false, note: `INFO failed: ${messageOf(err)}` }
-    }
-    if (this.assumeNoEviction && !found.safe) found = { ...found, safe: true, note: `assumed safe (assumeNoEviction); ${found.note ?? ''}`.trim() }
-    const was = this.eviction
-    this.eviction = found
-    if (!found.safe && (was.safe || was === UNCHECKED)) {
-      this.host.report(new StoreError(`Redis may evict Corral's keys (${found.note ?? found.policy}); entries are kept in L1 only until it cannot`))
-    }
-  }
-
-  private countReplicas(node: string, seen: number, fresh: boolean): void {
-    const known = this.replicas.get(node)
-    const now = Date.now()
-    if (fresh || known === undefined || seen >= known.expected) this.replicas.set(node, { expected: seen, fewerSince: undefined })
-    else if (known.fewerSince === undefined) this.replicas.set(node, { expected: known.expected, fewerSince: now })
-    else if (now - known.fewerSince >= REPLICA_GRACE_MS) this.replicas.set(node, { expected: seen, fewerSince: undefined })
-  }
 
   private decode(key: string, replies: [Error | null, unknown][] | null): Entry | undefined | typeof UNAVAILABLE {
     const [getReply, ttlReply] = replies ?? []
     const err = getReply?.[0] ?? ttlReply?.[0]
-    if (err) return this.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE)
+    if (err) return this.gateway.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE)
     const bytes = getReply?.[1]
     if (!Buffer.isBuffer(bytes)) return undefined
     const remaining = typeof ttlReply?.[1] === 'number' ? ttlReply[1] : -1
@@ -676,23 +455,9 @@ function signingKeys(v: unknown, option: string): readonly Buffer[] {
   })
 }
 
-/** `host:port` of a node, for the replicas it is known to have. */
-function nodeName(node: Redis): string {
-  const o = node.options as { host?: string; port?: number } | undefined
-  return `${o?.host ?? ''}:${o?.port ?? ''}`
-}
 
-/** Replicas a primary has (`connected_slaves` of `INFO replication`); 0 for anything else. */
-function replicasFromInfo(info: string): number {
-  if (!/^role:master\s*$/m.test(info)) return 0
-  const m = /^connected_slaves:(\d+)\s*$/m.exec(info)
-  return m === null ? 0 : Number(m[1])
-}
 
 function elapsed(started: number): number {
   return Math.round((performance.now() - started) * 100) / 100
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
-}
