@@ -1,12 +1,8 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import { resolveCacheOptions, type CacheOptions } from './cache-options.js'
 import { describeValue } from './duration.js'
-import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './entry.js'
+import type { Entry } from './entry.js'
 import { CallbackError, ConfigError, CorralError, InternalError, StoreError, StoreUnavailableError } from './errors.js'
-import { Fill, flightOutcome, type FillHost, type FillOutcome } from './fill/fill.js'
-import type { FillLock, LockGrant } from './fill/lock.js'
-import { PassTable } from './fill/pass.js'
-import { SingleFlight, type Flight, type FlightOutcome } from './fill/single-flight.js'
+import type { Fill, FillHost, FillOutcome } from './fill/fill.js'
 import {
   ALL,
   isEmpty,
@@ -15,32 +11,16 @@ import {
   type NormalizedSelectors,
 } from './invalidation.js'
 import { KeyMemo } from './key-memo.js'
-import { assertKeyMaterial, makePrimaryKey, makeVariantKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
+import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
 import { newCounters, type CacheStats } from './metrics.js'
 import { resolveRoute, type ResolvedRoute, type RouteOptions } from './options.js'
-import { isNotModified, requestBypassReason, type BypassReason, type NotStoredReason } from './policy.js'
+import { requestBypassReason, type BypassReason, type NotStoredReason } from './policy.js'
+import { isPromise, ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
 
 export type { CacheOptions, L2Options } from './cache-options.js'
 
-/** What an adapter should do with a request. */
-export type Decision =
-  | { readonly type: 'bypass'; readonly reason: BypassReason | 'error' }
-  | {
-      readonly type: 'hit'
-      readonly entry: ResponseEntry
-      /** 200-class status of the entry, or 304 when the request's validators match. */
-      readonly status: number
-      readonly headers: StoredHeaders
-      /** Empty for a 304. */
-      readonly body: Buffer
-      /** Value of the Age header. */
-      readonly age: string
-    }
-  /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
-  | { readonly type: 'miss'; readonly fill: Fill | null }
-  /** An app-wide lookup found an entry stored under route options: let the route's own middleware answer. */
-  | { readonly type: 'defer' }
+export type { Decision } from './read-path.js'
 
 /**
  * What a mutation route invalidates after a 2xx response: selectors, or a function of the request
@@ -50,30 +30,6 @@ export type InvalidateSpec<Req> = InvalidateSelectors | ((req: Req) => Invalidat
 
 /** An `InvalidateSpec` validated by `Cache.mutation`. */
 export type CompiledInvalidation<Req> = (req: Req) => MaybePromise<InvalidateSelectors>
-
-/** After this many waits a request stops waiting and goes to the origin (bounded coalescing). */
-const MAX_WAITS = 2
-/** How long a key stays in hit-for-pass after a response that could not be shared. */
-const PASS_MS = 10_000
-/** Reasons that belong to the response, so the next one will most likely be the same. */
-const PASS_REASONS: ReadonlySet<NotStoredReason> = new Set<NotStoredReason>([
-  'status', 'no-store', 'private', 'no-cache', 'set-cookie', 'vary-star', 'partial', 'too-large', 'no-freshness', 'stale',
-  'too-many-tags', 'tag-too-long',
-])
-
-function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === 'function'
-}
-
-/** One request on its way through the read path. */
-interface Lookup {
-  readonly view: RequestView
-  readonly route: ResolvedRoute
-  readonly req: unknown
-  readonly parts: KeyParts
-  /** Leaders this request has waited for so far. */
-  waits: number
-}
 
 const BRAND: unique symbol = Symbol.for('@corral/core.Cache')
 
@@ -100,17 +56,11 @@ export class Cache implements FillHost {
   readonly maxTags: number
   readonly maxTagLength: number
   readonly now: () => number
-  private readonly store: CacheStore
   /** Prefix of every key this cache writes. */
   readonly namespace: string
-  private readonly flights: SingleFlight
-  private readonly lockTimeoutMs: number
-  private readonly locks: FillLock | undefined
+  private readonly store: CacheStore
   private readonly keys: KeyMemo
-  private readonly passes: PassTable
-  private readonly inflight = new Set<Fill>()
-  /** Fills that took longer than lockTimeout and gave up their fleet lock already. */
-  private readonly overran = new WeakSet<Fill>()
+  private readonly reads: ReadPath
   private readonly counters = newCounters()
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
   private readonly onError: (error: CorralError) => void
@@ -125,16 +75,21 @@ export class Cache implements FillHost {
     this.excludedHeaders = new Set([this.cacheStatusHeader, ...this.tagHeaders])
     this.maxTags = o.maxTags
     this.maxTagLength = o.maxTagLength
-    this.lockTimeoutMs = o.lockTimeoutMs
-    // A flight nobody armed (its leader still asking the fleet lock) ends after two lock lifetimes.
-    this.flights = new SingleFlight(2 * o.lockTimeoutMs)
     this.now = o.now
     this.onError = o.onError
     this.store = o.store
     this.keys = new KeyMemo(o.memoBytes)
-    this.passes = new PassTable(o.passBytes, PASS_MS)
     this.store.attach?.(this.storeHost())
-    this.locks = this.store.locks
+    this.reads = new ReadPath({
+      store: this.store,
+      locks: this.store.locks,
+      lockTimeoutMs: o.lockTimeoutMs,
+      passBytes: o.passBytes,
+      counters: this.counters,
+      fillHost: this,
+      now: this.now,
+      report: (error) => this.report(error),
+    })
   }
 
   /**
@@ -239,8 +194,8 @@ export class Cache implements FillHost {
       notStored: { ...this.notStored },
       entries: size.entries,
       bytes: size.bytes,
-      overheadBytes: this.keys.bytes + this.passes.bytes,
-      inFlight: this.flights.size,
+      overheadBytes: this.keys.bytes + this.reads.passBytes,
+      inFlight: this.reads.flights.size,
     }
   }
 
@@ -261,12 +216,12 @@ export class Cache implements FillHost {
       }
     }
     const status = this.closed ? 'closed' : store !== null && !store.ok ? 'degraded' : 'ok'
-    return { status, entries: size.entries, bytes: size.bytes, inFlight: this.flights.size, store }
+    return { status, entries: size.entries, bytes: size.bytes, inFlight: this.reads.flights.size, store }
   }
 
   /** Drops every entry (with Redis: on every instance; rejects while Redis is away, and runs when it answers). */
   async clear(): Promise<void> {
-    for (const fill of this.inflight) fill.invalidated(ALL)
+    for (const fill of this.reads.inflight) fill.invalidated(ALL)
     await this.store.clear()
   }
 
@@ -274,7 +229,7 @@ export class Cache implements FillHost {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    for (const fill of this.inflight) fill.abandon('aborted')
+    for (const fill of this.reads.inflight) fill.abandon('aborted')
     await this.store.close?.()
   }
 
@@ -334,19 +289,10 @@ export class Cache implements FillHost {
   }
 
   settled(fill: Fill, outcome: FillOutcome): void {
-    this.inflight.delete(fill)
-    if (fill.grant !== undefined && !this.overran.has(fill)) this.locks?.release(fill.grant, flightOutcome(outcome))
-    const key = fill.parts.key
-    if (outcome.stored) {
-      this.counters.stored++
-      this.passes.delete(key)
-      return
-    }
-    this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
-    if (PASS_REASONS.has(outcome.reason)) this.passes.add(key, this.now())
+    this.reads.settled(fill, outcome)
+    if (outcome.stored) this.counters.stored++
+    else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
   }
-
-  // ---- read path -------------------------------------------------------------------------
 
   private decide(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | undefined): Decision | Promise<Decision> {
     if (this.closed) {
@@ -381,7 +327,7 @@ export class Cache implements FillHost {
       }
       adopt.abandon('aborted')
     }
-    return this.lookup({ view, route, req, parts, waits: 0 })
+    return this.reads.lookup({ view, route, req, parts, waits: 0 })
   }
 
   /** Corral itself failed: report it, give up the adopted fill, and let the request through. */
@@ -393,7 +339,7 @@ export class Cache implements FillHost {
 
   private async invalidateNormalized(sel: NormalizedSelectors): Promise<number> {
     if (isEmpty(sel)) return 0
-    for (const fill of this.inflight) fill.invalidated(sel)
+    for (const fill of this.reads.inflight) fill.invalidated(sel)
     let removed: number
     try {
       removed = await this.store.invalidate(sel, this.namespace)
@@ -413,7 +359,7 @@ export class Cache implements FillHost {
         this.counters.rejected++
       },
       remoteInvalidation: (sel) => {
-        for (const fill of this.inflight) fill.invalidated(sel)
+        for (const fill of this.reads.inflight) fill.invalidated(sel)
       },
     }
   }
@@ -437,165 +383,10 @@ export class Cache implements FillHost {
     this.counters.bypassed++
     return { type: 'bypass', reason }
   }
-
-  private get(key: string): MaybePromise<Entry | undefined> {
-    try {
-      const r = this.store.get(key)
-      if (!isPromise(r)) return r
-      return r.catch((err: unknown) => {
-        this.report(new StoreError('reading an entry failed; treated as a miss', err))
-        return undefined
-      })
-    } catch (err) {
-      this.report(new StoreError('reading an entry failed; treated as a miss', err))
-      return undefined
-    }
-  }
-
-  private lookup(l: Lookup): Decision | Promise<Decision> {
-    const got = this.get(l.parts.key)
-    if (isPromise(got)) return got.then((e) => this.afterPrimary(l, e))
-    return this.afterPrimary(l, got)
-  }
-
-  private afterPrimary(l: Lookup, e: Entry | undefined): Decision | Promise<Decision> {
-    if (e?.kind !== 'vary' || e.expiresAt <= this.now()) return this.found(l, l.parts.key, e)
-    // The response varies: the primary entry names the request headers that select the variant.
-    const variantKey = makeVariantKey(l.parts.key, e.names, l.view.headers)
-    const got = this.get(variantKey)
-    if (isPromise(got)) return got.then((v) => this.found(l, variantKey, v))
-    return this.found(l, variantKey, got)
-  }
-
-  private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
-    if (e?.kind === 'response' && e.expiresAt > this.now()) {
-      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
-      this.counters.hits++
-      return this.hit(e, l.view.headers)
-    }
-    if (this.passes.size > 0 && this.passes.has(l.parts.key, this.now())) return this.miss(l, undefined)
-    const flight = this.flights.get(fillKey)
-    if (flight !== undefined && l.waits < MAX_WAITS) {
-      this.counters.coalesced++
-      return flight.wait().then((outcome) => this.afterWait(l, outcome))
-    }
-    return this.miss(l, l.waits < MAX_WAITS ? fillKey : undefined)
-  }
-
-  /**
-   * A leader this request waited for is done: look again (its entry, or the lead it handed over),
-   * or, when its response could not be shared, go to the origin side by side.
-   */
-  private afterWait(l: Lookup, outcome: FlightOutcome): Decision | Promise<Decision> {
-    l.waits++
-    return outcome === 'not-stored' ? this.miss(l, undefined) : this.lookup(l)
-  }
-
-  /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
-  private miss(l: Lookup, fillKey: string | undefined): Decision | Promise<Decision> {
-    // A HEAD is answered from the GET entry but never creates one.
-    if (l.view.method === 'HEAD') return this.startFill(l, undefined, undefined)
-    const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
-    if (flight === undefined || fillKey === undefined || this.locks === undefined) return this.startFill(l, flight, undefined)
-    return this.leadFleet(l, fillKey, flight).catch((err: unknown) => {
-      flight.release('retry')
-      throw err
-    })
-  }
-
-  /**
-   * This request leads its instance; ask the shared lock whether it also leads the fleet. If
-   * another instance is calling the origin, wait to be told how it went, then act on it (this
-   * instance's waiters too). If the lock cannot be asked (Redis away), lead anyway.
-   */
-  private async leadFleet(l: Lookup, fillKey: string, flight: Flight): Promise<Decision> {
-    const locks = this.locks as FillLock
-    const grant = await locks.acquire(fillKey, this.lockTimeoutMs)
-    if (grant.state === 'unavailable') return this.startFill(l, flight, undefined)
-    if (grant.state === 'acquired') {
-      // Look again: another instance may have stored the entry and let the lock go between our
-      // read and our lock request, and its message went out before we listened.
-      const e = await this.stored(l, fillKey)
-      if (e === undefined) return this.startFill(l, flight, grant)
-      locks.release(grant, 'stored')
-      flight.release('stored')
-      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
-      this.counters.hits++
-      return this.hit(e, l.view.headers)
-    }
-    this.counters.coalesced++
-    const outcome = await locks.wait(fillKey, grant.holder, this.lockTimeoutMs)
-    flight.release(outcome)
-    return this.afterWait(l, outcome)
-  }
-
-  /** The fresh response stored under `key` (following a Vary marker), if any. */
-  private async stored(l: Lookup, key: string): Promise<ResponseEntry | undefined> {
-    let e = await this.get(key)
-    if (e?.kind === 'vary' && e.expiresAt > this.now()) e = await this.get(makeVariantKey(key, e.names, l.view.headers))
-    return e?.kind === 'response' && e.expiresAt > this.now() ? e : undefined
-  }
-
-  private startFill(l: Lookup, flight: Flight | undefined, grant: (LockGrant & { state: 'acquired' }) | undefined): Decision {
-    this.counters.misses++
-    if (l.view.method === 'HEAD') return { type: 'miss', fill: null }
-    // The origin must answer in full so the response can be stored (a 304 cannot, and would send
-    // every waiter to the origin); the client's validators are evaluated against that response.
-    const conditionals = flight === undefined ? undefined : hideConditionals(l.view.headers)
-    const fill = new Fill({
-      host: this,
-      parts: l.parts,
-      view: l.view,
-      route: l.route,
-      req: l.req,
-      flight,
-      grant,
-      fence: this.fence(),
-      conditionals,
-    })
-    this.inflight.add(fill)
-    flight?.arm(this.lockTimeoutMs, () => this.overrun(fill))
-    return { type: 'miss', fill }
-  }
-
-  /** The leader took longer than lockTimeout: its waiters took the lead over; so may other instances. */
-  private overrun(fill: Fill): void {
-    if (fill.settled || fill.grant === undefined) return
-    this.overran.add(fill)
-    this.locks?.release(fill.grant, 'retry')
-  }
-
-  private fence(): Fence | undefined {
-    if (this.store.fence === undefined) return undefined
-    try {
-      return this.store.fence().catch(() => undefined)
-    } catch {
-      return undefined
-    }
-  }
-
-  private hit(e: ResponseEntry, requestHeaders: IncomingHttpHeaders): Decision {
-    const age = String(ageOf(e, this.now()))
-    if (isNotModified(requestHeaders, e.etag, e.lastModified)) {
-      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age }
-    }
-    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
-  }
 }
 
-const EMPTY = Buffer.alloc(0)
 /** Shared by every entry stored without tags. */
 const NO_TAGS: readonly string[] = Object.freeze([])
-
-/** Removes the client's validators from the request the origin sees; answers them, if any. */
-function hideConditionals(headers: IncomingHttpHeaders): IncomingHttpHeaders | undefined {
-  const inm = headers['if-none-match']
-  const ims = headers['if-modified-since']
-  if (inm === undefined && ims === undefined) return undefined
-  if (inm !== undefined) delete headers['if-none-match']
-  if (ims !== undefined) delete headers['if-modified-since']
-  return { 'if-none-match': inm, 'if-modified-since': ims }
-}
 
 /** What `cache.health()` answers. */
 export interface CacheHealth {

@@ -1,0 +1,260 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './entry.js'
+import { StoreError, type CorralError } from './errors.js'
+import { Fill, flightOutcome, type FillHost, type FillOutcome } from './fill/fill.js'
+import type { FillLock, LockGrant } from './fill/lock.js'
+import { PassTable } from './fill/pass.js'
+import { SingleFlight, type Flight, type FlightOutcome } from './fill/single-flight.js'
+import { makeVariantKey, type KeyParts, type RequestView } from './key.js'
+import type { Counters } from './metrics.js'
+import type { ResolvedRoute } from './options.js'
+import { isNotModified, type BypassReason, type NotStoredReason } from './policy.js'
+import type { CacheStore, Fence, MaybePromise } from './stores/types.js'
+
+/** What an adapter should do with a request. */
+export type Decision =
+  | { readonly type: 'bypass'; readonly reason: BypassReason | 'error' }
+  | {
+      readonly type: 'hit'
+      readonly entry: ResponseEntry
+      /** 200-class status of the entry, or 304 when the request's validators match. */
+      readonly status: number
+      readonly headers: StoredHeaders
+      /** Empty for a 304. */
+      readonly body: Buffer
+      /** Value of the Age header. */
+      readonly age: string
+    }
+  /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
+  | { readonly type: 'miss'; readonly fill: Fill | null }
+  /** An app-wide lookup found an entry stored under route options: let the route's own middleware answer. */
+  | { readonly type: 'defer' }
+
+/** One request on its way through the read path. */
+export interface Lookup {
+  readonly view: RequestView
+  readonly route: ResolvedRoute
+  readonly req: unknown
+  readonly parts: KeyParts
+  /** Leaders this request has waited for so far. */
+  waits: number
+}
+
+/** What the read path works with, owned by the cache. */
+export interface ReadPathDeps {
+  readonly store: CacheStore
+  /** The fleet-wide lock of a shared store, if any. */
+  readonly locks: FillLock | undefined
+  readonly lockTimeoutMs: number
+  /** Budget of the hit-for-pass table, in bytes. */
+  readonly passBytes: number
+  readonly counters: Counters
+  /** What a fill reports to (the cache). */
+  readonly fillHost: FillHost
+  now(): number
+  report(error: CorralError): void
+}
+
+/** After this many waits a request stops waiting and goes to the origin (bounded coalescing). */
+const MAX_WAITS = 2
+/** How long a key stays in hit-for-pass after a response that could not be shared. */
+const PASS_MS = 10_000
+/** Reasons that belong to the response, so the next one will most likely be the same. */
+const PASS_REASONS: ReadonlySet<NotStoredReason> = new Set<NotStoredReason>([
+  'status', 'no-store', 'private', 'no-cache', 'set-cookie', 'vary-star', 'partial', 'too-large', 'no-freshness', 'stale',
+  'too-many-tags', 'tag-too-long',
+])
+
+export function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
+  return typeof (v as Promise<T> | undefined)?.then === 'function'
+}
+
+/**
+ * From a request's key to a decision: the entry (following a Vary marker), or a wait for the
+ * request already calling the origin for it (in this process, then across the fleet), or a fill
+ * of its own; hit-for-pass for keys whose responses cannot be shared; and the bookkeeping when a
+ * fill settles. Answers synchronously when the store does.
+ */
+export class ReadPath {
+  readonly flights: SingleFlight
+  /** Fills under way, told about every invalidation that lands meanwhile. */
+  readonly inflight = new Set<Fill>()
+  private readonly passes: PassTable
+  /** Fills that took longer than lockTimeout and gave up their fleet lock already. */
+  private readonly overran = new WeakSet<Fill>()
+
+  constructor(private readonly deps: ReadPathDeps) {
+    // A flight nobody armed (its leader still asking the fleet lock) ends after two lock lifetimes.
+    this.flights = new SingleFlight(2 * deps.lockTimeoutMs)
+    this.passes = new PassTable(deps.passBytes, PASS_MS)
+  }
+
+  get passBytes(): number {
+    return this.passes.bytes
+  }
+
+  /** A fill settled: release its fleet lock, and put its key in or out of hit-for-pass. */
+  settled(fill: Fill, outcome: FillOutcome): void {
+    this.inflight.delete(fill)
+    if (fill.grant !== undefined && !this.overran.has(fill)) this.deps.locks?.release(fill.grant, flightOutcome(outcome))
+    const key = fill.parts.key
+    if (outcome.stored) this.passes.delete(key)
+    else if (PASS_REASONS.has(outcome.reason)) this.passes.add(key, this.deps.now())
+  }
+
+  private get(key: string): MaybePromise<Entry | undefined> {
+    try {
+      const r = this.deps.store.get(key)
+      if (!isPromise(r)) return r
+      return r.catch((err: unknown) => {
+        this.deps.report(new StoreError('reading an entry failed; treated as a miss', err))
+        return undefined
+      })
+    } catch (err) {
+      this.deps.report(new StoreError('reading an entry failed; treated as a miss', err))
+      return undefined
+    }
+  }
+
+  lookup(l: Lookup): Decision | Promise<Decision> {
+    const got = this.get(l.parts.key)
+    if (isPromise(got)) return got.then((e) => this.afterPrimary(l, e))
+    return this.afterPrimary(l, got)
+  }
+
+  private afterPrimary(l: Lookup, e: Entry | undefined): Decision | Promise<Decision> {
+    if (e?.kind !== 'vary' || e.expiresAt <= this.deps.now()) return this.found(l, l.parts.key, e)
+    // The response varies: the primary entry names the request headers that select the variant.
+    const variantKey = makeVariantKey(l.parts.key, e.names, l.view.headers)
+    const got = this.get(variantKey)
+    if (isPromise(got)) return got.then((v) => this.found(l, variantKey, v))
+    return this.found(l, variantKey, got)
+  }
+
+  private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
+    if (e?.kind === 'response' && e.expiresAt > this.deps.now()) {
+      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
+      this.deps.counters.hits++
+      return this.hit(e, l.view.headers)
+    }
+    if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return this.miss(l, undefined)
+    const flight = this.flights.get(fillKey)
+    if (flight !== undefined && l.waits < MAX_WAITS) {
+      this.deps.counters.coalesced++
+      return flight.wait().then((outcome) => this.afterWait(l, outcome))
+    }
+    return this.miss(l, l.waits < MAX_WAITS ? fillKey : undefined)
+  }
+
+  /**
+   * A leader this request waited for is done: look again (its entry, or the lead it handed over),
+   * or, when its response could not be shared, go to the origin side by side.
+   */
+  private afterWait(l: Lookup, outcome: FlightOutcome): Decision | Promise<Decision> {
+    l.waits++
+    return outcome === 'not-stored' ? this.miss(l, undefined) : this.lookup(l)
+  }
+
+  /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
+  private miss(l: Lookup, fillKey: string | undefined): Decision | Promise<Decision> {
+    // A HEAD is answered from the GET entry but never creates one.
+    if (l.view.method === 'HEAD') return this.startFill(l, undefined, undefined)
+    const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
+    if (flight === undefined || fillKey === undefined || this.deps.locks === undefined) return this.startFill(l, flight, undefined)
+    return this.leadFleet(l, fillKey, flight).catch((err: unknown) => {
+      flight.release('retry')
+      throw err
+    })
+  }
+
+  /**
+   * This request leads its instance; ask the shared lock whether it also leads the fleet. If
+   * another instance is calling the origin, wait to be told how it went, then act on it (this
+   * instance's waiters too). If the lock cannot be asked (Redis away), lead anyway.
+   */
+  private async leadFleet(l: Lookup, fillKey: string, flight: Flight): Promise<Decision> {
+    const locks = this.deps.locks as FillLock
+    const grant = await locks.acquire(fillKey, this.deps.lockTimeoutMs)
+    if (grant.state === 'unavailable') return this.startFill(l, flight, undefined)
+    if (grant.state === 'acquired') {
+      // Look again: another instance may have stored the entry and let the lock go between our
+      // read and our lock request, and its message went out before we listened.
+      const e = await this.stored(l, fillKey)
+      if (e === undefined) return this.startFill(l, flight, grant)
+      locks.release(grant, 'stored')
+      flight.release('stored')
+      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
+      this.deps.counters.hits++
+      return this.hit(e, l.view.headers)
+    }
+    this.deps.counters.coalesced++
+    const outcome = await locks.wait(fillKey, grant.holder, this.deps.lockTimeoutMs)
+    flight.release(outcome)
+    return this.afterWait(l, outcome)
+  }
+
+  /** The fresh response stored under `key` (following a Vary marker), if any. */
+  private async stored(l: Lookup, key: string): Promise<ResponseEntry | undefined> {
+    let e = await this.get(key)
+    if (e?.kind === 'vary' && e.expiresAt > this.deps.now()) e = await this.get(makeVariantKey(key, e.names, l.view.headers))
+    return e?.kind === 'response' && e.expiresAt > this.deps.now() ? e : undefined
+  }
+
+  private startFill(l: Lookup, flight: Flight | undefined, grant: (LockGrant & { state: 'acquired' }) | undefined): Decision {
+    this.deps.counters.misses++
+    if (l.view.method === 'HEAD') return { type: 'miss', fill: null }
+    // The origin must answer in full so the response can be stored (a 304 cannot, and would send
+    // every waiter to the origin); the client's validators are evaluated against that response.
+    const conditionals = flight === undefined ? undefined : hideConditionals(l.view.headers)
+    const fill = new Fill({
+      host: this.deps.fillHost,
+      parts: l.parts,
+      view: l.view,
+      route: l.route,
+      req: l.req,
+      flight,
+      grant,
+      fence: this.fence(),
+      conditionals,
+    })
+    this.inflight.add(fill)
+    flight?.arm(this.deps.lockTimeoutMs, () => this.overrun(fill))
+    return { type: 'miss', fill }
+  }
+
+  /** The leader took longer than lockTimeout: its waiters took the lead over; so may other instances. */
+  private overrun(fill: Fill): void {
+    if (fill.settled || fill.grant === undefined) return
+    this.overran.add(fill)
+    this.deps.locks?.release(fill.grant, 'retry')
+  }
+
+  private fence(): Fence | undefined {
+    if (this.deps.store.fence === undefined) return undefined
+    try {
+      return this.deps.store.fence().catch(() => undefined)
+    } catch {
+      return undefined
+    }
+  }
+
+  private hit(e: ResponseEntry, requestHeaders: IncomingHttpHeaders): Decision {
+    const age = String(ageOf(e, this.deps.now()))
+    if (isNotModified(requestHeaders, e.etag, e.lastModified)) {
+      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age }
+    }
+    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
+  }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+/** Removes the client's validators from the request the origin sees; answers them, if any. */
+function hideConditionals(headers: IncomingHttpHeaders): IncomingHttpHeaders | undefined {
+  const inm = headers['if-none-match']
+  const ims = headers['if-modified-since']
+  if (inm === undefined && ims === undefined) return undefined
+  if (inm !== undefined) delete headers['if-none-match']
+  if (ims !== undefined) delete headers['if-modified-since']
+  return { 'if-none-match': inm, 'if-modified-since': ims }
+}
