@@ -289,7 +289,7 @@ describe('TieredStore specifics', () => {
       const h = await s.store.health()
       expect(h.kind).toBe('tiered')
       expect(h.ok).toBe(true)
-      expect(h.l1).toMatchObject({ entries: 1, maxBytes: s.store.l1.maxBytes })
+      expect(h.l1).toMatchObject({ kind: 'memory', ok: true, entries: 1, maxBytes: (s.store.l1 as MemoryStore).maxBytes })
       expect(h.l2).toMatchObject({ kind: 'redis', ok: true, connection: 'ready', breaker: 'closed', roundTrip: { ok: true } })
     } finally {
       await closeAll()

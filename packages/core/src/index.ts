@@ -5,7 +5,6 @@ export { ageOf, type Entry, type ResponseEntry, type VaryEntry, type StoredHeade
 export { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, errors } from './errors.js'
 export { Fill, type HeadDecision } from './fill/fill.js'
 export { SingleFlight, Flight, type FlightOutcome } from './fill/single-flight.js'
-export type { FillLock, LockGrant } from './fill/lock.js'
 export { normalizeSelectors, matchesSelectors, type InvalidateSelectors, type NormalizedSelectors } from './invalidation.js'
 export {
   canonicalQuery,
@@ -32,9 +31,9 @@ export {
   type Storability,
 } from './policy.js'
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory.js'
-export { RedisStore, UNAVAILABLE, type RedisClient, type RedisHealth, type RedisStoreOptions } from './stores/redis.js'
+export { RedisStore, type RedisClient, type RedisHealth, type RedisStoreOptions } from './stores/redis.js'
 export { TieredStore, type TieredStoreOptions } from './stores/tiered.js'
 export { CircuitBreaker, type BreakerState } from './stores/breaker.js'
-export type { CacheStore, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
+export type { CacheStore, FillLock, LocalStore, LockGrant, MaybePromise, SetResult, SharedStore, StoreHealth, StoreHost } from './stores/types.js'
 export type { EvictionPolicy } from './stores/eviction.js'
 export { BodyCapture } from './capture.js'

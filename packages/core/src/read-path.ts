@@ -1,15 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './entry.js'
-import { StoreError, type CorralError } from './errors.js'
+import { StoreError, StoreUnavailableError, type CorralError } from './errors.js'
 import { Fill, flightOutcome, type FillHost, type FillOutcome } from './fill/fill.js'
-import type { FillLock, LockGrant } from './fill/lock.js'
 import { PassTable } from './fill/pass.js'
 import { SingleFlight, type Flight, type FlightOutcome } from './fill/single-flight.js'
 import { makeVariantKey, type KeyParts, type RequestView } from './key.js'
 import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './options.js'
 import { isNotModified, type BypassReason, type NotStoredReason } from './policy.js'
-import type { CacheStore, Fence, MaybePromise } from './stores/types.js'
+import type { CacheStore, Fence, FillLock, LockGrant, MaybePromise } from './stores/types.js'
 
 /** What an adapter should do with a request. */
 export type Decision =
@@ -102,17 +101,19 @@ export class ReadPath {
     else if (PASS_REASONS.has(outcome.reason)) this.passes.add(key, this.deps.now())
   }
 
+  /** The entry under `key`; a store that cannot answer is a miss (its failures reported, its absence not). */
   private get(key: string): MaybePromise<Entry | undefined> {
+    const failed = (err: unknown): undefined => {
+      if (!(err instanceof StoreUnavailableError)) {
+        this.deps.report(err instanceof StoreError ? err : new StoreError('reading an entry failed; treated as a miss', err))
+      }
+      return undefined
+    }
     try {
       const r = this.deps.store.get(key)
-      if (!isPromise(r)) return r
-      return r.catch((err: unknown) => {
-        this.deps.report(new StoreError('reading an entry failed; treated as a miss', err))
-        return undefined
-      })
+      return isPromise(r) ? r.catch(failed) : r
     } catch (err) {
-      this.deps.report(new StoreError('reading an entry failed; treated as a miss', err))
-      return undefined
+      return failed(err)
     }
   }
 

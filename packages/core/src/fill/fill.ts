@@ -4,8 +4,7 @@ import { ALL, matchesSelectors, type NormalizedSelectors } from '../invalidation
 import { makeVariantKey, type KeyParts, type RequestView } from '../key.js'
 import type { ResolvedRoute } from '../options.js'
 import { isNotModified, responseStorability, type NotStoredReason, type Storability } from '../policy.js'
-import type { Fence, SetResult } from '../stores/types.js'
-import type { LockGrant } from './lock.js'
+import type { Fence, LockGrant, SetResult } from '../stores/types.js'
 import type { Flight, FlightOutcome } from './single-flight.js'
 
 export type FillOutcome = { readonly stored: true } | { readonly stored: false; readonly reason: NotStoredReason }

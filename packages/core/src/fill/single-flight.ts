@@ -1,12 +1,6 @@
-/**
- * How a flight ended, as its waiters see it:
- * - `stored`: the leader stored an entry; look again and it is there.
- * - `not-stored`: the leader's response cannot be shared (private, an error, too large, ...);
- *   each waiter asks the origin itself, side by side.
- * - `retry`: look again, and exactly one waiter takes the lead while the others wait for it: the
- *   leader took longer than `lockTimeout`, or its response was invalidated while it was produced.
- */
-export type FlightOutcome = 'stored' | 'not-stored' | 'retry'
+import type { FlightOutcome } from '../stores/types.js'
+
+export type { FlightOutcome } from '../stores/types.js'
 
 /**
  * In-process single flight: the first miss on a key leads, later misses wait for it. A flight

@@ -3,7 +3,7 @@ import type { Entry } from '../entry.js'
 import { ConfigError } from '../errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { positiveInt } from '../options.js'
-import type { CacheStore, SetResult } from './types.js'
+import type { LocalStore, SetResult, StoreHealth } from './types.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -24,7 +24,7 @@ export interface MemoryStoreOptions {
  * headers ready to write, so a hit neither parses nor copies. Keeps path and tag indexes so that
  * invalidation touches only matching entries.
  */
-export class MemoryStore implements CacheStore {
+export class MemoryStore implements LocalStore {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   private readonly lru: LRUCache<string, Entry>
@@ -100,6 +100,10 @@ export class MemoryStore implements CacheStore {
 
   size(): { entries: number; bytes: number } {
     return { entries: this.lru.size, bytes: this.lru.calculatedSize }
+  }
+
+  async health(): Promise<StoreHealth> {
+    return { kind: 'memory', ok: true, ...this.size(), maxBytes: this.maxBytes }
   }
 
   clear(): void {

@@ -10,13 +10,13 @@ import type { BreakerState } from './breaker.js'
 import type { EvictionPolicy } from './eviction.js'
 import { RedisBus } from './redis-bus.js'
 import { createClient, isClient, type RedisClient } from './redis-client.js'
-import { messageOf, RedisGateway, UNAVAILABLE } from './redis-gateway.js'
+import { messageOf, RedisGateway } from './redis-gateway.js'
 import { RedisInspector } from './redis-inspector.js'
 import { indexKeysOf, logKey, RedisInvalidator } from './redis-invalidation.js'
-import type { CacheStore, Fence, SetResult, StoreHealth, StoreHost } from './types.js'
+import { RedisLock } from './redis-lock.js'
+import type { Fence, FillLock, SetResult, SharedStore, StoreHealth, StoreHost } from './types.js'
 
 export type { RedisClient } from './redis-client.js'
-export { UNAVAILABLE } from './redis-gateway.js'
 
 export interface RedisStoreOptions {
   /**
@@ -113,15 +113,17 @@ export interface RedisHealth extends StoreHealth {
  * - `<ns>:v1:i:t:<tag>`, `<ns>:v1:i:p:<path>`, `<ns>:v1:i:d:<dir>`: sets of `<key> <url>`
  *   members for invalidation by tag, by path, and by prefix (directories of the path); each set
  *   lives as long as its longest-lived entry and is written before the entry.
- * - `<ns>:v1:<hash>:lock`: the fleet-wide fill lock (see fill/redis-lock.ts).
+ * - `<ns>:v1:<hash>:lock`: the fleet-wide fill lock (see redis-lock.ts).
  * - `<ns>:v1:log`: a stream of the last ~1000 invalidations, so that a fill that began before
  *   one of them is not stored after it, even on an instance that missed the message.
  * - channels `<ns>:v1:bus` (invalidations) and `<ns>:v1:fill` (lock holders' outcomes).
  */
-export class RedisStore implements CacheStore {
+export class RedisStore implements SharedStore {
   readonly client: RedisClient
   readonly timeoutMs: number
   readonly writeTimeoutMs: number
+  /** One origin call per key across every instance sharing this Redis; set by `attach`. */
+  locks: FillLock | undefined
   private readonly gateway: RedisGateway
   private readonly inspector: RedisInspector
   private readonly bus: RedisBus
@@ -183,6 +185,13 @@ export class RedisStore implements CacheStore {
   attach(host: StoreHost): void {
     this.host = host
     this.gateway.report = (error) => host.report(error)
+    // Its channel is named by the namespace, known from now on.
+    this.locks ??= new RedisLock({
+      gateway: this.gateway,
+      bus: this.bus,
+      writesSettled: () => this.writesSettled(),
+      foreignValue: (detail) => this.foreignValue(detail),
+    })
   }
 
   /**
@@ -193,17 +202,20 @@ export class RedisStore implements CacheStore {
     return this.gateway.canSend() && this.inspector.eviction.safe
   }
 
+  /**
+   * The entry under `key`, or undefined. Rejects when Redis cannot answer: a StoreUnavailableError
+   * when it could not be asked (not connected, circuit open, an eviction policy that rules Redis
+   * out for entries), a StoreError when it failed or missed the deadline.
+   */
   get(key: string): Promise<Entry | undefined> {
-    return this.read(key).then(orUndefined)
-  }
-
-  /** Like `get`, but tells a miss (undefined) from Redis being unavailable or too slow (UNAVAILABLE). */
-  read(key: string): Promise<Entry | undefined | typeof UNAVAILABLE> {
     const { gateway } = this
-    if (!this.inspector.eviction.safe || !gateway.canSend()) return RESOLVED_UNAVAILABLE
+    if (!gateway.canSend()) return Promise.reject(gateway.unavailable('reading an entry from Redis'))
+    if (!this.inspector.eviction.safe) return Promise.reject(gateway.unavailable('reading an entry from Redis (its eviction policy rules it out)'))
     return gateway.call(() => this.client.pipeline().getBuffer(key).pttl(key).exec(), this.timeoutMs).then(
       (replies) => this.decode(key, replies),
-      (err: unknown) => gateway.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE),
+      (err: unknown) => {
+        throw gateway.storeError(err, 'reading an entry from Redis failed; treated as a miss')
+      },
     )
   }
 
@@ -357,43 +369,26 @@ export class RedisStore implements CacheStore {
     return this.gateway.breakerState
   }
 
-  // ---- for the fill lock (fill/redis-lock.ts) ---------------------------------------------
-
-  /** One lock command under the breaker and a deadline; UNAVAILABLE instead of failing. */
-  command<T>(op: (client: RedisClient) => Promise<T>, kind: 'read' | 'write'): Promise<T | typeof UNAVAILABLE> {
-    return this.gateway.command(op, kind, 'a Redis lock command failed')
-  }
-
-  /** A clean-up command sent whenever the connection is up, even with the circuit open. */
-  sendAnyway(op: (client: RedisClient) => Promise<unknown>): void {
-    this.gateway.sendAnyway(op)
-  }
-
-  publish(channel: string, payload: string): void {
-    this.bus.publish(channel, payload)
-  }
-
-  /** Calls `listener` with every message on `<ns>:v1:<channel>` (own messages too). */
+  /** Calls `listener` with every message on `<ns>:v1:<channel>`, own messages too (diagnostics, tests). */
   subscribe(channel: string, listener: (payload: string) => void): void {
     this.bus.subscribe(channel, listener)
   }
 
-  /** Calls `listener` with every invalidation another instance makes, and with ALL after a gap. */
-  onInvalidation(listener: (sel: NormalizedSelectors) => void): void {
+  watch(listener: (sel: NormalizedSelectors) => void): void {
     this.bus.onInvalidation(listener)
   }
 
   /** Counts a value Corral did not write where it keeps its own (a planted lock, entry or index). */
-  foreignValue(_detail: string): void {
+  private foreignValue(_detail: string): void {
     this.host.rejected()
   }
 
   // ---- internals -------------------------------------------------------------------------
 
-  private decode(key: string, replies: [Error | null, unknown][] | null): Entry | undefined | typeof UNAVAILABLE {
+  private decode(key: string, replies: [Error | null, unknown][] | null): Entry | undefined {
     const [getReply, ttlReply] = replies ?? []
     const err = getReply?.[0] ?? ttlReply?.[0]
-    if (err) return this.gateway.failed(err, 'reading an entry from Redis failed; treated as a miss', UNAVAILABLE)
+    if (err) throw this.gateway.storeError(err, 'reading an entry from Redis failed; treated as a miss')
     const bytes = getReply?.[1]
     if (!Buffer.isBuffer(bytes)) return undefined
     const remaining = typeof ttlReply?.[1] === 'number' ? ttlReply[1] : -1
@@ -418,7 +413,6 @@ export class RedisStore implements CacheStore {
   }
 }
 
-const RESOLVED_UNAVAILABLE: Promise<typeof UNAVAILABLE> = Promise.resolve(UNAVAILABLE)
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
 const RESOLVED_VOID: Promise<void> = Promise.resolve()
 
@@ -429,9 +423,6 @@ function compareIds(a: string, b: string): number {
   return am - bm || as - bs
 }
 
-function orUndefined(e: Entry | undefined | typeof UNAVAILABLE): Entry | undefined {
-  return e === UNAVAILABLE ? undefined : e
-}
 
 function detachedHost(): StoreHost {
   return {

@@ -3,11 +3,7 @@ import type { Entry } from '../entry.js'
 import { ConfigError, StoreError, StoreUnavailableError } from '../errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
 import { rejectUnknown } from '../options.js'
-import type { MemoryStore } from './memory.js'
-import type { FillLock } from '../fill/lock.js'
-import { RedisLock } from '../fill/redis-lock.js'
-import { UNAVAILABLE, type RedisStore } from './redis.js'
-import type { CacheStore, Fence, SetResult, StoreHealth, StoreHost } from './types.js'
+import type { CacheStore, Fence, FillLock, LocalStore, SetResult, SharedStore, StoreHealth, StoreHost } from './types.js'
 
 export interface TieredStoreOptions {
   /**
@@ -23,15 +19,15 @@ export interface TieredStoreOptions {
 const OPTION_KEYS = new Set(['l1Ttl'])
 
 /**
- * L1 in front of L2. Reads try L1 (synchronously) and then L2, promoting an L2 hit into L1;
- * concurrent L2 reads of one key share one round trip. Writes land in L1 at once and go to L2 in
- * the background, so no response waits for Redis. Invalidation clears L1, then L2, which tells the
- * other instances (over Redis pub/sub) to clear their L1 and drop matching in-flight fills.
+ * An L1 in this process in front of an L2 that processes share (a `MemoryStore` in front of a
+ * `RedisStore` with `createCache({ redis })`, or any `LocalStore` and `SharedStore`). Reads try L1
+ * (synchronously) and then L2, promoting an L2 hit into L1; concurrent L2 reads of one key share
+ * one round trip. Writes land in L1 at once and go to L2 in the background, so no response waits
+ * for L2. Invalidation clears L1, then L2, which tells the other processes to clear their L1 and
+ * drop matching in-flight fills.
  */
 export class TieredStore implements CacheStore {
   readonly l1Ttl: number
-  /** One origin call per key across every instance sharing the Redis tier. */
-  locks: FillLock | undefined
   private host: StoreHost | undefined
   /** When each L1 entry is due to be checked against L2 again. */
   private readonly l1Deadline = new WeakMap<Entry, number>()
@@ -43,8 +39,8 @@ export class TieredStore implements CacheStore {
   private epoch = 0
 
   constructor(
-    readonly l1: MemoryStore,
-    readonly l2: RedisStore,
+    readonly l1: LocalStore,
+    readonly l2: SharedStore,
     options: TieredStoreOptions = {},
     prefix = '',
   ) {
@@ -53,11 +49,16 @@ export class TieredStore implements CacheStore {
     this.l1Ttl = options.l1Ttl === undefined ? 10_000 : parseDuration(options.l1Ttl, `${prefix}l1Ttl`)
   }
 
+  /** One origin call per key across every instance sharing L2 (L2's own lock, once attached). */
+  get locks(): FillLock | undefined {
+    return this.l2.locks
+  }
+
   attach(host: StoreHost): void {
     this.host = host
-    this.l2.attach(host)
-    this.l2.onInvalidation((sel) => this.onRemoteInvalidation(sel))
-    this.locks = new RedisLock(this.l2)
+    this.l1.attach?.(host)
+    this.l2.attach?.(host)
+    this.l2.watch((sel) => this.onRemoteInvalidation(sel))
   }
 
   get(key: string): Entry | undefined | Promise<Entry | undefined> {
@@ -67,19 +68,28 @@ export class TieredStore implements CacheStore {
     let read = this.reads.get(key)
     if (read === undefined) {
       const epoch = this.epoch
-      read = this.l2.read(key).then((found) => {
+      const settled = (): boolean => {
         if (this.reads.get(key) === read) this.reads.delete(key)
-        // An invalidation landed while Redis was answering: the answer may be what it removed.
-        if (epoch !== this.epoch) return found === UNAVAILABLE ? undefined : found
-        // L2 is away: an L1 entry past its L1 deadline but still fresh is better than the origin.
-        if (found === UNAVAILABLE) return e
-        if (found === undefined) {
-          if (e !== undefined) this.l1.delete(key)
-          return undefined
-        }
-        this.promote(key, found)
-        return found
-      })
+        // An invalidation landed while L2 was answering: the answer may be what it removed.
+        return epoch === this.epoch
+      }
+      read = this.l2.get(key).then(
+        (found) => {
+          if (!settled()) return found
+          if (found === undefined) {
+            if (e !== undefined) this.l1.delete(key)
+            return undefined
+          }
+          this.promote(key, found)
+          return found
+        },
+        (err: unknown) => {
+          // L2 being away is what health() reports; a failure is news.
+          if (!(err instanceof StoreUnavailableError)) this.host?.report(err instanceof StoreError ? err : new StoreError('reading an entry from L2 failed', err))
+          // An L1 entry past its L1 deadline but still fresh is better than the origin.
+          return settled() ? e : undefined
+        },
+      )
       this.reads.set(key, read)
     }
     return read
@@ -103,10 +113,10 @@ export class TieredStore implements CacheStore {
     return true
   }
 
-  delete(key: string): Promise<void> {
+  async delete(key: string): Promise<void> {
     this.deferred.delete(key)
     this.l1.delete(key)
-    return this.l2.delete(key)
+    await this.l2.delete(key)
   }
 
   /**
@@ -118,7 +128,7 @@ export class TieredStore implements CacheStore {
     for (const [key, w] of this.deferred) if (matchesSelectors(sel, w.entry)) this.deferred.delete(key)
     this.invalidatedLocally()
     const local = this.l1.invalidate(sel, namespace)
-    const shared = await this.l2.invalidate(sel)
+    const shared = await this.l2.invalidate(sel, namespace)
     return Math.max(local, shared)
   }
 
@@ -133,13 +143,14 @@ export class TieredStore implements CacheStore {
     await this.l2.clear()
   }
 
-  close(): Promise<void> {
-    return this.l2.close()
+  async close(): Promise<void> {
+    await this.l1.close?.()
+    await this.l2.close?.()
   }
 
   async health(): Promise<StoreHealth> {
-    const l2 = await this.l2.health()
-    return { kind: 'tiered', ok: l2.ok, l1: { ...this.l1.size(), maxBytes: this.l1.maxBytes }, l2 }
+    const [l1, l2] = await Promise.all([this.l1.health?.() ?? { kind: 'local', ok: true, ...this.l1.size() }, this.l2.health?.() ?? { kind: 'shared', ok: true }])
+    return { kind: 'tiered', ok: l1.ok && l2.ok, l1, l2 }
   }
 
   /** Reads from L2 already under way may return what was just removed: they must not promote it, nor be joined. */
@@ -152,11 +163,16 @@ export class TieredStore implements CacheStore {
     this.flushScheduled = false
     const batch = [...this.deferred]
     this.deferred.clear()
+    const failed = (err: unknown): void => {
+      // L2 being away is what health() reports; every write it misses is not news.
+      if (!(err instanceof StoreUnavailableError)) this.host?.report(err instanceof StoreError ? err : new StoreError('writing an entry to L2 failed', err))
+    }
     for (const [key, w] of batch) {
-      this.l2.set(key, w.entry, w.fence).catch((err: unknown) => {
-        // Redis being away is what health() reports; every write it misses is not news.
-        if (!(err instanceof StoreUnavailableError)) this.host?.report(err instanceof StoreError ? err : new StoreError('writing an entry to Redis failed', err))
-      })
+      try {
+        Promise.resolve(this.l2.set(key, w.entry, w.fence)).catch(failed)
+      } catch (err) {
+        failed(err)
+      }
     }
   }
 
@@ -165,7 +181,7 @@ export class TieredStore implements CacheStore {
   }
 
   private promote(key: string, entry: Entry): void {
-    if (this.l1.set(key, entry)) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
+    if (this.l1.set(key, entry) === true) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
   }
 
   /** Another instance invalidated (or its messages may have been missed: ALL): clear L1 and tell the cache, so matching fills are not stored. */

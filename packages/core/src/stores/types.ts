@@ -1,9 +1,47 @@
 import type { Entry } from '../entry.js'
 import type { CorralError } from '../errors.js'
-import type { FillLock } from '../fill/lock.js'
 import type { NormalizedSelectors } from '../invalidation.js'
 
 export type MaybePromise<T> = T | Promise<T>
+
+/**
+ * How an origin call ended, as the requests waiting for it see it:
+ * - `stored`: the leader stored an entry; look again and it is there.
+ * - `not-stored`: the leader's response cannot be shared (private, an error, too large, ...);
+ *   each waiter asks the origin itself, side by side.
+ * - `retry`: look again, and exactly one waiter takes the lead while the others wait for it: the
+ *   leader took longer than `lockTimeout`, or its response was invalidated while it was produced.
+ */
+export type FlightOutcome = 'stored' | 'not-stored' | 'retry'
+
+/** A lock on one key's origin call, held across instances. */
+export type LockGrant =
+  /** This instance calls the origin; release the grant when the fill settles. */
+  | { readonly state: 'acquired'; readonly key: string; readonly token: string }
+  /** Another instance is calling the origin for this key (`holder` is its token): wait for it. */
+  | { readonly state: 'held'; readonly holder: string }
+  /** The lock could not be asked for (shared store unavailable): coalesce in this process only. */
+  | { readonly state: 'unavailable' }
+
+/**
+ * The cross-instance half of the stampede guard. In-process coalescing (SingleFlight) makes one
+ * request per instance the leader; the leader then asks this lock, so that one instance in the
+ * whole fleet calls the origin and the others wait to be told how it went.
+ */
+export interface FillLock {
+  /** Tries to take the lock on `key` for at most `ttlMs`. Never rejects. */
+  acquire(key: string, ttlMs: number): Promise<LockGrant>
+  /**
+   * Releases a grant (only if still ours) and tells waiters how the fill went: `retry` when the
+   * holder gives up the lead because it took longer than the lock's lifetime. Fire and forget.
+   */
+  release(grant: LockGrant & { state: 'acquired' }, outcome: FlightOutcome): void
+  /**
+   * Resolves with the outcome the holder `holder` reports, or `retry` when it reports nothing
+   * within `ms` (or the lock cannot be watched). Never rejects.
+   */
+  wait(key: string, holder: string, ms: number): Promise<FlightOutcome>
+}
 
 /**
  * What `CacheStore.set` answers: `true` when the entry was kept; `'too-large'` when it is over
@@ -76,4 +114,30 @@ export interface CacheStore {
   readonly locks?: FillLock
   /** Current state, including a write-then-read round trip for remote stores. */
   health?(): Promise<StoreHealth>
+}
+
+/**
+ * A store in this process that answers at once (an L1, such as `MemoryStore`): a hit costs no
+ * promise. `TieredStore` puts one in front of a `SharedStore`.
+ */
+export interface LocalStore extends CacheStore {
+  get(key: string): Entry | undefined
+  set(key: string, entry: Entry): SetResult
+  delete(key: string): void
+  invalidate(selectors: NormalizedSelectors, namespace: string): number
+  clear(): void
+  size(): { entries: number; bytes: number }
+}
+
+/**
+ * A store that several processes share (an L2, such as `RedisStore`). Its `get` rejects when it
+ * cannot answer (a `StoreUnavailableError` when it could not be asked at all), so that a tier in
+ * front of it can fall back on what it holds; its `invalidate` resolves only once every process
+ * sharing it has been told.
+ */
+export interface SharedStore extends CacheStore {
+  get(key: string): Promise<Entry | undefined>
+  fence(): Fence
+  /** Calls `listener` with every invalidation another process makes, and with `ALL` when some may have been missed. */
+  watch(listener: (selectors: NormalizedSelectors) => void): void
 }

@@ -1,8 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import { MAX_TIMER_MS } from '../duration.js'
-import { UNAVAILABLE, type RedisStore } from '../stores/redis.js'
-import type { FillLock, LockGrant } from './lock.js'
-import type { FlightOutcome } from './single-flight.js'
+import type { RedisBus } from './redis-bus.js'
+import { UNAVAILABLE, type RedisGateway } from './redis-gateway.js'
+import type { FillLock, FlightOutcome, LockGrant } from './types.js'
+
+/** What the lock needs of the Redis store that owns it. */
+export interface LockDeps {
+  readonly gateway: RedisGateway
+  readonly bus: RedisBus
+  /** Resolves once every entry write under way has finished. */
+  writesSettled(): Promise<void>
+  /** Counts a value Corral did not write where it keeps its own. */
+  foreignValue(detail: string): void
+}
 
 const CHANNEL = 'fill'
 const OUTCOMES: ReadonlySet<unknown> = new Set<FlightOutcome>(['stored', 'not-stored', 'retry'])
@@ -44,35 +54,35 @@ interface Waiter {
 export class RedisLock implements FillLock {
   private readonly waiters = new Map<string, Set<Waiter>>()
 
-  constructor(private readonly store: RedisStore) {
-    store.subscribe(CHANNEL, (message) => this.onMessage(message))
+  constructor(private readonly deps: LockDeps) {
+    deps.bus.subscribe(CHANNEL, (message) => this.onMessage(message))
   }
 
   async acquire(key: string, ttlMs: number): Promise<LockGrant> {
     const token = `${ttlMs}.${randomBytes(12).toString('base64url')}`
-    const r = await this.store.command((c) => c.eval(ACQUIRE, 1, lockKey(key), token, ttlMs, MAX_TIMER_MS), 'read')
+    const r = await this.deps.gateway.command((c) => c.eval(ACQUIRE, 1, lockKey(key), token, ttlMs, MAX_TIMER_MS), 'read', 'taking a fill lock in Redis failed')
     if (r === UNAVAILABLE) {
       // The script may still run (a paused or slow Redis answers late): undo it right behind, on
       // the same connection, so that no lock outlives this request with nobody to release it.
-      this.store.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(key), token))
+      this.deps.gateway.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(key), token))
       return { state: 'unavailable' }
     }
     const [code, holder] = Array.isArray(r) ? (r as unknown[]) : []
-    if (code === 2) this.store.foreignValue(`${lockKey(key)} held a lock Corral did not write`)
+    if (code === 2) this.deps.foreignValue(`${lockKey(key)} held a lock Corral did not write`)
     if (code === 1 || code === 2) return { state: 'acquired', key, token }
     return typeof holder === 'string' ? { state: 'held', holder } : { state: 'unavailable' }
   }
 
   release(grant: LockGrant & { state: 'acquired' }, outcome: FlightOutcome): void {
     const send = (): void => {
-      this.store.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token))
-      this.store.publish(CHANNEL, JSON.stringify({ k: grant.key, t: grant.token, s: outcome }))
+      this.deps.gateway.sendAnyway((c) => c.eval(RELEASE, 1, lockKey(grant.key), grant.token))
+      this.deps.bus.publish(CHANNEL, JSON.stringify({ k: grant.key, t: grant.token, s: outcome }))
     }
     if (outcome === 'retry') return send()
     // On the next turn, once TieredStore has started the entry's write (its writes are deferred
     // the same way), and after that write has finished: a waiter told `stored` finds the entry in
     // Redis. Sent even while the circuit is open: a lock left behind would make others wait for it.
-    setImmediate(() => void this.store.writesSettled().then(send))
+    setImmediate(() => void this.deps.writesSettled().then(send))
   }
 
   wait(key: string, holder: string, ms: number): Promise<FlightOutcome> {
@@ -92,7 +102,7 @@ export class RedisLock implements FillLock {
       const timer = setTimeout(() => waiter.done('retry'), ms)
       waiters.add(waiter)
       // The holder may have finished before we listened: if the lock is no longer its, look again.
-      void this.store.command((c) => c.get(lockKey(key)), 'read').then((v) => {
+      void this.deps.gateway.command((c) => c.get(lockKey(key)), 'read', 'reading a fill lock in Redis failed').then((v) => {
         if (v === UNAVAILABLE) waiter.done('retry')
         else if (v !== holder) waiter.done('stored')
       })
