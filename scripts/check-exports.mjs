@@ -197,6 +197,17 @@ for (const short of names) {
     }
   }
 
+  if (short === 'core') {
+    // ioredis is an optional peer: an app that only uses L1 must not load it (nor need it).
+    const lazy = run(
+      ['-e', "const m = require('@corral/core'); m.createCache({ ttl: '1m' }); process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('/ioredis/'))))"],
+      { cwd: consumer },
+    )
+    if (lazy.status !== 0) fail(pkgName, `createCache() without redis failed: ${describeChildFailure(lazy)}`, (lazy.stderr || '').trim())
+    else if (lazy.stdout !== 'false') fail(pkgName, 'createCache() without redis loaded ioredis')
+    else pass('createCache() without redis does not load ioredis')
+  }
+
   // publint packs with npm: pnpm is not on PATH when the script is run with plain `node`.
   runTool('publint', pkgName, [binOf('publint', 'publint'), 'run', pkgDir, '--pack', 'npm', '--strict', '--level', 'warning'])
   // The default ("strict") profile checks node10, node16 from CJS, node16 from ESM and bundler

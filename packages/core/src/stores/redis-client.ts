@@ -1,5 +1,25 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { createRequire } from 'node:module'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { ConfigError } from '../errors.js'
+
+type IORedis = typeof import('ioredis')
+let ioredis: IORedis | undefined
+
+/**
+ * ioredis, loaded the first time a cache asks for Redis: it is an optional peer dependency, so an
+ * app that only uses the in-memory L1 neither installs nor loads it.
+ */
+function loadIoredis(option: string): IORedis {
+  if (ioredis !== undefined) return ioredis
+  try {
+    ioredis = createRequire(import.meta.url)('ioredis') as IORedis
+  } catch (err) {
+    throw new ConfigError(
+      `${option} needs the ioredis package, an optional peer dependency of @corral/core: install it (npm install ioredis) (${(err as Error).message})`,
+    )
+  }
+  return ioredis
+}
 
 /** A client Corral can use: an ioredis `Redis` (standalone or Sentinel) or `Cluster`. */
 export type RedisClient = Redis | Cluster
@@ -24,8 +44,9 @@ export function createClient(r: string | RedisOptions, timeoutMs: number, option
   }
   if (typeof r === 'string') {
     if (!/^rediss?:\/\//.test(r)) throw new ConfigError(`expected ${option} to be a redis:// or rediss:// URL, got '${r}'`)
-    return new Redis(r, defaults)
+    return new (loadIoredis(option).Redis)(r, defaults)
   }
+  const { Redis } = loadIoredis(option)
   if ('sentinels' in r && r.sentinels !== undefined) {
     if (!Array.isArray(r.sentinels) || r.sentinels.length === 0) {
       throw new ConfigError(`expected ${option}.sentinels to be a non-empty array of { host, port }`)
@@ -38,10 +59,11 @@ export function createClient(r: string | RedisOptions, timeoutMs: number, option
   return new Redis({ ...defaults, ...r })
 }
 
-/** Whether `v` is a client the user made, possibly with another copy of ioredis. */
+/**
+ * Whether `v` is a client the user made. Recognised by its shape, so that a client of any copy of
+ * ioredis is (an app's own dependency would fail `instanceof` with Corral's).
+ */
 export function isClient(v: unknown): v is RedisClient {
-  if (v instanceof Redis || v instanceof Cluster) return true
-  // Another copy of ioredis (an app's own dependency) fails instanceof; recognise it by shape.
   return (
     typeof v === 'object' &&
     v !== null &&
