@@ -20,6 +20,8 @@ export default defineConfig({
         replacement: sourceOf(name),
       })),
       { find: /^@corral\/core\/adapter$/, replacement: fileURLToPath(new URL('./packages/core/src/adapter/index.ts', import.meta.url)) },
+      { find: /^@corral\/core\/store$/, replacement: fileURLToPath(new URL('./packages/core/src/store.ts', import.meta.url)) },
+      { find: /^@corral\/core\/testing$/, replacement: fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)) },
     ],
   },
   test: {

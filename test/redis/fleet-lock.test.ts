@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { FillLock } from '@corral/core'
+import type { FillLock } from '@corral/core/store'
 import { expect, it } from 'vitest'
 import { fileRedis, healthy, instance, xcache } from '../helpers/fleet.js'
 import { signal, until } from '../helpers/scenario.js'

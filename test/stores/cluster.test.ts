@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { createCache, MemoryStore, normalizeSelectors, RedisStore, TieredStore, type Cache, type CorralError, type InvalidateSelectors } from '@corral/core'
+import { createCache, MemoryStore, RedisStore, TieredStore, type Cache, type CorralError, type InvalidateSelectors } from '@corral/core'
+import { normalizeSelectors } from '@corral/core/store'
 import express5 from 'express5'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { expressFactory } from '../helpers/express.js'
@@ -19,7 +20,7 @@ import {
   uniqueNamespace,
   type Built,
   type StoreUnderTest,
-} from './suite.js'
+} from '@corral/core/testing'
 
 // The Redis layout on a real Redis Cluster: three masters, no replicas, every slot assigned. Every
 // store here is given an ioredis `Cluster` client (the way an application hands Corral its own

@@ -1,6 +1,6 @@
 import { MemoryStore } from '@corral/core'
 import { describe, expect, it } from 'vitest'
-import { response, runStoreSuite, TestHost, uniqueNamespace, type StoreUnderTest } from './suite.js'
+import { response, runStoreSuite, TestHost, uniqueNamespace, type StoreUnderTest } from '@corral/core/testing'
 
 // MemoryStore holds its data in the store object, so a "sibling" (another namespace, or a second
 // reader of the same one) is the same store behind another host: the namespace is only the key

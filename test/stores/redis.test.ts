@@ -1,4 +1,5 @@
-import { RedisStore, type CacheStore } from '@corral/core'
+import { RedisStore } from '@corral/core'
+import type { CacheStore } from '@corral/core/store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
 import {
@@ -10,7 +11,7 @@ import {
   TestHost,
   uniqueNamespace,
   type StoreUnderTest,
-} from './suite.js'
+} from '@corral/core/testing'
 
 // One private redis-server for the file, with KEYS renamed away: any KEYS the store sends fails
 // (and would show up as a reported error), so the whole suite also proves it never uses KEYS.

@@ -1,7 +1,8 @@
-import { MemoryStore, normalizeSelectors, RedisStore, TieredStore, type CacheStore, type Duration } from '@corral/core'
+import { MemoryStore, RedisStore, TieredStore, type Duration } from '@corral/core'
+import { normalizeSelectors, type CacheStore } from '@corral/core/store'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
-import { expectSameResponse, isPromise, response, runStoreSuite, sleep, TestHost, uniqueNamespace, type StoreUnderTest } from './suite.js'
+import { expectSameResponse, isPromise, response, runStoreSuite, sleep, TestHost, uniqueNamespace, type StoreUnderTest } from '@corral/core/testing'
 
 // One private redis-server for the file (KEYS disabled, as for RedisStore); every test has its own
 // namespace. A "sibling" on the same namespace is a second instance: its own L1, the same Redis.

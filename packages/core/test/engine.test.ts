@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CallbackError, createCache, MemoryStore, type CorralError, type Decision } from '../src/index.js'
+import { CallbackError, createCache, MemoryStore, type CorralError } from '../src/index.js'
+import type { Decision } from '../src/cache.js'
 import { CACHEABLE, clock, expectFill, expectHit, flush, store, view } from './helpers.js'
 
 describe('miss, store, hit', () => {

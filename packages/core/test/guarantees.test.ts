@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import {
-  canonicalQuery,
-  ConfigError,
-  createCache,
-  MemoryStore,
-  StoreError,
-  StoreUnavailableError,
-  type CacheStore,
-  type CorralError,
-  type SetResult,
-} from '../src/index.js'
+import { ConfigError, createCache, MemoryStore, StoreError, StoreUnavailableError, type CorralError } from '../src/index.js'
+import { canonicalQuery } from '../src/key.js'
+import type { CacheStore, SetResult } from '../src/store.js'
 import { exposeGc, settledHeap } from '../../../test/helpers/heap.js'
 import { CACHEABLE, expectFill, flush, store, view } from './helpers.js'
 

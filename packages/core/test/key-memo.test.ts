@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { createCache, makePrimaryKey, type Fill, type RequestView } from '../src/index.js'
+import { createCache } from '../src/index.js'
+import type { Fill } from '../src/fill/fill.js'
+import { makePrimaryKey, type RequestView } from '../src/key.js'
 import { KeyMemo } from '../src/key-memo.js'
 import { expectFill, view } from './helpers.js'
 

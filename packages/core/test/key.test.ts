@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { IncomingHttpHeaders } from 'node:http'
-import {
-  canonicalQuery,
-  makePrimaryKey,
-  makeVariantKey,
-  normalizePercent,
-  type KeyMaterial,
-  type QueryRule,
-} from '../src/index.js'
+import type { KeyMaterial, QueryRule } from '../src/index.js'
+import { canonicalQuery, makePrimaryKey, makeVariantKey, normalizePercent } from '../src/key.js'
 import { view } from './helpers.js'
 
 function key(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, CorralError, createCache, MemoryStore, parseDuration, type CacheOptions } from '../src/index.js'
+import { ConfigError, CorralError, createCache, MemoryStore, type CacheOptions } from '../src/index.js'
+import { parseDuration } from '../src/duration.js'
 import { resolveRoute } from '../src/options.js'
 
 function configError(fn: () => unknown): ConfigError {

@@ -1,14 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import {
-  etagMatches,
-  isNotModified,
-  parseVary,
-  requestBypassReason,
-  responseStorability,
-  type RouteOptions,
-  type Storability,
-} from '../src/index.js'
+import type { RouteOptions } from '../src/index.js'
+import { etagMatches, isNotModified, parseVary, requestBypassReason, responseStorability, type Storability } from '../src/policy.js'
 import { resolveRoute } from '../src/options.js'
 import { view } from './helpers.js'
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CircuitBreaker, ConfigError, createCache, MemoryStore, RedisStore, TieredStore, type CacheOptions } from '../src/index.js'
+import { ConfigError, createCache, MemoryStore, RedisStore, TieredStore, type CacheOptions } from '../src/index.js'
+import { CircuitBreaker } from '../src/stores/breaker.js'
 
 const bad = (o: unknown) => o as CacheOptions
 // Nothing in this file talks to a Redis server: port 1 refuses connections, and lazyConnect

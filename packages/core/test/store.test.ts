@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { createCache, MemoryStore, type Decision } from '../src/index.js'
+import { createCache, MemoryStore } from '../src/index.js'
+import type { Decision } from '../src/cache.js'
 import { CACHEABLE, expectFill, flush, store, view } from './helpers.js'
 
 const kb = (n: number) => 'x'.repeat(n)

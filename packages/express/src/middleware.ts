@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Cache, ConfigError, type Decision, type Fill, type RequestView, type ResolvedRoute, type RouteOptions } from '@corral/core'
-import { ResponseTap, tapServerResponse, writeHit } from '@corral/core/adapter'
+import { Cache, ConfigError, type RouteOptions } from '@corral/core'
+import { ResponseTap, tapServerResponse, writeHit, type Decision, type Fill, type RequestView, type ResolvedRoute } from '@corral/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 /** What the first Corral middleware a request passes through left for the next one. */

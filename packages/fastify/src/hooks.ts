@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import type { Cache, CompiledInvalidation, Decision, ResolvedRoute } from '@corral/core'
-import { ResponseTap, type HeadPlan } from '@corral/core/adapter'
+import type { Cache } from '@corral/core'
+import { ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { byteLength, tapPayload } from './payload.js'
 

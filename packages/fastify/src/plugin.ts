@@ -1,4 +1,5 @@
-import { Cache, ConfigError, describeValue, type CompiledInvalidation, type InvalidateSelectors, type ResolvedRoute, type RouteOptions } from '@corral/core'
+import { Cache, ConfigError, type InvalidateSelectors, type RouteOptions } from '@corral/core'
+import { describeValue, type CompiledInvalidation, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyInstance, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 import { createHooks, kState, type OnRequestHook, type OnSendHook } from './hooks.js'
 

@@ -7,3 +7,8 @@
  */
 export { ResponseTap, type HeadPlan, type OriginStatus, type TapHost } from './tap.js'
 export { applyHeadPlan, invalidateBeforeEnd, tapServerResponse, writeHit } from './node-response.js'
+export type { CompiledInvalidation, Decision } from '../cache.js'
+export { describeValue } from '../duration.js'
+export type { Fill, HeadDecision } from '../fill/fill.js'
+export type { RequestView } from '../key.js'
+export type { ResolvedRoute } from '../options.js'

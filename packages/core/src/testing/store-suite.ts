@@ -1,7 +1,7 @@
 /**
- * The store contract (`CacheStore` in packages/core/src/stores/types.ts), written once and run
- * against every store: `memory.test.ts`, `redis.test.ts` and `tiered.test.ts` call
- * `runStoreSuite(name, factory, traits)`.
+ * The store contract (`CacheStore` in stores/types.ts), written once and run against every store:
+ * Corral's own (test/stores: memory, redis, tiered, cluster) and yours — `runStoreSuite(name,
+ * factory, traits)` in a vitest file.
  *
  * Entries are built with the real constructors (`createResponseEntry`, `createVaryEntry`) under
  * real keys (`makePrimaryKey`, `makeVariantKey`), exactly as the cache builds them. "get" may
@@ -15,22 +15,11 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import {
-  ageOf,
-  makePrimaryKey,
-  makeVariantKey,
-  normalizeSelectors,
-  type CacheStore,
-  type CorralError,
-  type Entry,
-  type InvalidateSelectors,
-  type NormalizedSelectors,
-  type ResponseEntry,
-  type StoreHost,
-  type VaryEntry,
-} from '@corral/core'
-// Not part of the public API, but the constructors the cache itself uses.
-import { createResponseEntry, createVaryEntry, storableHeaders } from '../../packages/core/src/entry.js'
+import type { CorralError } from '../errors.js'
+import { ageOf, createResponseEntry, createVaryEntry, storableHeaders, type Entry, type ResponseEntry, type VaryEntry } from '../entry.js'
+import { normalizeSelectors, type InvalidateSelectors, type NormalizedSelectors } from '../invalidation.js'
+import { makePrimaryKey, makeVariantKey } from '../key.js'
+import type { CacheStore, StoreHost } from '../stores/types.js'
 
 /** A StoreHost that records what the store tells the cache. */
 export class TestHost implements StoreHost {

@@ -1,0 +1,23 @@
+/**
+ * `@corral/core/store`: what a store implementation builds on — the contract (`CacheStore`, and
+ * `LocalStore` / `SharedStore` for the two tiers of `TieredStore`), the entries it holds, the
+ * selectors it invalidates by, and the envelope Corral's Redis store writes (to reuse for another
+ * shared store). Its behaviour is checked by the suite in `@corral/core/testing`.
+ */
+export { decodeEntry, encodeEntry, type DecodeFailure, type DecodeResult } from './codec.js'
+export { ageOf, createResponseEntry, createVaryEntry, type Entry, type HeaderValue, type ResponseEntry, type StoredHeaders, type VaryEntry } from './entry.js'
+export type { CorralError } from './errors.js'
+export { ALL, matchesSelectors, normalizeSelectors, type NormalizedSelectors } from './invalidation.js'
+export type {
+  CacheStore,
+  Fence,
+  FillLock,
+  FlightOutcome,
+  LocalStore,
+  LockGrant,
+  MaybePromise,
+  SetResult,
+  SharedStore,
+  StoreHealth,
+  StoreHost,
+} from './stores/types.js'
