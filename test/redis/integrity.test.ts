@@ -102,7 +102,7 @@ interface EnvelopeOptions {
 /** An envelope around `meta` (an object, or JSON text to plant exact bytes) and `body`, stored under `key`. */
 function envelope(key: string, meta: string | object, body: Buffer, o: EnvelopeOptions = {}): Buffer {
   const metaBytes = Buffer.from(typeof meta === 'string' ? meta : JSON.stringify(meta), 'utf8')
-  const prefix = Buffer.concat([MAGIC, Buffer.from([o.version ?? 1, o.signWith === undefined ? 0 : 1])])
+  const prefix = Buffer.concat([MAGIC, Buffer.from([o.version ?? 2, o.signWith === undefined ? 0 : 1])])
   const rest = Buffer.concat([u32(metaBytes.length), metaBytes, body])
   if (o.signWith === undefined) return Buffer.concat([prefix, rest])
   return Buffer.concat([prefix, macOf(o.signWith, prefix, key, rest), rest])
@@ -148,7 +148,6 @@ function responseMeta(id: string, body: Buffer, over: Record<string, unknown> = 
     tags: [`item:${id}`],
     path: `/items/${id}`,
     url: `/items/${id}`,
-    routeLevel: true,
     ...over,
   }
 }
@@ -222,12 +221,13 @@ type Case = readonly [string, (c: PlantContext) => Plant]
 /** Rejected whether or not the cache has signing keys: structure, not integrity. */
 const structural: Case[] = [
   ['random bytes', (c) => ({ url: '/items/1', key: c.one.key, value: randomBytes(600) })],
-  ['the magic followed by random bytes', (c) => ({ url: '/items/1', key: c.one.key, value: Buffer.concat([MAGIC, Buffer.from([1, 0]), randomBytes(600)]) })],
+  ['the magic followed by random bytes', (c) => ({ url: '/items/1', key: c.one.key, value: Buffer.concat([MAGIC, Buffer.from([2, 0]), randomBytes(600)]) })],
   ['an empty value', (c) => ({ url: '/items/1', key: c.one.key, value: Buffer.alloc(0) })],
   ['a valid envelope truncated by one byte', (c) => ({ url: '/items/1', key: c.one.key, value: c.one.bytes.subarray(0, c.one.bytes.length - 1) })],
   ['a valid envelope truncated inside its metadata', (c) => ({ url: '/items/1', key: c.one.key, value: c.one.bytes.subarray(0, c.one.bytes.length - 40) })],
   ['a valid envelope with trailing bytes', (c) => ({ url: '/items/1', key: c.one.key, value: Buffer.concat([c.one.bytes, Buffer.from('x')]) })],
-  ['an envelope of version 2', (c) => atOne(c, responseMeta('1', PLANTED), PLANTED, { signWith: c.secret, version: 2 })],
+  ['an envelope of version 3', (c) => atOne(c, responseMeta('1', PLANTED), PLANTED, { signWith: c.secret, version: 3 })],
+  ['an envelope of version 1 (it held routeLevel)', (c) => atOne(c, { ...responseMeta('1', PLANTED), routeLevel: true }, PLANTED, { signWith: c.secret, version: 1 })],
   ['metadata with a "__proto__" member', (c) => atOne(c, metaText('"__proto__":{"polluted":"yes","status":200}'))],
   ['metadata with a "constructor" member', (c) => atOne(c, metaText('"constructor":{"prototype":{"polluted":"yes"}}'))],
   ['headers given as an object with "__proto__"', (c) => atOne(c, metaText('"headers":{"__proto__":{"polluted":"yes"}}').replace(/,"headers":\[\[[^\]]*\]\]/, ''))],
@@ -239,7 +239,7 @@ const structural: Case[] = [
   ['a header name containing CR/LF', (c) => atOne(c, responseMeta('1', PLANTED, { headers: [['x-a\r\nset-cookie', 'session=stolen']] }))],
   ['a Set-Cookie header', (c) => atOne(c, responseMeta('1', PLANTED, { headers: [['set-cookie', 'session=stolen']] }))],
   ['a Content-Length header that lies', (c) => atOne(c, responseMeta('1', PLANTED, { headers: [['content-length', '5']] }))],
-  ['a Vary marker naming "__proto__"', (c) => atOne(c, { kind: 'vary', names: ['__proto__'], ttl: 60_000, tags: [], path: '/items/1', url: '/items/1', routeLevel: true }, Buffer.alloc(0))],
+  ['a Vary marker naming "__proto__"', (c) => atOne(c, { kind: 'vary', names: ['__proto__'], ttl: 60_000, tags: [], path: '/items/1', url: '/items/1' }, Buffer.alloc(0))],
   ['a bodyLength that does not match the body', (c) => atOne(c, responseMeta('1', PLANTED, { bodyLength: PLANTED.length + 1 }))],
   ['a value without a TTL', (c) => ({ ...atOne(c, responseMeta('1', PLANTED)), noTtl: true })],
 ]

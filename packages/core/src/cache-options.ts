@@ -137,7 +137,7 @@ const RESERVED_PREFIXES = ['content-', 'access-control-', 'cross-origin-']
 export function resolveCacheOptions(options: CacheOptions): ResolvedCacheOptions {
   if (typeof options !== 'object' || options === null) throw new ConfigError('expected createCache options to be an object')
   rejectUnknown(options, CACHE_OPTION_KEYS, 'options.')
-  const defaults = resolveRoute(pickDefaults(options), undefined, 'options.', false, DEFAULT_ROUTE_KEYS)
+  const defaults = resolveRoute(pickDefaults(options), undefined, 'options.', DEFAULT_ROUTE_KEYS)
   const namespace = options.namespace ?? 'corral'
   if (typeof namespace !== 'string' || !/^[\w.-]{1,64}$/.test(namespace)) {
     throw new ConfigError(`expected options.namespace to be 1-64 letters, digits, '_', '.' or '-', got ${describeValue(namespace)}`)

@@ -13,7 +13,7 @@ import {
 import { KeyMemo } from './key-memo.js'
 import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
 import { newCounters, type CacheStats } from './metrics.js'
-import { resolveRoute, type ResolvedRoute, type RouteOptions } from './options.js'
+import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './options.js'
 import { requestBypassReason, type BypassReason, type NotStoredReason } from './policy.js'
 import { isPromise, ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
@@ -95,11 +95,12 @@ export class Cache implements FillHost {
   /**
    * Validates route options over the app defaults (or over `base`). Adapters call this once per
    * route at start-up, so bad options throw before the first request. `prefix` names the options
-   * in error messages. `routeLevel` is false for app-wide middleware (Express `app.use`), whose
-   * lookups defer to entries stored under a route's own options.
+   * in error messages. Routes whose rules for which requests may share an entry differ from the
+   * cache's get a scope of their own (see `ResolvedRoute.scope`).
    */
-  route<Req>(options: RouteOptions<Req> | undefined, prefix: string, base?: ResolvedRoute<Req>, routeLevel = true): ResolvedRoute<Req> {
-    const route = resolveRoute(options, base ?? (this.defaults as ResolvedRoute<Req>), prefix, routeLevel)
+  route<Req>(options: RouteOptions<Req> | undefined, prefix: string, base?: ResolvedRoute<Req>): ResolvedRoute<Req> {
+    const defaults = this.defaults as ResolvedRoute<Req>
+    const route = withScope(resolveRoute(options, base ?? defaults, prefix), defaults)
     if (Array.isArray(route.tags)) {
       if (route.tags.length > this.maxTags) throw new ConfigError(`expected ${prefix}tags to hold at most ${this.maxTags} tags (options.maxTags), got ${route.tags.length}`)
       const long = route.tags.find((t) => t.length > this.maxTagLength)
@@ -367,13 +368,13 @@ export class Cache implements FillHost {
   private keyOf(view: RequestView, route: ResolvedRoute, custom: KeyMaterial | undefined): KeyParts {
     const h = view.headers
     if (custom !== undefined || h['x-forwarded-host'] !== undefined || h['x-forwarded-proto'] !== undefined || h.forwarded !== undefined) {
-      return makePrimaryKey(this.namespace, view, route.query, custom)
+      return makePrimaryKey(this.namespace, view, route.query, custom, route.scope)
     }
     // GET and HEAD share a key, and no other method gets here: host and URL decide it.
     const host = h.host ?? ''
     let parts = this.keys.get(route, host, view.url)
     if (parts === undefined) {
-      parts = makePrimaryKey(this.namespace, view, route.query, undefined)
+      parts = makePrimaryKey(this.namespace, view, route.query, undefined, route.scope)
       this.keys.set(route, host, view.url, parts)
     }
     return parts

@@ -16,7 +16,7 @@ import {
  *
  *   offset  size  field
  *   0       4     magic: 0x43 0x52 0x4C 0x00 ("CRL\0")
- *   4       1     version: 1
+ *   4       1     version: 2 (version 1 also held a framework's routeLevel flag; it reads as a miss)
  *   5       1     flags: bit 0 = signed; every other bit must be 0
  *   6       32    HMAC-SHA256, present only when signed
  *   6|38    4     u32 metadata length M (at most 256 KiB)
@@ -30,9 +30,9 @@ import {
  * Metadata, response entry (every key required except storedAt; no other key allowed):
  *   { kind: 'response', status: 100..599, headers: [[name, string | string[]], ...],
  *     ttl, initialAge: whole seconds ≥ 0, bodyLength, tags: string[], path: '/...',
- *     url: path + query, routeLevel: boolean, storedAt?: writer's clock, informational }
+ *     url: path + query, storedAt?: writer's clock, informational }
  * Metadata, vary entry:
- *   { kind: 'vary', names: string[] (non-empty), ttl, tags, path, url, routeLevel, storedAt? }
+ *   { kind: 'vary', names: string[] (non-empty), ttl, tags, path, url, storedAt? }
  *
  * `ttl` (ms, integer ≥ 1) is the entry's lifetime counted from when it was stored in the cache: the
  * TTL given to Redis plus the time the entry had already been cached when it was encoded (0 when
@@ -52,7 +52,7 @@ export type DecodeFailure = 'malformed' | 'version' | 'unsigned' | 'signature' |
 export type DecodeResult = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly reason: DecodeFailure }
 
 /** The envelope version `encodeEntry` writes and `decodeEntry` accepts. */
-export const ENVELOPE_VERSION = 1
+export const ENVELOPE_VERSION = 2
 
 const MAGIC = Buffer.from([0x43, 0x52, 0x4c, 0x00])
 const FLAG_SIGNED = 0x01
@@ -72,9 +72,9 @@ const FORBIDDEN_NAMES = new Set([
   '__proto__', 'constructor', 'prototype',
 ])
 const RESPONSE_KEYS = new Set([
-  'kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url', 'routeLevel', 'storedAt',
+  'kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url', 'storedAt',
 ])
-const VARY_KEYS = new Set(['kind', 'names', 'ttl', 'tags', 'path', 'url', 'routeLevel', 'storedAt'])
+const VARY_KEYS = new Set(['kind', 'names', 'ttl', 'tags', 'path', 'url', 'storedAt'])
 
 function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4)
@@ -130,7 +130,6 @@ export function encodeEntry(
       tags: entry.tags,
       path: entry.path,
       url: entry.url,
-      routeLevel: entry.routeLevel,
       storedAt: entry.storedAt,
     })
     body = entry.body
@@ -142,7 +141,6 @@ export function encodeEntry(
       tags: entry.tags,
       path: entry.path,
       url: entry.url,
-      routeLevel: entry.routeLevel,
       storedAt: entry.storedAt,
     })
   }
@@ -244,12 +242,11 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
   for (const k of Object.keys(m)) if (!allowed.has(k)) return MALFORMED
 
   // Fields common to both kinds.
-  const { ttl, tags, path, url, routeLevel, storedAt } = m
+  const { ttl, tags, path, url, storedAt } = m
   if (!isInt(ttl, 1)) return MALFORMED
   if (!Array.isArray(tags) || tags.length > MAX_TAGS || !tags.every((t) => typeof t === 'string')) return MALFORMED
   if (typeof path !== 'string' || !path.startsWith('/')) return MALFORMED
   if (typeof url !== 'string' || !url.startsWith(path)) return MALFORMED
-  if (typeof routeLevel !== 'boolean') return MALFORMED
   if (storedAt !== undefined && !(typeof storedAt === 'number' && Number.isFinite(storedAt))) return MALFORMED
 
   // Reader's clock only: the entry has been in the cache for (ttl − remaining).
@@ -285,7 +282,6 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
       tags: tags as string[],
       path,
       url,
-      routeLevel,
       size: 0,
     }
     return { ok: true, entry: createVaryEntry(names as string[], of, undefined) }
@@ -310,7 +306,6 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
     tags: tags as string[],
     path,
     url,
-    routeLevel,
   })
   return { ok: true, entry }
 }

@@ -26,8 +26,6 @@ export interface ResponseEntry {
   readonly path: string
   /** Path plus canonical query, for invalidation by key. */
   readonly url: string
-  /** Stored under route-level options (Express): app-level lookups defer to the route. */
-  readonly routeLevel: boolean
   /** Approximate bytes held, for the L1 byte budget. */
   readonly size: number
 }
@@ -41,7 +39,6 @@ export interface VaryEntry {
   readonly tags: readonly string[]
   readonly path: string
   readonly url: string
-  readonly routeLevel: boolean
   readonly size: number
 }
 
@@ -108,7 +105,6 @@ export interface EntryInit {
   tags: readonly string[]
   path: string
   url: string
-  routeLevel: boolean
 }
 
 /**
@@ -140,7 +136,6 @@ class StoredResponse implements ResponseEntry {
     readonly tags: readonly string[],
     readonly path: string,
     readonly url: string,
-    readonly routeLevel: boolean,
     readonly size: number,
   ) {}
 
@@ -179,7 +174,6 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
     init.tags,
     init.path,
     init.url,
-    init.routeLevel,
     size,
   )
 }
@@ -196,7 +190,6 @@ export function createVaryEntry(names: readonly string[], of: ResponseEntry, pre
     tags: of.tags,
     path: of.path,
     url: of.url,
-    routeLevel: of.routeLevel,
     size: ENTRY_OVERHEAD + (of.url.length + of.path.length) * 2 + names.join().length + tagsSize(of.tags),
   }
 }

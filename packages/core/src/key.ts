@@ -166,6 +166,7 @@ export function makePrimaryKey(
   view: RequestView,
   rule: QueryRule,
   custom: KeyMaterial | undefined,
+  scope = '',
 ): KeyParts {
   const { path, query } = splitUrl(view.url)
   const params = canonicalQuery(query, rule)
@@ -181,6 +182,8 @@ export function makePrimaryKey(
     path,
     params,
     custom === undefined ? null : custom,
+    // The route's rules for which requests may share an entry, when they are not the cache's.
+    scope,
   ]
   const url = params.length === 0 ? path : `${path}?${serializeQuery(params)}`
   return { key: `${namespace}:${KEY_VERSION}:${sha256(JSON.stringify(material))}`, path, url }

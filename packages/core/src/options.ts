@@ -104,8 +104,13 @@ export interface ResolvedRoute<Req = unknown> {
   readonly cookies: 'bypass' | 'ignore'
   readonly authorization: 'bypass' | 'ignore'
   readonly requestBody: 'bypass' | 'ignore'
-  /** True for options given on a route; false for app-wide defaults. */
-  readonly routeLevel: boolean
+  /**
+   * Which requests may share this route's entries, as a fingerprint of the options that decide it
+   * (the bypass and key functions, the query rule, the credential and body rules, the methods):
+   * '' when they are the cache's own. It is part of the key, so that an entry stored under one set
+   * of rules is never answered under another (Express's app-wide middleware and a route's own).
+   */
+  readonly scope: string
 }
 
 const ROUTE_KEYS = new Set([
@@ -143,7 +148,6 @@ export function resolveRoute<Req>(
   options: RouteOptions<Req> | undefined,
   base: ResolvedRoute<Req> | undefined,
   prefix: string,
-  routeLevel: boolean,
   allowed: ReadonlySet<string> = ROUTE_KEYS,
 ): ResolvedRoute<Req> {
   const o = options ?? {}
@@ -199,20 +203,45 @@ export function resolveRoute<Req>(
     return v
   }
 
-  return {
+  const route = {
     ttl: o.ttl === undefined ? base?.ttl : parseDuration(o.ttl, at('ttl')),
     tags,
-    key: fn('key', o.key, base?.key),
+    key: fn<(req: Req) => KeyMaterial>('key', o.key, base?.key),
     query,
     methods,
     statuses,
     maxBodyBytes: o.maxBodyBytes === undefined ? (base?.maxBodyBytes ?? 1024 * 1024) : positiveInt(o.maxBodyBytes, at('maxBodyBytes')),
-    bypass: fn('bypass', o.bypass, base?.bypass),
+    bypass: fn<(req: Req) => boolean>('bypass', o.bypass, base?.bypass),
     cookies: choice('cookies', base?.cookies ?? 'bypass'),
     authorization: choice('authorization', base?.authorization ?? 'bypass'),
     requestBody: choice('requestBody', base?.requestBody ?? 'bypass'),
-    routeLevel,
   }
+  return { ...route, scope: '' }
+}
+
+const functionIds = new WeakMap<object, number>()
+let nextFunctionId = 0
+
+/** The same number for the same function, every time: functions are told apart by identity. */
+function functionId(f: object | undefined): number | null {
+  if (f === undefined) return null
+  let id = functionIds.get(f)
+  if (id === undefined) functionIds.set(f, (id = ++nextFunctionId))
+  return id
+}
+
+/** What decides which requests may share a route's entries, in a comparable form. */
+function servingRules(r: ResolvedRoute): string {
+  return JSON.stringify([functionId(r.bypass), functionId(r.key), r.query, r.cookies, r.authorization, r.requestBody, [...r.methods].sort()])
+}
+
+/**
+ * `route` with its scope: '' when the rules that decide which requests may share its entries are
+ * those of `defaults`, else a fingerprint of them (see `ResolvedRoute.scope`).
+ */
+export function withScope<Req>(route: ResolvedRoute<Req>, defaults: ResolvedRoute<Req>): ResolvedRoute<Req> {
+  const rules = servingRules(route as ResolvedRoute)
+  return { ...route, scope: rules === servingRules(defaults as ResolvedRoute) ? '' : rules }
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([

@@ -26,8 +26,6 @@ export type Decision =
     }
   /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
   | { readonly type: 'miss'; readonly fill: Fill | null }
-  /** An app-wide lookup found an entry stored under route options: let the route's own middleware answer. */
-  | { readonly type: 'defer' }
 
 /** One request on its way through the read path. */
 export interface Lookup {
@@ -134,7 +132,6 @@ export class ReadPath {
 
   private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
     if (e?.kind === 'response' && e.expiresAt > this.deps.now()) {
-      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
       this.deps.counters.hits++
       return this.hit(e, l.view.headers)
     }
@@ -184,7 +181,6 @@ export class ReadPath {
       if (e === undefined) return this.startFill(l, flight, grant)
       locks.release(grant, 'stored')
       flight.release('stored')
-      if (e.routeLevel && !l.route.routeLevel) return { type: 'defer' }
       this.deps.counters.hits++
       return this.hit(e, l.view.headers)
     }

@@ -43,7 +43,6 @@ function responseEntry(over: Partial<{ status: number; headers: Record<string, H
     tags: over.tags ?? ['product:1', 'products'],
     path: '/products',
     url: '/products?id=1',
-    routeLevel: true,
   })
 }
 
@@ -79,7 +78,7 @@ function envelope(
 ): Buffer {
   const metaBytes = Buffer.from(typeof meta === 'string' ? meta : JSON.stringify(meta), 'utf8')
   const signed = o.signWith !== undefined
-  const prefix = Buffer.concat([MAGIC, Buffer.from([o.version ?? 1, o.flags ?? (signed ? 1 : 0)])])
+  const prefix = Buffer.concat([MAGIC, Buffer.from([o.version ?? ENVELOPE_VERSION, o.flags ?? (signed ? 1 : 0)])])
   const len = Buffer.alloc(4)
   len.writeUInt32BE(metaBytes.length)
   const rest = Buffer.concat([len, metaBytes, body])
@@ -106,7 +105,6 @@ function meta(body: Buffer, over: Record<string, unknown> = {}): Record<string, 
     tags: ['t'],
     path: '/p',
     url: '/p?q=1',
-    routeLevel: false,
     ...over,
   }
 }
@@ -127,7 +125,7 @@ describe('encodeEntry / decodeEntry round trip', () => {
     expect(e.status).toBe(200)
     expect(e.body.equals(original.body)).toBe(true)
     expect(e.tags).toEqual(['product:1', 'products'])
-    expect([e.path, e.url, e.routeLevel]).toEqual(['/products', '/products?id=1', true])
+    expect([e.path, e.url]).toEqual(['/products', '/products?id=1'])
     expect({ ...e.headers }).toEqual({ ...original.headers })
     expect(e.headers.link).toEqual(['</a.css>; rel=preload', '</b.js>; rel=preload'])
     expect(e.headers['content-length']).toBe(String(original.body.length))
@@ -336,9 +334,11 @@ describe('decodeEntry on untrusted bytes', () => {
 
   it('checks magic, version and flags', () => {
     const good = envelope(meta(BODY), BODY)
-    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 2 })))).toBe('version')
+    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 3 })))).toBe('version')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 0 })))).toBe('version')
-    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 2 }), [KEY_A]))).toBe('version')
+    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 3 }), [KEY_A]))).toBe('version')
+    // Version 1 (before the framework-specific routeLevel flag left the format) is a miss.
+    expect(reason(decodeAt(envelope({ ...meta(BODY), routeLevel: false }, BODY, { version: 1 })))).toBe('version')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { flags: 0x02 })))).toBe('malformed')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { flags: 0x80 })))).toBe('malformed')
     for (let i = 0; i < 4; i++) {
@@ -373,7 +373,7 @@ describe('decodeEntry on untrusted bytes', () => {
       expect(reason(decodeAt(envelope(text, BODY, { signWith: KEY_A }), [KEY_A])), text).toBe('malformed')
       expect(isPolluted()).toBe(false)
     }
-    const vary = JSON.stringify({ kind: 'vary', names: ['accept'], ttl: 1000, tags: [], path: '/', url: '/', routeLevel: false })
+    const vary = JSON.stringify({ kind: 'vary', names: ['accept'], ttl: 1000, tags: [], path: '/', url: '/' })
     expect(decodeMeta(vary, Buffer.alloc(0))).toBe('ok')
     for (const name of ['__proto__', 'constructor', 'prototype']) {
       expect(decodeMeta(vary.replace('"accept"', `"${name}"`), Buffer.alloc(0))).toBe('malformed')
@@ -436,12 +436,12 @@ describe('decodeEntry on untrusted bytes', () => {
       { bodyLength: -1 }, { bodyLength: '11' },
       { tags: 't' }, { tags: [1] }, { tags: [null] }, { tags: Array.from({ length: 1025 }, (_, i) => `t${i}`) },
       { path: 'p' }, { path: '' }, { path: 1 }, { url: '/other' }, { url: 1 },
-      { routeLevel: 'true' }, { routeLevel: 1 },
+      { routeLevel: true },
       { storedAt: 'now' }, { storedAt: null },
       { kind: 'other' }, { kind: 'vary' }, { extra: 1 }, { Status: 200 },
     ]
     for (const over of bad) expect(decodeMeta(meta(BODY, over)), JSON.stringify(over).slice(0, 60)).toBe('malformed')
-    for (const missing of ['kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url', 'routeLevel']) {
+    for (const missing of ['kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url']) {
       const m = meta(BODY)
       delete m[missing]
       expect(decodeMeta(m), missing).toBe('malformed')
@@ -459,7 +459,7 @@ describe('decodeEntry on untrusted bytes', () => {
     raw[raw.indexOf('"X"') + 1] = 0xff
     const len = Buffer.alloc(4)
     len.writeUInt32BE(raw.length)
-    expect(reason(decodeAt(Buffer.concat([MAGIC, Buffer.from([1, 0]), len, raw, BODY])))).toBe('malformed')
+    expect(reason(decodeAt(Buffer.concat([MAGIC, Buffer.from([ENVELOPE_VERSION, 0]), len, raw, BODY])))).toBe('malformed')
 
     const big = meta(BODY, { tags: [''.padEnd(256 * 1024, 'x')] })
     expect(decodeMeta(big)).toBe('malformed')
@@ -470,7 +470,7 @@ describe('decodeEntry on untrusted bytes', () => {
   })
 
   it('checks vary metadata', () => {
-    const vary = { kind: 'vary', names: ['accept', 'accept-language'], ttl: 1000, tags: [], path: '/', url: '/?a', routeLevel: true }
+    const vary = { kind: 'vary', names: ['accept', 'accept-language'], ttl: 1000, tags: [], path: '/', url: '/?a' }
     const none = Buffer.alloc(0)
     expect(decodeMeta(vary, none)).toBe('ok')
     expect(decodeMeta(vary, Buffer.from('x'))).toBe('malformed')

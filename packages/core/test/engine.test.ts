@@ -512,7 +512,9 @@ describe('bypass, errors and stats', () => {
     ]) {
       expect((await cache.handle(v, cache.defaults, undefined)).type).toBe('bypass')
     }
+    // A route with a bypass function keeps its entries apart (its own scope).
     const route = cache.route<{ preview: boolean }>({ bypass: (req) => req.preview }, 'r.')
+    await store(cache, view('/p'), { route, req: { preview: false } })
     expect(await cache.handle(view('/p'), route, { preview: true })).toEqual({ type: 'bypass', reason: 'route' })
     expect((await cache.handle(view('/p'), route, { preview: false })).type).toBe('hit')
     expect(cache.stats().bypassed).toBe(5)
@@ -559,12 +561,30 @@ describe('bypass, errors and stats', () => {
     expect(cache.stats().stored).toBe(0)
   })
 
-  it('an entry stored under route options defers an app-wide lookup', async () => {
+  it('a route whose options only change storage shares its entries with lookups under the defaults', async () => {
     const cache = createCache()
-    const route = cache.route({ ttl: '1m' }, 'r.')
+    const route = cache.route({ ttl: '1m', tags: ['t'], statuses: [200, 404] }, 'r.')
+    expect(route.scope).toBe('')
     await store(cache, view('/p'), { route })
-    expect(await cache.handle(view('/p'), cache.defaults, undefined)).toEqual({ type: 'defer' })
-    expect((await cache.handle(view('/p'), route, undefined)).type).toBe('hit')
+    expect((await cache.handle(view('/p'), cache.defaults, undefined)).type).toBe('hit')
+  })
+
+  it('a route with its own rules for which requests may share an entry keeps its entries apart', async () => {
+    const cache = createCache()
+    for (const options of [{ bypass: () => false }, { cookies: 'ignore' as const }, { query: false as const }, { methods: ['GET' as const] }, { requestBody: 'ignore' as const }]) {
+      const route = cache.route(options, 'r.')
+      expect(route.scope).not.toBe('')
+      await store(cache, view('/scoped'), { route })
+      expect((await cache.handle(view('/scoped'), route, undefined)).type).toBe('hit')
+      // Under the defaults, that entry is not there: the lookup misses (and leads a fill of its own).
+      const own = await expectFill(cache.handle(view('/scoped'), cache.defaults, undefined))
+      own.abandon('aborted')
+      await cache.clear()
+    }
+    // The same function, the same scope; another function, another scope.
+    const bypass = () => false
+    expect(cache.route({ bypass }, 'a.').scope).toBe(cache.route({ bypass, ttl: '5m' }, 'b.').scope)
+    expect(cache.route({ bypass }, 'a.').scope).not.toBe(cache.route({ bypass: () => false }, 'c.').scope)
   })
 
   it('passes requests through after close()', async () => {

@@ -121,21 +121,21 @@ describe('resolveRoute', () => {
     ['tags not strings', { tags: [1] }, /route\.tags/],
     ['tags with an empty string', { tags: [''] }, /route\.tags/],
   ])('throws for %s', (_, options, message) => {
-    expect(configError(() => resolveRoute(options as never, base, 'route.', true)).message).toMatch(message)
+    expect(configError(() => resolveRoute(options as never, base, 'route.')).message).toMatch(message)
   })
 
   it('throws for options that are not an object', () => {
-    configError(() => resolveRoute('5m' as never, base, 'route.', true))
-    configError(() => resolveRoute([] as never, base, 'route.', true))
+    configError(() => resolveRoute('5m' as never, base, 'route.'))
+    configError(() => resolveRoute([] as never, base, 'route.'))
   })
 
   it('inherits from the base and overrides what it is given', () => {
-    const r = resolveRoute({ ttl: '10s', cookies: 'ignore' }, base, 'route.', true)
+    const r = resolveRoute({ ttl: '10s', cookies: 'ignore' }, base, 'route.')
     expect(r.ttl).toBe(10_000)
     expect([...r.statuses]).toEqual([200, 404])
     expect(r.cookies).toBe('ignore')
-    expect(r.routeLevel).toBe(true)
-    const inherited = resolveRoute(undefined, base, 'route.', true)
+    expect(r.scope).toBe('')
+    const inherited = resolveRoute(undefined, base, 'route.')
     expect(inherited.ttl).toBe(60_000)
   })
 

@@ -6,7 +6,7 @@ import { resolveRoute } from '../src/options.js'
 import { view } from './helpers.js'
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0)
-const route = (o: RouteOptions = {}) => resolveRoute(o, undefined, 'route.', true)
+const route = (o: RouteOptions = {}) => resolveRoute(o, undefined, 'route.')
 const httpDate = (ms: number) => new Date(ms).toUTCString()
 
 function storable(status: number, headers: OutgoingHttpHeaders, o: RouteOptions = {}): Storability {

@@ -119,9 +119,6 @@ describe('Decision', () => {
         case 'bypass':
           expectTypeOf(x.reason).toEqualTypeOf<'method' | 'authorization' | 'cookie' | 'range' | 'body' | 'route' | 'error'>()
           break
-        case 'defer':
-          expectTypeOf(x).toEqualTypeOf<{ readonly type: 'defer' }>()
-          break
         default:
           expectTypeOf(x).toBeNever()
       }

@@ -23,24 +23,24 @@ export function assertCache(cache: unknown, fn: string): asserts cache is Cache 
 /**
  * Response caching middleware. As `app.use(corral(cache, defaults?))` it applies to every route
  * below it; as `app.get(path, corral(cache, options), handler)` it applies `options` to that route
- * (over the app-wide defaults given to `createCache`). Both can be combined: entries stored under
- * route options are only ever answered by that route's middleware.
+ * (over the app-wide defaults given to `createCache`). Both can be combined: a route whose options
+ * change which requests may share an entry (its own `bypass` or `key`, query rule, credential
+ * rules) keeps its entries apart (their key has the route's scope), so the app-wide middleware
+ * never answers with them.
  */
 export function corral(cache: Cache, options?: CorralExpressOptions): RequestHandler {
   assertCache(cache, 'corral')
-  // Compile once, so bad options throw at start-up. The same middleware may be mounted app-wide
-  // or on a route; which one applies is known per request (Express sets req.route in a route).
-  const asRoute: ResolvedRoute<Request> = cache.route(options, 'options.', undefined, true)
-  const asApp: ResolvedRoute<Request> = cache.route(options, 'options.', undefined, false)
+  // Compile once, so bad options throw at start-up.
+  const route: ResolvedRoute<Request> = cache.route(options, 'options.')
 
   return function corralMiddleware(req: Request, res: Response, next: NextFunction): void {
     const r = req as unknown as WithState
-    const routeLevel = r.route !== undefined
     const state = r[STATE]
-    if (state !== undefined && !routeLevel) return next()
+    // One lookup app-wide; a route's own middleware (Express sets req.route there) looks again.
+    if (state !== undefined && r.route === undefined) return next()
     const view: RequestView = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle(view, routeLevel ? asRoute : asApp, req, state?.fill ?? null)
+    const d = cache.handle(view, route, req, state?.fill ?? null)
     if (d instanceof Promise) void d.then((d) => apply(cache, d, r, res, next))
     else apply(cache, d, r, res, next)
   }
@@ -58,23 +58,15 @@ function apply(cache: Cache, d: Decision, req: WithState, res: Response, next: N
     writeHit(res as unknown as ServerResponse, d, cache.cacheStatusHeader)
     return
   }
-  // 'defer': the route's own middleware will answer and say what it did.
-  if (d.type === 'defer') {
-    if (state === undefined) start(cache, req, res, null, null)
-    return next()
-  }
   const fill = d.type === 'miss' ? d.fill : null
   const status = d.type === 'miss' ? 'MISS' : 'BYPASS'
-  if (state === undefined) start(cache, req, res, fill, status)
-  else {
+  if (state === undefined) {
+    const tap = new ResponseTap(cache, fill, status)
+    tapServerResponse(res as unknown as ServerResponse, tap)
+    req[STATE] = { tap, fill }
+  } else {
     state.tap.retarget(fill, status)
     state.fill = fill
   }
   next()
-}
-
-function start(cache: Cache, req: WithState, res: Response, fill: Fill | null, status: 'MISS' | 'BYPASS' | null): void {
-  const tap = new ResponseTap(cache, fill, status)
-  tapServerResponse(res as unknown as ServerResponse, tap)
-  req[STATE] = { tap, fill }
 }

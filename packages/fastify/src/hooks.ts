@@ -34,7 +34,6 @@ export function createHooks(cache: Cache) {
       reply.send(d.body.length === 0 ? undefined : d.body)
       return
     }
-    // 'defer' needs an app-wide lookup; every Fastify route is compiled on its own.
     const tap = new ResponseTap(cache, d.type === 'miss' ? d.fill : null, d.type === 'bypass' ? 'BYPASS' : 'MISS')
     req[kState] = tap
     // A fill must settle even if onSend never runs (client gone, hijacked reply, hung handler).

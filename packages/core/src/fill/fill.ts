@@ -197,7 +197,6 @@ export class Fill {
       tags,
       path,
       url,
-      routeLevel: this.route.routeLevel,
     })
     const writes: (readonly [string, Entry])[] =
       s.vary.length === 0

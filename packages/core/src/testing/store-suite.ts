@@ -156,7 +156,6 @@ export interface EntrySpec {
   /** How long before now the entry was stored (time it already spent in the cache). */
   readonly storedAgoMs?: number
   readonly initialAge?: number
-  readonly routeLevel?: boolean
   /** Request headers (for variants). */
   readonly request?: IncomingHttpHeaders
 }
@@ -184,7 +183,6 @@ export function response(namespace: string, spec: EntrySpec, now = Date.now()): 
     tags: spec.tags ?? [],
     path: parts.path,
     url: parts.url,
-    routeLevel: spec.routeLevel ?? false,
   })
   return { key: parts.key, entry }
 }
@@ -262,7 +260,6 @@ export function expectSameResponse(got: Entry | undefined, want: ResponseEntry):
   expect([...got.tags]).toEqual([...want.tags])
   expect(got.path).toBe(want.path)
   expect(got.url).toBe(want.url)
-  expect(got.routeLevel).toBe(want.routeLevel)
   expect(got.etag).toBe(want.etag)
   expect(got.lastModified).toBe(want.lastModified)
   expect(got.initialAge).toBe(want.initialAge)
@@ -340,7 +337,6 @@ export function runStoreSuite(name: string, factory: StoreFactory, traits: Store
           lifetimeMs: 60_000,
           storedAgoMs: 5_500,
           initialAge: 7,
-          routeLevel: true,
         },
         now,
       )
@@ -378,7 +374,7 @@ export function runStoreSuite(name: string, factory: StoreFactory, traits: Store
 
     test('a vary marker and its variants round trip', async (s) => {
       const { store, host } = s
-      const v = varied(host.namespace, { url: '/greeting', tags: ['greeting'], routeLevel: true }, ['accept-language', 'accept-encoding'], [
+      const v = varied(host.namespace, { url: '/greeting', tags: ['greeting'] }, ['accept-language', 'accept-encoding'], [
         { 'accept-language': 'en', 'accept-encoding': 'gzip' },
         { 'accept-language': 'fr' },
       ])
@@ -393,7 +389,6 @@ export function runStoreSuite(name: string, factory: StoreFactory, traits: Store
         expect([...marker.tags]).toEqual(['greeting'])
         expect(marker.path).toBe('/greeting')
         expect(marker.url).toBe('/greeting')
-        expect(marker.routeLevel).toBe(true)
         expect(marker.size).toBe(v.marker.size)
         expect(marker.expiresAt).toBeGreaterThanOrEqual(v.marker.expiresAt - 5)
         expect(marker.expiresAt).toBeLessThanOrEqual(v.marker.expiresAt + CLOCK_SLACK_MS)
