@@ -863,7 +863,8 @@ export function runAdapterSuite(factory: SuiteOptions): void {
     })
 
     describe('route options', () => {
-      // Fastify's config.cache: false; in Express a route opts out by not mounting corral() app-wide.
+      // Fastify's config.cache: false; Express's corral(cache, false) on the route; node:http's
+      // handler simply not wrapped.
       if (factory.routeDisable === true) it('a route with caching turned off is never looked up nor stored', async () => {
         const h = await setup({
           routes: [

@@ -34,9 +34,9 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
       if (spec.trustProxy) app.set('trust proxy', true)
       const counter = new OriginCounter()
 
-      if (spec.routes.some((r) => r.cache === false)) throw new Error('Express has no per-route switch to turn caching off')
       let appOptions = spec.defaults
       if (mount === 'app') {
+        if (spec.routes.some((r) => r.cache === false)) throw new Error('app.use alone cannot turn caching off for one route')
         const distinct = new Set(spec.routes.map((r) => r.cache).filter((c) => c !== undefined))
         if (distinct.size > 1) throw new Error('scenario needs different options per route; not expressible with app.use only')
         const only = [...distinct][0]
@@ -49,6 +49,7 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
       for (const route of spec.routes) {
         const chain: any[] = []
         if (route.invalidate) chain.push(invalidate(spec.cache, route.invalidate as any))
+        // `cache: false` is corral(cache, false): the route opts out of the app-wide cache.
         if (mount === 'route' && route.cache !== undefined) chain.push(corral(spec.cache, route.cache as any))
         chain.push(handlerFor(route, counter))
         const method = route.method.toLowerCase()

@@ -44,10 +44,11 @@ export interface CacheOptions extends DefaultRouteOptions {
   l2?: L2Options
   /**
    * HMAC keys that sign entries in Redis: the first signs, all verify (rotate by putting the new
-   * key first, then removing the old one once every instance has it). Only with `redis`.
+   * key first, then removing the old one once every instance has it). An older key that is unset
+   * (`undefined` or empty) is skipped; the first must be set. Only with `redis`.
    * @default [] (entries are not signed)
    */
-  signingKeys?: readonly (string | Buffer)[]
+  signingKeys?: readonly (string | Buffer | undefined)[]
   /**
    * Prefix of every key, so that several caches can share a store.
    * @default 'corral'

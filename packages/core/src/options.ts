@@ -13,9 +13,10 @@ const NEVER_STORED_STATUSES = new Set([206, 304])
  */
 export interface RouteOptions<Req = unknown> {
   /**
-   * Freshness when the response has no `s-maxage`, `max-age` or `Expires`. Milliseconds or
-   * `'30s'`, `'5m'`, ... Without it (here or in `createCache`), such responses are not stored:
-   * Corral never guesses a lifetime.
+   * Freshness when the response has no `s-maxage`, `max-age` or `Expires`. Milliseconds (at least
+   * 1000 as a bare number: `ttl: 300` is refused, write `'300s'` or `'300ms'`) or `'30s'`, `'5m'`,
+   * ... Without it (here or in `createCache`), such responses are not stored: Corral never guesses
+   * a lifetime.
    * @default undefined (inherit `createCache({ ttl })`)
    * @example { ttl: '10m' }
    */
@@ -204,7 +205,7 @@ export function resolveRoute<Req>(
   }
 
   const route = {
-    ttl: o.ttl === undefined ? base?.ttl : parseDuration(o.ttl, at('ttl')),
+    ttl: o.ttl === undefined ? base?.ttl : ttlOf(o.ttl, at('ttl')),
     tags,
     key: fn<(req: Req) => KeyMaterial>('key', o.key, base?.key),
     query,
@@ -217,6 +218,17 @@ export function resolveRoute<Req>(
     requestBody: choice('requestBody', base?.requestBody ?? 'bypass'),
   }
   return { ...route, scope: '' }
+}
+
+/**
+ * A ttl in milliseconds. A bare number under a second is refused: `ttl: 300` would be 0.3 s, and
+ * was most likely meant as seconds.
+ */
+function ttlOf(v: unknown, option: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0 && v < 1000) {
+    throw new ConfigError(`expected ${option} in milliseconds, and ${v} would be ${v} ms; write '${v}s' for seconds, or '${v}ms' if you mean it`)
+  }
+  return parseDuration(v, option)
 }
 
 const functionIds = new WeakMap<object, number>()

@@ -33,6 +33,7 @@ describe('Redis options are checked at construction, naming the option', () => {
     ['signingKeys string', { redis: lazy, signingKeys: 'secret-secret-secret' }, /options\.signingKeys/],
     ['signingKeys short', { redis: lazy, signingKeys: ['short'] }, /options\.signingKeys\[0\].*16 bytes/],
     ['signingKeys number', { redis: lazy, signingKeys: ['0123456789abcdef', 7] }, /options\.signingKeys\[1\]/],
+    ['signingKeys with the signing key unset', { redis: lazy, signingKeys: [undefined, '0123456789abcdef'] }, /options\.signingKeys\[0\].*not set/],
     ['l2 without redis', { l2: { timeout: 50 } }, /options\.redis/],
     ['signingKeys without redis', { signingKeys: ['0123456789abcdef'] }, /options\.redis/],
     ['redis and store', { redis: lazy, store: new MemoryStore() }, /options\.redis.*options\.store/],
@@ -46,6 +47,13 @@ describe('Redis options are checked at construction, naming the option', () => {
     const l2 = new RedisStore({ redis: lazy })
     expect(configError(() => new TieredStore(new MemoryStore(), l2, { l1Ttl: 0 })).message).toMatch(/l1Ttl/)
     l2.client.disconnect()
+  })
+
+  it('an older signing key that is not set (an unset environment variable) is skipped', async () => {
+    for (const older of [undefined, '']) {
+      const cache = createCache({ redis: lazy, signingKeys: ['0123456789abcdef', older] })
+      await cache.close()
+    }
   })
 
   it('good options build a tiered cache whose defaults match the documentation', async () => {

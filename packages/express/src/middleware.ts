@@ -28,8 +28,9 @@ export function assertCache(cache: unknown, fn: string): asserts cache is Cache 
  * rules) keeps its entries apart (their key has the route's scope), so the app-wide middleware
  * never answers with them.
  */
-export function corral(cache: Cache, options?: CorralExpressOptions): RequestHandler {
+export function corral(cache: Cache, options?: CorralExpressOptions | false): RequestHandler {
   assertCache(cache, 'corral')
+  if (options === false) return optOut
   // Compile once, so bad options throw at start-up.
   const route: ResolvedRoute<Request> = cache.route(options, 'options.')
 
@@ -44,6 +45,19 @@ export function corral(cache: Cache, options?: CorralExpressOptions): RequestHan
     if (d instanceof Promise) void d.then((d) => apply(cache, d, r, res, next))
     else apply(cache, d, r, res, next)
   }
+}
+
+/**
+ * `corral(cache, false)` on a route: the cache stays out of it. What an app-wide lookup started
+ * for the request is dropped (nothing is stored), and no status header is sent.
+ */
+function optOut(req: Request, _res: Response, next: NextFunction): void {
+  const state = (req as unknown as WithState)[STATE]
+  if (state !== undefined) {
+    state.tap.retarget(null, null)
+    state.fill = null
+  }
+  next()
 }
 
 /** Acts on a decision: write a hit, or tap the response (once per request) and go on to the origin. */

@@ -3,6 +3,7 @@ import type { Cache } from '@corral/core'
 import { ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { byteLength, tapPayload } from './payload.js'
+import type { CorralRequest } from './plugin.js'
 
 /**
  * What the cache did with a request: HIT (answered, nothing to report), or the tap its response
@@ -13,7 +14,7 @@ const HIT = Symbol('corral.hit')
 
 /** Stored headers are plain strings and string lists, which Fastify writes as they are. */
 type ReplyHeaders = Parameters<FastifyReply['headers']>[0]
-type CorralRequest = FastifyRequest & { [kState]: ResponseTap | typeof HIT | null }
+type StatefulRequest = FastifyRequest & { [kState]: ResponseTap | typeof HIT | null }
 
 type OnSendDone = (err?: Error | null, payload?: unknown) => void
 export type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
@@ -26,7 +27,7 @@ function isThenable(d: Decision | Promise<Decision>): d is Promise<Decision> {
 /** The hooks of one plugin registration; the per-route ones close over a compiled route only. */
 export function createHooks(cache: Cache) {
   function apply(d: Decision, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    const req = request as CorralRequest
+    const req = request as StatefulRequest
     if (d.type === 'hit') {
       req[kState] = HIT
       reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(cache.cacheStatusHeader, 'HIT')
@@ -42,11 +43,11 @@ export function createHooks(cache: Cache) {
     done()
   }
 
-  function lookup(route: ResolvedRoute<FastifyRequest>): OnRequestHook {
+  function lookup(route: ResolvedRoute<CorralRequest>): OnRequestHook {
     return function corralLookup(request, reply, done) {
       const view = { method: request.method, url: request.raw.url ?? request.url, headers: request.headers }
       // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-      const d = cache.handle(view, route, request)
+      const d = cache.handle(view, route, request as CorralRequest)
       if (isThenable(d)) void d.then((decision) => apply(decision, request, reply, done))
       else apply(d, request, reply, done)
     }
@@ -63,7 +64,7 @@ export function createHooks(cache: Cache) {
   }
 
   const capture: OnSendHook = function corralCapture(request, reply, payload, done) {
-    const state = (request as CorralRequest)[kState]
+    const state = (request as StatefulRequest)[kState]
     if (state === HIT) {
       done(null, payload)
       return
@@ -81,10 +82,10 @@ export function createHooks(cache: Cache) {
     else done(null, out)
   }
 
-  function invalidation(select: CompiledInvalidation<FastifyRequest>): OnSendHook {
+  function invalidation(select: CompiledInvalidation<CorralRequest>): OnSendHook {
     return function corralInvalidate(request, reply, payload, done) {
       // Only a handler that succeeded changed something; a hit never ran the handler.
-      const finished = (request as CorralRequest)[kState] === HIT ? undefined : cache.afterMutation(reply.statusCode, select, request)
+      const finished = (request as StatefulRequest)[kState] === HIT ? undefined : cache.afterMutation(reply.statusCode, select, request as CorralRequest)
       if (finished === undefined) done(null, payload)
       else void finished.then(() => done(null, payload))
     }

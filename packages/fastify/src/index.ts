@@ -1,9 +1,9 @@
 import type { InvalidateSpec, RouteOptions } from '@corral/core'
-import type { FastifyPluginCallback, FastifyRequest } from 'fastify'
+import type { FastifyPluginCallback } from 'fastify'
 import fp from 'fastify-plugin'
-import { corralPlugin, type CorralFastifyDecorator, type CorralFastifyOptions } from './plugin.js'
+import { corralPlugin, type CorralFastifyDecorator, type CorralFastifyOptions, type CorralRequest } from './plugin.js'
 
-export type { CorralFastifyDecorator, CorralFastifyOptions } from './plugin.js'
+export type { CorralFastifyDecorator, CorralFastifyOptions, CorralRequest } from './plugin.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -13,7 +13,7 @@ declare module 'fastify' {
      * @default undefined (the plugin's options)
      * @example { config: { cache: { ttl: '1m', tags: ['products'] } } }
      */
-    cache?: RouteOptions<FastifyRequest> | false
+    cache?: RouteOptions<CorralRequest> | false
     /**
      * Run after every 2xx response of this route (not on cache hits): the entries these selectors
      * (or the ones a function of the request returns, possibly async) match are removed before the
@@ -23,7 +23,7 @@ declare module 'fastify' {
      * @default undefined
      * @example { config: { invalidate: (req) => ({ tags: ['products'] }) } }
      */
-    invalidate?: InvalidateSpec<FastifyRequest>
+    invalidate?: InvalidateSpec<CorralRequest>
   }
   interface FastifyInstance {
     /** Added by `@corral/fastify`: the cache and a shortcut to invalidate it. */

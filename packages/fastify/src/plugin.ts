@@ -1,6 +1,12 @@
 import { Cache, ConfigError, type InvalidateSelectors, type RouteOptions } from '@corral/core'
 import { describeValue, type CompiledInvalidation, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyInstance, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
+
+/**
+ * The request route callbacks (`tags`, `key`, `bypass`, `config.invalidate`) receive: a
+ * `FastifyRequest` whose params and query are strings, as Fastify parses them.
+ */
+export type CorralRequest = FastifyRequest<{ Params: Record<string, string>; Querystring: Record<string, string | string[]> }>
 import { createHooks, kState, type OnRequestHook, type OnSendHook } from './hooks.js'
 
 /**
@@ -10,7 +16,7 @@ import { createHooks, kState, type OnRequestHook, type OnSendHook } from './hook
 export type CorralFastifyOptions = {
   /** The cache from `createCache()`. Required. The plugin does not close it. */
   cache: Cache
-} & RouteOptions<FastifyRequest>
+} & RouteOptions<CorralRequest>
 
 /** `fastify.corral`. */
 export interface CorralFastifyDecorator {
@@ -34,10 +40,10 @@ function routeName(opts: FastifyRouteOptions): string {
 /** Compiles route options, naming the route in the error a bad option throws. */
 function compile(
   cache: Cache,
-  options: RouteOptions<FastifyRequest>,
-  base: ResolvedRoute<FastifyRequest>,
+  options: RouteOptions<CorralRequest>,
+  base: ResolvedRoute<CorralRequest>,
   opts: FastifyRouteOptions,
-): ResolvedRoute<FastifyRequest> {
+): ResolvedRoute<CorralRequest> {
   try {
     return cache.route(options, 'config.cache.', base)
   } catch (err) {
@@ -58,12 +64,17 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
     done(new ConfigError('expected options.cache to be a cache from createCache()'))
     return
   }
+  if (fastify.hasDecorator('corral')) {
+    // Registered twice in one context: every route would be looked up and stored twice.
+    done(new ConfigError('@corral/fastify is already registered in this context (fastify.corral exists): register it once, before the routes it caches'))
+    return
+  }
   const { cache, ...rest } = options
   const routeDefaults: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(rest)) if (!REGISTER_OPTIONS.has(k)) routeDefaults[k] = v
-  let defaults: ResolvedRoute<FastifyRequest>
+  let defaults: ResolvedRoute<CorralRequest>
   try {
-    defaults = cache.route<FastifyRequest>(routeDefaults as RouteOptions<FastifyRequest>, 'options.')
+    defaults = cache.route<CorralRequest>(routeDefaults as RouteOptions<CorralRequest>, 'options.')
   } catch (err) {
     done(err as Error)
     return
@@ -81,16 +92,16 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
       if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
         throw new ConfigError(`expected config.cache to be route options or false, got ${describeValue(given)} (route ${routeName(opts)})`)
       }
-      const route = given === undefined ? defaults : compile(cache, given as RouteOptions<FastifyRequest>, defaults, opts)
+      const route = given === undefined ? defaults : compile(cache, given as RouteOptions<CorralRequest>, defaults, opts)
       // Route-level hooks run after the app's and the route's own onRequest hooks (auth, rate
       // limits), and cost nothing on routes that are not cached.
       opts.onRequest = append<OnRequestHook>(opts.onRequest as OnRequestHook | OnRequestHook[] | undefined, hooks.lookup(route)) as FastifyRouteOptions['onRequest']
       opts.onSend = append<OnSendHook>(opts.onSend as OnSendHook | OnSendHook[] | undefined, hooks.capture) as FastifyRouteOptions['onSend']
     }
     if (invalidate !== undefined) {
-      let select: CompiledInvalidation<FastifyRequest>
+      let select: CompiledInvalidation<CorralRequest>
       try {
-        select = cache.mutation<FastifyRequest>(invalidate, 'config.invalidate')
+        select = cache.mutation<CorralRequest>(invalidate, 'config.invalidate')
       } catch (err) {
         if (err instanceof ConfigError) throw new ConfigError(`${err.message} (route ${routeName(opts)})`)
         throw err

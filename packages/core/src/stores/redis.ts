@@ -48,10 +48,11 @@ export interface RedisStoreOptions {
   /**
    * HMAC-SHA256 keys (strings of at least 16 characters or Buffers of at least 16 bytes). The
    * first signs new entries; all of them verify, so keys can be rotated across instances. With
-   * keys set, unsigned entries and entries signed with other keys are misses.
+   * keys set, unsigned entries and entries signed with other keys are misses. An older key that is
+   * `undefined` or empty (an unset environment variable) is skipped; the first must be set.
    * @default [] (entries are not signed; they are still checked for structure)
    */
-  signingKeys?: readonly (string | Buffer)[]
+  signingKeys?: readonly (string | Buffer | undefined)[]
   /**
    * Largest encoded entry (body plus metadata) written to Redis, in bytes.
    * @default 8388608 (8 MiB)
@@ -434,16 +435,25 @@ function detachedHost(): StoreHost {
   }
 }
 
+/**
+ * The keys, the signing one first. An older key that is not set (`process.env.OLD_KEY` once a
+ * rotation is over) is skipped; the signing key must be there, or entries would silently go
+ * unsigned.
+ */
 function signingKeys(v: unknown, option: string): readonly Buffer[] {
   if (v === undefined) return []
   if (!Array.isArray(v)) throw new ConfigError(`expected ${option} to be an array of secrets (strings or Buffers), got ${describeValue(v)}`)
-  return v.map((k: unknown, i) => {
+  const keys: Buffer[] = []
+  v.forEach((k: unknown, i) => {
+    if (i > 0 && (k === undefined || k === '')) return
     const b = typeof k === 'string' ? Buffer.from(k, 'utf8') : Buffer.isBuffer(k) ? Buffer.from(k) : undefined
     if (b === undefined || b.length < 16) {
-      throw new ConfigError(`expected ${option}[${i}] to be a secret of at least 16 bytes (a string or a Buffer)`)
+      const what = i === 0 && (k === undefined || k === '') ? ' (it is not set: the first key signs, and must be)' : ''
+      throw new ConfigError(`expected ${option}[${i}] to be a secret of at least 16 bytes (a string or a Buffer)${what}`)
     }
-    return b
+    keys.push(b)
   })
+  return keys
 }
 
 
