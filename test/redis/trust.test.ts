@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 // The key function itself: not public, but the only way to name the lock a request takes.
-import { makePrimaryKey } from '../../packages/core/src/key.js'
+import { makePrimaryKey } from '../../packages/core/src/model/key.js'
 import { describe, expect, it } from 'vitest'
 import { FLEET_HOST, fileRedis, healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
 import { until, type RouteSpec } from '../helpers/scenario.js'

@@ -1,7 +1,7 @@
 import { resolveCacheOptions, type CacheOptions } from './cache-options.js'
-import { describeValue } from './duration.js'
-import type { Entry } from './entry.js'
-import { CallbackError, ConfigError, CorralError, InternalError, StoreError, StoreUnavailableError } from './errors.js'
+import { describeValue } from './model/duration.js'
+import type { Entry } from './model/entry.js'
+import { CallbackError, ConfigError, CorralError, InternalError, StoreError, StoreUnavailableError } from './model/errors.js'
 import type { Fill, FillHost, FillOutcome } from './fill/fill.js'
 import {
   ALL,
@@ -9,12 +9,12 @@ import {
   normalizeSelectors,
   type InvalidateSelectors,
   type NormalizedSelectors,
-} from './invalidation.js'
+} from './model/invalidation.js'
 import { KeyMemo } from './key-memo.js'
-import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './key.js'
+import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './model/key.js'
 import { newCounters, type CacheStats } from './metrics.js'
-import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './options.js'
-import { requestBypassReason, type BypassReason, type NotStoredReason } from './policy.js'
+import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './model/options.js'
+import { requestBypassReason, type BypassReason, type NotStoredReason } from './model/policy.js'
 import { isPromise, ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
 

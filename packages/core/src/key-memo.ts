@@ -1,4 +1,4 @@
-import type { KeyParts } from './key.js'
+import type { KeyParts } from './model/key.js'
 
 /** URLs longer than this are hashed on every request rather than remembered. */
 const MAX_URL = 2048

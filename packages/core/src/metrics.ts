@@ -1,4 +1,4 @@
-import type { NotStoredReason } from './policy.js'
+import type { NotStoredReason } from './model/policy.js'
 
 /** Counters since the cache was created. */
 export interface CacheStats {

@@ -1,13 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './entry.js'
-import { StoreError, StoreUnavailableError, type CorralError } from './errors.js'
+import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './model/entry.js'
+import { StoreError, StoreUnavailableError, type CorralError } from './model/errors.js'
 import { Fill, flightOutcome, type FillHost, type FillOutcome } from './fill/fill.js'
 import { PassTable } from './fill/pass.js'
 import { SingleFlight, type Flight, type FlightOutcome } from './fill/single-flight.js'
-import { makeVariantKey, type KeyParts, type RequestView } from './key.js'
+import { makeVariantKey, type KeyParts, type RequestView } from './model/key.js'
 import type { Counters } from './metrics.js'
-import type { ResolvedRoute } from './options.js'
-import { isNotModified, type BypassReason, type NotStoredReason } from './policy.js'
+import type { ResolvedRoute } from './model/options.js'
+import { isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
 import type { CacheStore, Fence, FillLock, LockGrant, MaybePromise } from './stores/types.js'
 
 /** What an adapter should do with a request. */

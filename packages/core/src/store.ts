@@ -4,10 +4,10 @@
  * selectors it invalidates by, and the envelope Corral's Redis store writes (to reuse for another
  * shared store). Its behaviour is checked by the suite in `@corral/core/testing`.
  */
-export { decodeEntry, encodeEntry, type DecodeFailure, type DecodeResult } from './codec.js'
-export { ageOf, createResponseEntry, createVaryEntry, type Entry, type HeaderValue, type ResponseEntry, type StoredHeaders, type VaryEntry } from './entry.js'
-export type { CorralError } from './errors.js'
-export { ALL, matchesSelectors, normalizeSelectors, type NormalizedSelectors } from './invalidation.js'
+export { decodeEntry, encodeEntry, type DecodeFailure, type DecodeResult } from './stores/codec.js'
+export { ageOf, createResponseEntry, createVaryEntry, type Entry, type HeaderValue, type ResponseEntry, type StoredHeaders, type VaryEntry } from './model/entry.js'
+export type { CorralError } from './model/errors.js'
+export { ALL, matchesSelectors, normalizeSelectors, type NormalizedSelectors } from './model/invalidation.js'
 export type {
   CacheStore,
   Fence,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { deltaSeconds, parseCacheControl } from '../src/cache-control.js'
+import { deltaSeconds, parseCacheControl } from '../src/model/cache-control.js'
 
 describe('parseCacheControl', () => {
   it('parses directives with and without values', () => {

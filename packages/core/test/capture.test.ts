@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BodyCapture } from '../src/capture.js'
+import { BodyCapture } from '../src/adapter/capture.js'
 
 describe('BodyCapture', () => {
   it('collects buffers, strings and typed arrays in order', () => {

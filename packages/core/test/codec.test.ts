@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { decodeEntry, encodeEntry, ENVELOPE_VERSION, type DecodeResult } from '../src/codec.js'
+import { decodeEntry, encodeEntry, ENVELOPE_VERSION, type DecodeResult } from '../src/stores/codec.js'
 import {
   ageOf,
   createResponseEntry,
@@ -9,7 +9,7 @@ import {
   type HeaderValue,
   type ResponseEntry,
   type VaryEntry,
-} from '../src/entry.js'
+} from '../src/model/entry.js'
 
 const T = 1_700_000_000_000
 const HOUR = 3_600_000

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, createCache, MemoryStore, StoreError, StoreUnavailableError, type CorralError } from '../src/index.js'
-import { canonicalQuery } from '../src/key.js'
+import { canonicalQuery } from '../src/model/key.js'
 import type { CacheStore, SetResult } from '../src/store.js'
 import { exposeGc, settledHeap } from '../../../test/helpers/heap.js'
 import { CACHEABLE, expectFill, flush, store, view } from './helpers.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createCache } from '../src/index.js'
-import { storableHeaders } from '../src/entry.js'
+import { storableHeaders } from '../src/model/entry.js'
 import { CACHEABLE, expectFill, expectHit, store, view } from './helpers.js'
 
 describe('stored headers', () => {

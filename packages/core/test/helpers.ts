@@ -3,8 +3,8 @@ import { expect } from 'vitest'
 import type { Cache } from '../src/index.js'
 import type { Decision } from '../src/cache.js'
 import type { Fill } from '../src/fill/fill.js'
-import type { RequestView } from '../src/key.js'
-import type { ResolvedRoute } from '../src/options.js'
+import type { RequestView } from '../src/model/key.js'
+import type { ResolvedRoute } from '../src/model/options.js'
 
 /** A request as an adapter would describe it; `host` defaults to example.com. */
 export function view(url: string, headers: IncomingHttpHeaders = {}, method = 'GET'): RequestView {

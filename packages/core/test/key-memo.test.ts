@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createCache } from '../src/index.js'
 import type { Fill } from '../src/fill/fill.js'
-import { makePrimaryKey, type RequestView } from '../src/key.js'
+import { makePrimaryKey, type RequestView } from '../src/model/key.js'
 import { KeyMemo } from '../src/key-memo.js'
 import { expectFill, view } from './helpers.js'
 

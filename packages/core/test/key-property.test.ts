@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { makePrimaryKey } from '../src/key.js'
+import { makePrimaryKey } from '../src/model/key.js'
 import { view } from './helpers.js'
 
 // A property test of the key's one promise: equal requests share a key, different requests never

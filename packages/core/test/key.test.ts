@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { KeyMaterial, QueryRule } from '../src/index.js'
-import { canonicalQuery, makePrimaryKey, makeVariantKey, normalizePercent } from '../src/key.js'
+import { canonicalQuery, makePrimaryKey, makeVariantKey, normalizePercent } from '../src/model/key.js'
 import { view } from './helpers.js'
 
 function key(

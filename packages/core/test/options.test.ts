@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, CorralError, createCache, MemoryStore, type CacheOptions } from '../src/index.js'
-import { parseDuration } from '../src/duration.js'
-import { resolveRoute } from '../src/options.js'
+import { parseDuration } from '../src/model/duration.js'
+import { resolveRoute } from '../src/model/options.js'
 
 function configError(fn: () => unknown): ConfigError {
   try {

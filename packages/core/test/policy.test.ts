@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import type { RouteOptions } from '../src/index.js'
-import { etagMatches, isNotModified, parseVary, requestBypassReason, responseStorability, type Storability } from '../src/policy.js'
-import { resolveRoute } from '../src/options.js'
+import { etagMatches, isNotModified, parseVary, requestBypassReason, responseStorability, type Storability } from '../src/model/policy.js'
+import { resolveRoute } from '../src/model/options.js'
 import { view } from './helpers.js'
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0)

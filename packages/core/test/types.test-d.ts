@@ -1,10 +1,10 @@
 import { describe, expectTypeOf, it } from 'vitest'
 import { CallbackError, ConfigError, CorralError, createCache, errors, StoreError, type Cache, type CacheOptions, type CacheStats, type Duration, type KeyMaterial, type RouteOptions } from '../src/index.js'
 import type { Decision } from '../src/cache.js'
-import type { StoredHeaders } from '../src/entry.js'
+import type { StoredHeaders } from '../src/model/entry.js'
 import type { Fill, HeadDecision } from '../src/fill/fill.js'
-import type { RequestView } from '../src/key.js'
-import type { ResolvedRoute } from '../src/options.js'
+import type { RequestView } from '../src/model/key.js'
+import type { ResolvedRoute } from '../src/model/options.js'
 
 describe('createCache options', () => {
   it('accepts durations as strings and numbers', () => {

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders } from 'node:http'
-import { BodyCapture } from '../capture.js'
+import { BodyCapture } from './capture.js'
 import type { Fill } from '../fill/fill.js'
 
 /** What the cache status header says about a response that went to the origin. */

@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache'
-import type { Entry } from '../entry.js'
-import { ConfigError } from '../errors.js'
-import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
-import { positiveInt } from '../options.js'
+import type { Entry } from '../model/entry.js'
+import { ConfigError } from '../model/errors.js'
+import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
+import { positiveInt } from '../model/options.js'
 import type { LocalStore, SetResult, StoreHealth } from './types.js'
 
 export interface MemoryStoreOptions {

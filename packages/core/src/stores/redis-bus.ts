@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { ALL, selectorsFromJson, type NormalizedSelectors } from '../invalidation.js'
+import { ALL, selectorsFromJson, type NormalizedSelectors } from '../model/invalidation.js'
 import { isCluster, type RedisClient } from './redis-client.js'
 import type { RedisGateway } from './redis-gateway.js'
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
-import { ConfigError } from '../errors.js'
+import { ConfigError } from '../model/errors.js'
 
 type IORedis = typeof import('ioredis')
 let ioredis: IORedis | undefined

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { StoreError, StoreUnavailableError, type CorralError } from '../errors.js'
+import { StoreError, StoreUnavailableError, type CorralError } from '../model/errors.js'
 import { CircuitBreaker, type BreakerState } from './breaker.js'
 import { isCluster, isReplyError, type RedisClient } from './redis-client.js'
 

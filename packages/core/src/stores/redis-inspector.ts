@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { StoreError } from '../errors.js'
+import { StoreError } from '../model/errors.js'
 import { evictionFromInfo, leastSafe, UNCHECKED, type EvictionPolicy } from './eviction.js'
 import { messageOf, type RedisGateway } from './redis-gateway.js'
 

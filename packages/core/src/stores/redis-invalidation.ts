@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { StoreError, StoreUnavailableError } from '../errors.js'
+import { StoreError, StoreUnavailableError } from '../model/errors.js'
 import {
   ALL,
   chunkSelectors,
@@ -8,7 +8,7 @@ import {
   matchesSelectors,
   selectorsToJson,
   type NormalizedSelectors,
-} from '../invalidation.js'
+} from '../model/invalidation.js'
 
 /** What the invalidator needs of the Redis store that owns it. */
 export interface RedisAccess {

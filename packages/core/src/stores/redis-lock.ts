@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { MAX_TIMER_MS } from '../duration.js'
+import { MAX_TIMER_MS } from '../model/duration.js'
 import type { RedisBus } from './redis-bus.js'
 import { UNAVAILABLE, type RedisGateway } from './redis-gateway.js'
 import type { FillLock, FlightOutcome, LockGrant } from './types.js'

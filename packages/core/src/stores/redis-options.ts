@@ -1,7 +1,7 @@
 import type { RedisOptions } from 'ioredis'
-import { describeValue, MAX_TIMER_MS, parseDuration, type Duration } from '../duration.js'
-import { ConfigError } from '../errors.js'
-import { positiveInt, rejectUnknown } from '../options.js'
+import { describeValue, MAX_TIMER_MS, parseDuration, type Duration } from '../model/duration.js'
+import { ConfigError } from '../model/errors.js'
+import { positiveInt, rejectUnknown } from '../model/options.js'
 import { createClient, isClient, type RedisClient } from './redis-client.js'
 
 export interface RedisStoreOptions {

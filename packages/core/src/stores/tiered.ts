@@ -1,8 +1,8 @@
-import { parseDuration, type Duration } from '../duration.js'
-import type { Entry } from '../entry.js'
-import { ConfigError, StoreError, StoreUnavailableError } from '../errors.js'
-import { matchesSelectors, type NormalizedSelectors } from '../invalidation.js'
-import { rejectUnknown } from '../options.js'
+import { parseDuration, type Duration } from '../model/duration.js'
+import type { Entry } from '../model/entry.js'
+import { ConfigError, StoreError, StoreUnavailableError } from '../model/errors.js'
+import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
+import { rejectUnknown } from '../model/options.js'
 import type { CacheStore, Fence, FillLock, LocalStore, SetResult, SharedStore, StoreHealth, StoreHost } from './types.js'
 
 export interface TieredStoreOptions {

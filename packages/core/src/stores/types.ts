@@ -1,6 +1,6 @@
-import type { Entry } from '../entry.js'
-import type { CorralError } from '../errors.js'
-import type { NormalizedSelectors } from '../invalidation.js'
+import type { Entry } from '../model/entry.js'
+import type { CorralError } from '../model/errors.js'
+import type { NormalizedSelectors } from '../model/invalidation.js'
 
 export type MaybePromise<T> = T | Promise<T>
 

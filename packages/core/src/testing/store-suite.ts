@@ -15,10 +15,10 @@
 import { randomBytes } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import type { CorralError } from '../errors.js'
-import { ageOf, createResponseEntry, createVaryEntry, storableHeaders, type Entry, type ResponseEntry, type VaryEntry } from '../entry.js'
-import { normalizeSelectors, type InvalidateSelectors, type NormalizedSelectors } from '../invalidation.js'
-import { makePrimaryKey, makeVariantKey } from '../key.js'
+import type { CorralError } from '../model/errors.js'
+import { ageOf, createResponseEntry, createVaryEntry, storableHeaders, type Entry, type ResponseEntry, type VaryEntry } from '../model/entry.js'
+import { normalizeSelectors, type InvalidateSelectors, type NormalizedSelectors } from '../model/invalidation.js'
+import { makePrimaryKey, makeVariantKey } from '../model/key.js'
 import type { CacheStore, StoreHost } from '../stores/types.js'
 
 /** A StoreHost that records what the store tells the cache. */

@@ -7,7 +7,7 @@ import {
   type Entry,
   type HeaderValue,
   type ResponseEntry,
-} from './entry.js'
+} from '../model/entry.js'
 
 /*
  * The bytes an Entry is stored as in a shared store (Redis, L2), and the way back.
