@@ -42,7 +42,7 @@ async function fleet(n: number): Promise<{ ns: string; list: Instance[] }> {
 
 /** The Redis key of the lock a fill of `path` takes. */
 function lockOf(ns: string, path: string): string {
-  const { key } = makePrimaryKey(ns, { method: 'GET', url: path, headers: { host: FLEET_HOST } }, { exclude: [] }, undefined)
+  const { key } = makePrimaryKey(ns, { method: 'GET', url: path, headers: { host: FLEET_HOST } })
   return `${key}:lock`
 }
 

@@ -322,8 +322,7 @@ export class Cache implements FillHost {
     const parts = this.keyOf(view, route, custom)
     if (adopt !== undefined && !adopt.settled) {
       if (adopt.parts.key === parts.key) {
-        adopt.route = route
-        adopt.req = req
+        adopt.handOver(route, req)
         return { type: 'miss', fill: adopt }
       }
       adopt.abandon('aborted')
@@ -368,13 +367,13 @@ export class Cache implements FillHost {
   private keyOf(view: RequestView, route: ResolvedRoute, custom: KeyMaterial | undefined): KeyParts {
     const h = view.headers
     if (custom !== undefined || h['x-forwarded-host'] !== undefined || h['x-forwarded-proto'] !== undefined || h.forwarded !== undefined) {
-      return makePrimaryKey(this.namespace, view, route.query, custom, route.scope)
+      return makePrimaryKey(this.namespace, view, { query: route.query, custom, scope: route.scope })
     }
     // GET and HEAD share a key, and no other method gets here: host and URL decide it.
     const host = h.host ?? ''
     let parts = this.keys.get(route, host, view.url)
     if (parts === undefined) {
-      parts = makePrimaryKey(this.namespace, view, route.query, undefined, route.scope)
+      parts = makePrimaryKey(this.namespace, view, { query: route.query, scope: route.scope })
       this.keys.set(route, host, view.url, parts)
     }
     return parts

@@ -8,7 +8,7 @@ function key(
   url: string,
   opts: { headers?: IncomingHttpHeaders; method?: string; rule?: QueryRule; custom?: KeyMaterial } = {},
 ): string {
-  return makePrimaryKey('corral', view(url, opts.headers, opts.method), opts.rule ?? { exclude: [] }, opts.custom).key
+  return makePrimaryKey('corral', view(url, opts.headers, opts.method), { query: opts.rule, custom: opts.custom }).key
 }
 
 describe('makePrimaryKey: equal requests share a key', () => {
@@ -105,8 +105,8 @@ describe('makePrimaryKey: different requests never share a key', () => {
 
   it('namespaces isolate caches', () => {
     const v = view('/p')
-    expect(makePrimaryKey('a', v, { exclude: [] }, undefined).key).not.toBe(
-      makePrimaryKey('b', v, { exclude: [] }, undefined).key,
+    expect(makePrimaryKey('a', v).key).not.toBe(
+      makePrimaryKey('b', v).key,
     )
   })
 })
@@ -149,17 +149,17 @@ describe('makePrimaryKey: query rules', () => {
   })
 
   it('reports the canonical URL for invalidation', () => {
-    const parts = makePrimaryKey('corral', view('/p?b=2&a=%41&utm_x=1'), exclude, undefined)
+    const parts = makePrimaryKey('corral', view('/p?b=2&a=%41&utm_x=1'), { query: exclude })
     expect(parts.path).toBe('/p')
     expect(parts.url).toBe('/p?a=A&b=2')
-    expect(makePrimaryKey('corral', view('/p?utm_x=1'), exclude, undefined).url).toBe('/p')
+    expect(makePrimaryKey('corral', view('/p?utm_x=1'), { query: exclude }).url).toBe('/p')
   })
 })
 
 describe('makePrimaryKey: shape', () => {
   it('is <namespace>:v1:<hash> and bounded for an 8 KB URL', () => {
     const long = `/p?${'q='.padEnd(8 * 1024, 'x')}`
-    const k = makePrimaryKey('shop', view(long), { exclude: [] }, ['x'.repeat(4096)]).key
+    const k = makePrimaryKey('shop', view(long), { custom: ['x'.repeat(4096)] }).key
     expect(k).toMatch(/^shop:v1:[A-Za-z0-9_-]+$/)
     expect(k.length).toBeLessThanOrEqual(100)
     expect(key('/p')).toMatch(/^corral:v1:[A-Za-z0-9_-]+$/)

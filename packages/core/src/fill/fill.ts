@@ -76,9 +76,8 @@ export class Fill {
   readonly parts: KeyParts
   readonly view: RequestView
   readonly grant: (LockGrant & { state: 'acquired' }) | undefined
-  /** Route options and request of the middleware feeding this fill (Express may hand it to a route's own). */
-  route: ResolvedRoute
-  req: unknown
+  private route: ResolvedRoute
+  private req: unknown
   private readonly host: FillHost
   private readonly flight: Flight | undefined
   private readonly fence: Fence | undefined
@@ -102,6 +101,15 @@ export class Fill {
     this.grant = init.grant
     this.fence = init.fence
     this.conditionals = init.conditionals
+  }
+
+  /**
+   * A later lookup of the same request for the same key (an app-wide middleware, then the
+   * route's own) takes this fill over: its route options decide what is stored.
+   */
+  handOver(route: ResolvedRoute, req: unknown): void {
+    this.route = route
+    this.req = req
   }
 
   get settled(): boolean {

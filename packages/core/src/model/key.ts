@@ -155,21 +155,26 @@ export interface KeyParts {
   readonly url: string
 }
 
+/** What a route adds to the request when deriving its key. */
+export interface KeyRules {
+  /** Which query parameters count. @default every parameter */
+  readonly query?: QueryRule
+  /** The route's `key` callback's answer, when it has one. */
+  readonly custom?: KeyMaterial
+  /** The route's scope (see `ResolvedRoute.scope`). @default '' */
+  readonly scope?: string
+}
+
 /**
  * Derives the primary key. The key is a hash of a structured value, never a joined string
  * (undici#5012). Headers that frameworks use to build absolute URLs (`X-Forwarded-Host`,
  * `X-Forwarded-Proto`, `Forwarded`) are part of the key, so an app that reflects them cannot be
  * poisoned through them.
  */
-export function makePrimaryKey(
-  namespace: string,
-  view: RequestView,
-  rule: QueryRule,
-  custom: KeyMaterial | undefined,
-  scope = '',
-): KeyParts {
+export function makePrimaryKey(namespace: string, view: RequestView, rules: KeyRules = {}): KeyParts {
+  const { custom, scope = '' } = rules
   const { path, query } = splitUrl(view.url)
-  const params = canonicalQuery(query, rule)
+  const params = canonicalQuery(query, rules.query)
   const h = view.headers
   const material = [
     KEY_VERSION,
