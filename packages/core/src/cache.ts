@@ -15,7 +15,8 @@ import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, typ
 import { newCounters, type CacheStats } from './metrics.js'
 import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './model/options.js'
 import { requestBypassReason, type BypassReason, type NotStoredReason } from './model/policy.js'
-import { isPromise, ReadPath, type Decision } from './read-path.js'
+import { isPromise } from './model/maybe-promise.js'
+import { ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
 
 export type { CacheOptions, L2Options } from './cache-options.js'

@@ -6,8 +6,6 @@ export interface CacheStats {
   hits: number
   /** Requests that went to the origin. */
   misses: number
-  /** Requests answered with a stale entry (reserved for stale-while-revalidate; 0 for now). */
-  stale: number
   /**
    * Requests that waited for another request's origin call on the same key instead of calling the
    * origin themselves. Most are then answered from the stored entry (and counted as hits too);
@@ -38,5 +36,5 @@ export interface CacheStats {
 export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'overheadBytes' | 'inFlight' | 'notStored'>
 
 export function newCounters(): Counters {
-  return { hits: 0, misses: 0, stale: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, rejected: 0, errors: 0 }
+  return { hits: 0, misses: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, rejected: 0, errors: 0 }
 }

@@ -8,7 +8,8 @@ import { makeVariantKey, type KeyParts, type RequestView } from './model/key.js'
 import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './model/options.js'
 import { isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
-import type { CacheStore, Fence, FillLock, LockGrant, MaybePromise } from './stores/types.js'
+import { isPromise, type MaybePromise } from './model/maybe-promise.js'
+import type { CacheStore, Fence, FillLock, LockGrant } from './stores/types.js'
 
 /** What an adapter should do with a request. */
 export type Decision =
@@ -62,9 +63,6 @@ const PASS_REASONS: ReadonlySet<NotStoredReason> = new Set<NotStoredReason>([
   'too-many-tags', 'tag-too-long',
 ])
 
-export function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === 'function'
-}
 
 /**
  * From a request's key to a decision: the entry (following a Vary marker), or a wait for the

@@ -137,7 +137,6 @@ describe('CacheStats', () => {
     expectTypeOf(createCache().stats()).toEqualTypeOf<CacheStats>()
     expectTypeOf<CacheStats['hits']>().toEqualTypeOf<number>()
     expectTypeOf<CacheStats['misses']>().toEqualTypeOf<number>()
-    expectTypeOf<CacheStats['stale']>().toEqualTypeOf<number>()
     expectTypeOf<CacheStats['coalesced']>().toEqualTypeOf<number>()
     expectTypeOf<CacheStats['stored']>().toEqualTypeOf<number>()
     expectTypeOf<CacheStats['bypassed']>().toEqualTypeOf<number>()

@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { Cache } from '@corral/core'
-import { ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type ResolvedRoute } from '@corral/core/adapter'
+import { isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { byteLength, tapPayload } from './payload.js'
 import type { CorralRequest } from './plugin.js'
@@ -19,10 +19,6 @@ type StatefulRequest = FastifyRequest & { [kState]: ResponseTap | typeof HIT | n
 type OnSendDone = (err?: Error | null, payload?: unknown) => void
 export type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 export type OnSendHook = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone) => void
-
-function isThenable(d: Decision | Promise<Decision>): d is Promise<Decision> {
-  return typeof (d as Promise<Decision>).then === 'function'
-}
 
 /** The hooks of one plugin registration; the per-route ones close over a compiled route only. */
 export function createHooks(cache: Cache) {
@@ -48,7 +44,7 @@ export function createHooks(cache: Cache) {
       const view = { method: request.method, url: request.raw.url ?? request.url, headers: request.headers }
       // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
       const d = cache.handle(view, route, request as CorralRequest)
-      if (isThenable(d)) void d.then((decision) => apply(decision, request, reply, done))
+      if (isPromise(d)) void d.then((decision) => apply(decision, request, reply, done))
       else apply(d, request, reply, done)
     }
   }
@@ -78,7 +74,7 @@ export function createHooks(cache: Cache) {
     const plan = tap.head(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
     applyPlan(reply, plan)
     const out = tapPayload(tap, payload, plan.sendBody)
-    if (out instanceof Promise) void out.then((p) => done(null, p))
+    if (isPromise(out)) void out.then((p) => done(null, p))
     else done(null, out)
   }
 

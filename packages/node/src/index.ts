@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Cache, ConfigError, type InvalidateSpec, type RouteOptions } from '@corral/core'
-import { ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit } from '@corral/core/adapter'
+import { isPromise, ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit } from '@corral/core/adapter'
 
 /** A plain `node:http` request handler. */
 export type Handler = (req: IncomingMessage, res: ServerResponse) => unknown
@@ -28,7 +28,7 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
       tapServerResponse(res, new ResponseTap(cache, fill, decision.type === 'bypass' ? 'BYPASS' : 'MISS'))
       return handler(req, res)
     }
-    return d instanceof Promise ? d.then(act) : act(d)
+    return isPromise(d) ? d.then(act) : act(d)
   }
 }
 

@@ -9,6 +9,7 @@ export { ResponseTap, type HeadPlan, type OriginStatus, type TapHost } from './t
 export { applyHeadPlan, invalidateBeforeEnd, tapServerResponse, writeHit } from './node-response.js'
 export type { CompiledInvalidation, Decision } from '../cache.js'
 export { describeValue } from '../model/duration.js'
+export { isPromise, type MaybePromise } from '../model/maybe-promise.js'
 export type { Fill, HeadDecision } from '../fill/fill.js'
 export type { RequestView } from '../model/key.js'
 export type { ResolvedRoute } from '../model/options.js'

@@ -44,8 +44,11 @@ export interface VaryEntry {
 
 export type Entry = ResponseEntry | VaryEntry
 
-/** RFC 9110 §7.6.1 hop-by-hop fields, plus ours (recomputed on every hit). */
-const HOP_BY_HOP = new Set([
+/**
+ * Fields an entry never holds: RFC 9110 §7.6.1 hop-by-hop fields, and those recomputed on every
+ * hit or private to one user. The codec refuses a stored entry that has one.
+ */
+export const NEVER_STORED: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
   'proxy-authenticate', 'proxy-authorization', 'age', 'content-length', 'set-cookie',
 ])
@@ -88,7 +91,7 @@ export function storableHeaders(headers: OutgoingHttpHeaders, exclude: ReadonlyS
   const out: Record<string, HeaderValue> = {}
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || exclude.has(lower) || lower === '__proto__') continue
+    if (NEVER_STORED.has(lower) || named.has(lower) || exclude.has(lower) || lower === '__proto__') continue
     const v = text(headers[name])
     if (v !== undefined) out[lower] = v
   }

@@ -3,6 +3,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import {
   createResponseEntry,
   createVaryEntry,
+  NEVER_STORED,
   ownedBuffer,
   type Entry,
   type HeaderValue,
@@ -65,12 +66,10 @@ const MAX_AGE = 2 ** 31
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
-/** Fields Corral never stores (recomputed, hop-by-hop or per-user), and names that are not headers. */
-const FORBIDDEN_NAMES = new Set([
-  'content-length', 'set-cookie', 'transfer-encoding', 'connection', 'keep-alive', 'age', 'te', 'trailer',
-  'upgrade', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
-  '__proto__', 'constructor', 'prototype',
-])
+/** Names that could reach an object's prototype if used as a key. */
+const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
+/** Fields Corral never stores, and names that could reach an object's prototype. */
+const FORBIDDEN_NAMES: ReadonlySet<string> = new Set([...NEVER_STORED, ...PROTOTYPE_NAMES])
 const RESPONSE_KEYS = new Set([
   'kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url', 'storedAt',
 ])
@@ -260,7 +259,7 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
     if (!Array.isArray(names) || names.length === 0) return MALFORMED
     const seen = new Set<string>()
     for (const n of names) {
-      if (typeof n !== 'string' || !TOKEN.test(n) || n === '__proto__' || n === 'constructor' || n === 'prototype') {
+      if (typeof n !== 'string' || !TOKEN.test(n) || PROTOTYPE_NAMES.has(n)) {
         return MALFORMED
       }
       if (seen.has(n)) return MALFORMED
@@ -317,11 +316,11 @@ function isInt(v: unknown, min: number): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= min
 }
 
-/** `[[name, value], ...]` into a prototype-less record, or undefined when anything is off. */
+/** `[[name, value], ...]` into a plain record, or undefined when anything is off. */
 function readHeaders(v: unknown): Record<string, HeaderValue> | undefined {
   if (!Array.isArray(v)) return undefined
-  // Plain and compact: names are validated tokens, and `__proto__`, `constructor` and
-  // `prototype` were rejected above, so nothing here can reach a prototype.
+  // A plain object (compact in V8), safe because the names are validated tokens and none of
+  // them is `__proto__`, `constructor` or `prototype` (checked below), so none reaches a prototype.
   const out: Record<string, HeaderValue> = {}
   for (const pair of v as unknown[]) {
     if (!Array.isArray(pair) || pair.length !== 2) return undefined

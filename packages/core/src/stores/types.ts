@@ -2,7 +2,9 @@ import type { Entry } from '../model/entry.js'
 import type { CorralError } from '../model/errors.js'
 import type { NormalizedSelectors } from '../model/invalidation.js'
 
-export type MaybePromise<T> = T | Promise<T>
+import type { MaybePromise } from '../model/maybe-promise.js'
+
+export type { MaybePromise }
 
 /**
  * How an origin call ended, as the requests waiting for it see it:
@@ -72,7 +74,7 @@ export interface StoreHost {
 
 /** A store's own view of its health, for `cache.health()`. */
 export interface StoreHealth {
-  /** Which tier: 'memory', 'redis', or 'tiered' (with `tiers`). */
+  /** Which store: 'memory', 'redis', or 'tiered' (with `l1` and `l2`, each a StoreHealth). */
   readonly kind: string
   /** False when the store cannot currently serve or store entries. */
   readonly ok: boolean

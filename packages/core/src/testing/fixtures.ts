@@ -9,6 +9,7 @@ import type { CorralError } from '../model/errors.js'
 import { ageOf, createResponseEntry, createVaryEntry, storableHeaders, type Entry, type ResponseEntry, type VaryEntry } from '../model/entry.js'
 import { normalizeSelectors, type InvalidateSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { makePrimaryKey, makeVariantKey } from '../model/key.js'
+export { isPromise } from '../model/maybe-promise.js'
 import type { CacheStore, StoreHost } from '../stores/types.js'
 
 /** A StoreHost that records what the store tells the cache. */
@@ -101,10 +102,6 @@ let nsCounter = 0
 export function uniqueNamespace(): string {
   nsCounter++
   return `st-${process.pid}-${nsCounter}-${randomBytes(4).toString('hex')}`
-}
-
-export function isPromise(v: unknown): v is Promise<unknown> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function'
 }
 
 export function sleep(ms: number): Promise<void> {
