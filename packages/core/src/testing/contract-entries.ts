@@ -1,9 +1,17 @@
 /** The store contract, part 1: reads and writes (round trips, variants, expiry, overwrite). */
 
 import { expect } from 'vitest'
-import { ageOf } from '../model/entry.js'
+import { ageOf, type ResponseEntry } from '../model/entry.js'
 import { makeVariantKey } from '../model/key.js'
-import { CLOCK_SLACK_MS, binary, expectSameAge, expectSameResponse, fresh, present, put, response, sel, sleep, varied, type ContractTest, type StoreTraits } from './fixtures.js'
+import { CLOCK_SLACK_MS, binary, expectSameAge, expectSameResponse, fresh, present, put, response, sel, sleep, varied, type ContractTest, type StoreTraits, type StoreUnderTest } from './fixtures.js'
+
+/** `key` answers `entry` from the store under test and, once its writes have settled, from a second instance. */
+async function expectServedHereAndByPeer(s: StoreUnderTest, key: string, entry: ResponseEntry): Promise<void> {
+  expectSameResponse(await s.store.get(key), entry)
+  await s.settle()
+  const peer = await s.sibling(s.host.namespace)
+  expectSameResponse(await peer.store.get(key), entry)
+}
 
 export function entriesContract(test: ContractTest, traits: StoreTraits): void {
 
@@ -64,10 +72,7 @@ export function entriesContract(test: ContractTest, traits: StoreTraits): void {
     const built = response(s.host.namespace, { url: '/empty', status: 204, body: Buffer.alloc(0), headers: {} })
     expect(built.entry.headers['content-length']).toBeUndefined()
     await put(s.store, built)
-    expectSameResponse(await s.store.get(built.key), built.entry)
-    await s.settle()
-    const peer = await s.sibling(s.host.namespace)
-    expectSameResponse(await peer.store.get(built.key), built.entry)
+    await expectServedHereAndByPeer(s, built.key, built.entry)
   })
 
   test('a vary marker and its variants round trip', async (s) => {
@@ -145,10 +150,7 @@ export function entriesContract(test: ContractTest, traits: StoreTraits): void {
     const second = response(s.host.namespace, { url: '/replace', body: Buffer.from('second one'), tags: ['new'] })
     expect(second.key).toBe(first.key)
     await put(s.store, first, second)
-    expectSameResponse(await s.store.get(first.key), second.entry)
-    await s.settle()
-    const peer = await s.sibling(s.host.namespace)
-    expectSameResponse(await peer.store.get(first.key), second.entry)
+    await expectServedHereAndByPeer(s, first.key, second.entry)
   })
 
   test("invalidating by a tag only the key's earlier entry carried (store-specific, see StoreTraits.staleTagAfterOverwrite)", async (s) => {
