@@ -12,7 +12,7 @@ import {
 } from './model/invalidation.js'
 import { KeyMemo } from './key-memo.js'
 import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './model/key.js'
-import { newCounters, type CacheStats } from './metrics.js'
+import { newCounters, type CacheHealth, type CacheStats } from './metrics.js'
 import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './model/options.js'
 import { requestBypassReason, type BypassReason, type NotStoredReason } from './model/policy.js'
 import { isPromise } from './model/maybe-promise.js'
@@ -388,17 +388,6 @@ export class Cache implements FillHost {
 
 /** Shared by every entry stored without tags. */
 const NO_TAGS: readonly string[] = Object.freeze([])
-
-/** What `cache.health()` answers. */
-export interface CacheHealth {
-  readonly status: 'ok' | 'degraded' | 'closed'
-  /** Entries and bytes in this process (L1). */
-  readonly entries: number
-  readonly bytes: number
-  readonly inFlight: number
-  /** The store's own report (for Redis: connection, breaker, eviction policy, last error, round trip), or null. */
-  readonly store: StoreHealth | null
-}
 
 /** Creates a cache. With no `store`, entries live in an in-process LRU bounded by `maxBytes`. */
 export function createCache(options?: CacheOptions): Cache {

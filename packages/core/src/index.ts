@@ -3,12 +3,12 @@
  * stores to compose. Adapter authors import `@corral/core/adapter`; store authors
  * `@corral/core/store` and `@corral/core/testing`.
  */
-export { Cache, createCache, type CacheHealth, type CacheOptions, type InvalidateSpec, type L2Options } from './cache.js'
+export { Cache, createCache, type CacheOptions, type InvalidateSpec, type L2Options } from './cache.js'
 export type { Duration } from './model/duration.js'
 export { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, errors } from './model/errors.js'
 export type { InvalidateSelectors } from './model/invalidation.js'
 export type { KeyMaterial, QueryRule } from './model/key.js'
-export type { CacheStats } from './metrics.js'
+export type { CacheHealth, CacheStats } from './metrics.js'
 export { DEFAULT_STATUSES, type DefaultRouteOptions, type RouteOptions } from './model/options.js'
 export type { BypassReason, NotStoredReason } from './model/policy.js'
 export type { BreakerState } from './stores/breaker.js'

@@ -1,4 +1,5 @@
 import type { NotStoredReason } from './model/policy.js'
+import type { StoreHealth } from './stores/types.js'
 
 /** Counters since the cache was created. */
 export interface CacheStats {
@@ -37,4 +38,15 @@ export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'overheadBytes' | 
 
 export function newCounters(): Counters {
   return { hits: 0, misses: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, rejected: 0, errors: 0 }
+}
+
+/** What `cache.health()` answers. */
+export interface CacheHealth {
+  readonly status: 'ok' | 'degraded' | 'closed'
+  /** Entries and bytes in this process (L1). */
+  readonly entries: number
+  readonly bytes: number
+  readonly inFlight: number
+  /** The store's own report (for Redis: connection, breaker, eviction policy, last error, round trip), or null. */
+  readonly store: StoreHealth | null
 }
