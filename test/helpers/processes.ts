@@ -323,6 +323,28 @@ export async function freePort(): Promise<number> {
   }
 }
 
+/** Resolves with the error code of a raw TCP connect to `port` on 127.0.0.1 (e.g. 'ECONNREFUSED'), or 'connected'. */
+export function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port })
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve('connected')
+    })
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
+  })
+}
+
+/** True if a process with this pid exists (signal 0 only checks). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 const executables = new Map<string, string>()
 
 /** The executable `name` on PATH; throws `name was not found on PATH. <install>` otherwise. */

@@ -167,13 +167,45 @@ export function signal<T = void>(): Signal<T> {
   }
 }
 
-/** Polls `check` every 5 ms until it holds; fails after `within` ms (derive it from a configured deadline). */
-export async function until(check: () => boolean | Promise<boolean>, within: number, what: string): Promise<void> {
-  const deadline = Date.now() + within
+const PENDING = Symbol('pending')
+
+export interface UntilOptions {
+  /** Pause between two attempts, in ms (longer for a check that costs something, such as a SCAN). @default 5 */
+  readonly every?: number
+}
+
+/**
+ * The one way tests wait for a state: calls `check` every few ms until it returns true, and
+ * resolves with the ms that took. An attempt that throws, or is still pending at the deadline (a
+ * command on a client that is reconnecting), counts as "not yet". After `within` ms (derive it from
+ * a configured deadline) it fails, naming `what`, the time waited and how the last attempt ended.
+ */
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  within: number,
+  what: string,
+  { every = 5 }: UntilOptions = {},
+): Promise<number> {
+  const started = performance.now()
+  let last = 'none finished'
   for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${within} ms waiting for: ${what}`)
-    await sleep(5)
+    const remaining = started + within - performance.now()
+    if (remaining <= 0) throw new Error(`timed out after ${Math.round(performance.now() - started)} ms waiting for: ${what} (last attempt: ${last})`)
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<typeof PENDING>((resolve) => {
+      timer = setTimeout(() => resolve(PENDING), remaining)
+    })
+    try {
+      const outcome = await Promise.race([Promise.resolve().then(check), late])
+      if (outcome === PENDING) last = 'still pending at the deadline'
+      else if (outcome) return performance.now() - started
+      else last = 'returned false'
+    } catch (err) {
+      last = `threw ${err instanceof Error ? err.message : String(err)}`
+    } finally {
+      clearTimeout(timer)
+    }
+    await sleep(every)
   }
 }
 

@@ -4,22 +4,14 @@ import vm from 'node:vm'
 import express5 from 'express5'
 import fastify5 from 'fastify5'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import {
-  MemoryStore,
-  RedisStore,
-  TieredStore,
-  createCache,
-  type Cache,
-  type CacheHealth,
-  type CorralError,
-  type RedisClient,
-} from '@corral/core'
+import { MemoryStore, RedisStore, TieredStore, type Cache, type CacheHealth, type CorralError, type RedisClient } from '@corral/core'
 import { expressFactory } from '../helpers/express.js'
 import { rawGet } from '../helpers/http.js'
 import { fastifyFactory } from '../helpers/fastify.js'
+import { instance } from '../helpers/fleet.js'
 import { between, byWindow, formatSummary, startLoad, summarize, watchEventLoop, type Load, type LoopWatch, type Sample, type Summary } from '../helpers/load.js'
 import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
-import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
+import { signal, sleep, until, type AdapterFactory, type AppHandle, type RouteSpec, type Signal } from '../helpers/scenario.js'
 
 // Redis fails under a steady load of concurrent requests on cached and uncached routes (issue 3):
 // killed then restarted, paused (CLIENT PAUSE), blocked (DEBUG SLEEP), frozen (SIGSTOP), full
@@ -89,25 +81,14 @@ const AFTER_MS = 1500
 
 const ADAPTERS: readonly AdapterFactory[] = [expressFactory('express5', express5, 5, 'route'), fastifyFactory('fastify5', fastify5)]
 
-interface Deferred {
-  readonly promise: Promise<void>
-  resolve(): void
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => (resolve = r))
-  return { promise, resolve }
-}
-
 /**
  * Origin calls of `/held/:id` wait until the test lets them answer (see `hold`): a fill that holds
  * the fleet lock for exactly as long as the test needs, instead of an origin that sleeps and hopes.
  */
-const holds = new Map<string, { readonly entered: Deferred; readonly answer: Deferred }>()
+const holds = new Map<string, { readonly entered: Signal; readonly answer: Signal }>()
 
-function hold(id: string): { readonly entered: Deferred; readonly answer: Deferred } {
-  const h = { entered: deferred(), answer: deferred() }
+function hold(id: string): { readonly entered: Signal; readonly answer: Signal } {
+  const h = { entered: signal(), answer: signal() }
   holds.set(id, h)
   return h
 }
@@ -141,16 +122,6 @@ const routes: readonly RouteSpec[] = [
     },
   },
 ]
-
-/** Polls `check` every `every` ms until it holds; fails after `within` ms, saying what it waited for. */
-async function until(what: string, check: () => boolean | Promise<boolean>, within: number, every = 10): Promise<void> {
-  const deadline = performance.now() + within
-  for (;;) {
-    if (await check()) return
-    if (performance.now() > deadline) throw new Error(`timed out after ${within} ms waiting for ${what}`)
-    await sleep(every)
-  }
-}
 
 // ---- set-up and teardown -----------------------------------------------------------------------
 
@@ -191,18 +162,19 @@ async function rig(factory: AdapterFactory, options: RigOptions = {}): Promise<R
   cleanups.push(() => server.stop())
   const raw = server.client()
   await raw.ping()
-  const errors: CorralError[] = []
   const namespace = `faults-${randomBytes(6).toString('hex')}`
-  const onError = (e: CorralError) => {
-    if (errors.length < 10_000) errors.push(e)
-  }
-  const cache =
-    options.store === undefined
-      ? createCache({ redis: server.url, namespace, ttl: '1m', l2: { timeout: L2_TIMEOUT, l1Ttl: L1_TTL }, onError })
-      : createCache({ store: options.store(server.url), namespace, ttl: '1m', onError })
-  cleanups.push(() => cache.close())
-  const app = await factory.createApp({ cache, routes })
-  cleanups.push(() => app.close())
+  const { cache, app, errors } = await instance(
+    factory.name,
+    {
+      cache:
+        options.store === undefined
+          ? { redis: server.url, namespace, ttl: '1m', l2: { timeout: L2_TIMEOUT, l1Ttl: L1_TTL } }
+          : { store: options.store(server.url), namespace, ttl: '1m' },
+      routes,
+      factory,
+    },
+    cleanups,
+  )
   return { server, cache, app, namespace, errors, raw }
 }
 
@@ -230,7 +202,7 @@ async function stop(l: Load): Promise<readonly Sample[]> {
  * the bound, is the most this can take.
  */
 async function warmedUp(app: AppHandle, l: Load): Promise<number> {
-  await until('every cached id to be filled once', () => app.calls('GET /cached/:id') >= IDS, IDS * LATENCY_BOUND)
+  await until(() => app.calls('GET /cached/:id') >= IDS, IDS * LATENCY_BOUND, 'every cached id to be filled once')
   return l.now()
 }
 
@@ -505,7 +477,7 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     // Redis came back empty. Every id is checked against L2 within one L1 lifetime of the
     // recovery, found missing, filled again and written (a write takes up to three steps, each
     // under the write deadline): then Redis holds every one of them again.
-    await until('every id to be written to Redis again', async () => (await entriesInRedis(server, namespace)) === IDS, L1_TTL + 3 * WRITE_TIMEOUT + COOLDOWN_MS, 100)
+    await until(async () => (await entriesInRedis(server, namespace)) === IDS, L1_TTL + 3 * WRITE_TIMEOUT + COOLDOWN_MS, 'every id to be written to Redis again', { every: 100 })
     // For one whole L1 lifetime (and one more request) with Redis healthy, every id is re-checked
     // against L2 and found there: no more origin calls.
     const callsBefore = app.calls('GET /cached/:id')
@@ -526,59 +498,42 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     expect(recoveredAfter).toBeLessThan(RECOVERY_BOUND)
   }, 30_000)
 
-  it('Redis paused (CLIENT PAUSE ALL 1.5 s): no failed request, no request waits for the pause', async () => {
+  /**
+   * Two ways Redis stops answering for FAULT_MS while its connections stay open, then runs what it
+   * was sent meanwhile: the same test for each. A row: what Redis is then, how, the scenario's name
+   * (in the report and the notes), the name of its phase.
+   */
+  type Stall = readonly [state: string, how: string, scenario: string, phase: string, stall: (server: RedisServer) => Promise<void>]
+  const STALLS: readonly Stall[] = [
+    ['paused', 'CLIENT PAUSE ALL 1.5 s', 'pause', 'paused', (server) => server.pause(FAULT_MS)],
+    ['blocked', 'DEBUG SLEEP 1.5 s', 'sleep', 'sleeping', (server) => server.sleep(FAULT_MS / 1000)],
+  ]
+
+  it.each(STALLS)('Redis %s (%s): no failed request, no request waits for the %s', async (state, _how, scenario, phase, stall) => {
     const { server, cache, app, raw } = await rig(factory)
     const l = load(app)
     const tWarm = await warmedUp(app, l)
     await sleep(NORMAL_MS)
 
-    const tPause = l.now()
-    await server.pause(FAULT_MS)
+    const tStall = l.now()
+    await stall(server)
     // Reads time out: the breaker opens instead of sending every request to a stuck Redis.
-    await until('the breaker to open while Redis is paused', () => breakerOf(cache) !== 'closed', FAULT_MS)
-    // A PING sent now is answered when the pause is over.
+    await until(() => breakerOf(cache) !== 'closed', FAULT_MS, `the breaker to open while Redis is ${state}`)
+    // A PING sent now is queued behind the stall: answered when Redis runs again.
     await raw.ping()
     const tEnd = l.now()
     const recoveredAfter = await recovery(cache, tEnd)
-    notes.push(`${name} pause: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
+    notes.push(`${name} ${scenario}: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
     await sleep(Math.max(0, tEnd + AFTER_MS - l.now()))
     const samples = await stop(l)
     // Numbers first, so that a failing run still reports them.
-    report(factory.name, 'pause', l, [
-      ['normal', between(samples, tWarm, tPause)],
-      ['paused', between(samples, tPause, tEnd)],
+    report(factory.name, scenario, l, [
+      ['normal', between(samples, tWarm, tStall)],
+      [phase, between(samples, tStall, tEnd)],
       ['after', between(samples, tEnd)],
     ])
 
-    expectServedWell(`${name} pause`, samples, l, tWarm, { pause: tPause, end: tEnd })
-    expectHitsThroughout(samples)
-    expectOriginCalls(app, samples)
-  }, 30_000)
-
-  it('Redis blocked (DEBUG SLEEP 1.5 s): no failed request, no request waits for the sleep', async () => {
-    const { server, cache, app, raw } = await rig(factory)
-    const l = load(app)
-    const tWarm = await warmedUp(app, l)
-    await sleep(NORMAL_MS)
-
-    const tSleep = l.now()
-    await server.sleep(FAULT_MS / 1000)
-    await until('the breaker to open while Redis is blocked', () => breakerOf(cache) !== 'closed', FAULT_MS)
-    // Queued behind the DEBUG SLEEP: answered when Redis runs again.
-    await raw.ping()
-    const tEnd = l.now()
-    const recoveredAfter = await recovery(cache, tEnd)
-    notes.push(`${name} sleep: L2 healthy ${Math.round(recoveredAfter)} ms after the fault ended`)
-    await sleep(Math.max(0, tEnd + AFTER_MS - l.now()))
-    const samples = await stop(l)
-    // Numbers first, so that a failing run still reports them.
-    report(factory.name, 'sleep', l, [
-      ['normal', between(samples, tWarm, tSleep)],
-      ['sleeping', between(samples, tSleep, tEnd)],
-      ['after', between(samples, tEnd)],
-    ])
-
-    expectServedWell(`${name} sleep`, samples, l, tWarm, { sleep: tSleep, end: tEnd })
+    expectServedWell(`${name} ${scenario}`, samples, l, tWarm, { [scenario]: tStall, end: tEnd })
     expectHitsThroughout(samples)
     expectOriginCalls(app, samples)
   }, 30_000)
@@ -593,7 +548,7 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     const tFreeze = l.now()
     const queues = watchQueues(client)
     await server.freeze()
-    await until('the breaker to open while Redis is frozen', () => breakerOf(cache) !== 'closed', FREEZE_MS)
+    await until(() => breakerOf(cache) !== 'closed', FREEZE_MS, 'the breaker to open while Redis is frozen')
     await sleep(Math.max(0, tFreeze + FREEZE_MS - l.now()))
     const tThaw = l.now()
     await server.thaw()
@@ -636,9 +591,9 @@ describe.each(ADAPTERS)('Redis faults under load: $name', (factory) => {
     // The client has seen the connection close, and the commands that were in flight on it have
     // failed with it (at the latest at their deadline), before the first measure.
     await until(
-      'the client to notice that Redis is gone and drop what was in flight',
       () => client.status !== 'ready' && queuesOf(client).command === 0 && queuesOf(client).offline === 0,
       WRITE_TIMEOUT + COOLDOWN_MS,
+      'the client to notice that Redis is gone and drop what was in flight',
     )
     const gc = exposeGc()
     gc()
@@ -727,7 +682,7 @@ describe('fleet lock after a Redis stall', () => {
     const loop = watchEventLoop()
     cleanups.push(async () => loop.stop())
     expect((await rawGet(app.url, '/uncached')).status).toBe(200)
-    await until('L2 healthy', async () => l2Of(await cache.health()).ok, RECOVERY_BOUND, 50)
+    await until(async () => l2Of(await cache.health()).ok, RECOVERY_BOUND, 'L2 healthy', { every: 50 })
     const grants = lockGrants(cache)
 
     // Every command blocks for STALL_MS: the L2 read and the lock script each time out after
@@ -762,7 +717,7 @@ describe('fleet lock after a Redis stall', () => {
     const loop = watchEventLoop()
     cleanups.push(async () => loop.stop())
     expect((await rawGet(app.url, '/uncached')).status).toBe(200)
-    await until('L2 healthy', async () => l2Of(await cache.health()).ok, RECOVERY_BOUND, 50)
+    await until(async () => l2Of(await cache.health()).ok, RECOVERY_BOUND, 'L2 healthy', { every: 50 })
     const grants = lockGrants(cache)
 
     // This request takes the lock on /held/lock and stays at the origin until we let it answer...

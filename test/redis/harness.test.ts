@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
-import net from 'node:net'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { alive, tryConnect } from '../helpers/processes.js'
 import { startRedis, type RedisServer, type StartOptions } from '../helpers/redis-server.js'
 
 // Checks of the harness itself: each test starts its own servers, so crashing or freezing one
@@ -22,28 +22,6 @@ afterEach(async () => {
 afterAll(async () => {
   await Promise.all(started.splice(0).map((server) => server.stop()))
 })
-
-/** True if a process with this pid exists (signal 0 only checks). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Resolves with the error code of a raw TCP connect to the port, or 'connected'. */
-function tryConnect(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve('connected')
-    })
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
-  })
-}
 
 /** Milliseconds a promise takes to settle from now. */
 async function timed<T>(work: Promise<T>): Promise<{ value: T; ms: number }> {
@@ -136,22 +114,14 @@ describe('kill and restart', () => {
 })
 
 describe('blocking the server', () => {
-  it('pause(300) blocks every client for about 300 ms', async () => {
+  it.each([
+    ['pause(300) blocks every client', (server: RedisServer) => server.pause(300)],
+    ['sleep(0.3) blocks the whole server', (server: RedisServer) => server.sleep(0.3)],
+  ] as const)('%s for about 300 ms', async (_, block) => {
     const server = await start()
     const client = server.client()
     await client.set('k', 'v')
-    await server.pause(300)
-    const { value, ms } = await timed(client.get('k'))
-    expect(value).toBe('v')
-    expect(ms).toBeGreaterThanOrEqual(250)
-    expect(ms).toBeLessThan(3_000)
-  })
-
-  it('sleep(0.3) blocks the whole server for about 300 ms', async () => {
-    const server = await start()
-    const client = server.client()
-    await client.set('k', 'v')
-    await server.sleep(0.3)
+    await block(server)
     const { value, ms } = await timed(client.get('k'))
     expect(value).toBe('v')
     expect(ms).toBeGreaterThanOrEqual(250)

@@ -1,35 +1,20 @@
 import { createHmac, randomBytes } from 'node:crypto'
-import { createCache, type Cache, type CorralError } from '@corral/core'
-import express5 from 'express5'
 import { describe, expect, it } from 'vitest'
-import { expressFactory } from '../helpers/express.js'
-import { send, type Res } from '../helpers/http.js'
-import { sleep, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
-import { fileRedis } from '../helpers/fleet.js'
+import { fileRedis, healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
+import { until, type RouteSpec } from '../helpers/scenario.js'
 
 // Values in Redis are untrusted: anything that can write to it can plant bytes under an entry's
 // key. Instance A stores real entries; the test then overwrites or copies them with the raw
 // client, and a fresh instance B (empty L1, so it must read Redis) requests the URL. A planted
 // value must never be served: B's origin answers, the value is counted as rejected and removed.
 
-const HOST = 'shop.test'
 const K1 = 'integrity-signing-key-one-0123456789'
 const K2 = 'integrity-signing-key-two-0123456789'
 const STRANGER = 'a-key-none-of-the-instances-has-0123'
 const PLANTED = Buffer.from('PLANTED: bytes someone wrote into Redis')
-const EXPRESS = expressFactory('express5', express5, 5, 'route')
 
 const shared = fileRedis()
 const { cleanups } = shared
-
-interface Instance {
-  readonly name: string
-  readonly cache: Cache
-  readonly app: AppHandle
-  readonly errors: CorralError[]
-  get(path: string): Promise<Res>
-  calls(): number
-}
 
 const namespace = (): string => `integ-${randomBytes(6).toString('hex')}`
 
@@ -49,38 +34,12 @@ const items = (name: string, noStore: boolean): RouteSpec[] => [
   },
 ]
 
-async function instance(name: string, ns: string, signingKeys: readonly string[], noStore = false): Promise<Instance> {
-  const errors: CorralError[] = []
-  const cache = createCache({
-    ttl: '5m',
-    namespace: ns,
-    redis: shared.server.url,
-    ...(signingKeys.length > 0 ? { signingKeys } : {}),
-    // Not a latency test: a slow CI machine must not turn a read into a miss.
-    l2: { timeout: 1000 },
-    onError: (e) => errors.push(e),
-  })
-  cleanups.push(() => cache.close())
-  const app = await EXPRESS.createApp({ cache, routes: items(name, noStore) })
-  cleanups.push(() => app.close())
-  await waitFor(async () => (await cache.health()).status === 'ok', 2000, `${name} connected to Redis`)
-  return {
-    name,
-    cache,
-    app,
-    errors,
-    get: (path) => send(app.url, path, { headers: { host: HOST } }),
-    calls: () => app.calls(),
-  }
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, within: number, what: string): Promise<void> {
-  const deadline = Date.now() + within
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${within} ms waiting for: ${what}`)
-    await sleep(10)
-  }
+/** Instance `name` on namespace `ns`, signing with `signingKeys` (none: it signs nothing), connected to Redis. */
+async function start(name: string, ns: string, signingKeys: readonly string[], noStore = false): Promise<Instance> {
+  const cache = { namespace: ns, redis: shared.server.url, ...(signingKeys.length > 0 ? { signingKeys } : {}) }
+  const i = await instance(name, { cache, routes: items(name, noStore) }, cleanups)
+  await healthy([i], 2000)
+  return i
 }
 
 // ---- the envelope, written independently of codec.ts ----------------------------------------
@@ -172,14 +131,12 @@ async function entryKeysByUrl(ns: string): Promise<Map<string, string>> {
 
 async function storedInRedis(ns: string, urls: readonly string[]): Promise<Map<string, string>> {
   let keys = new Map<string, string>()
-  await waitFor(async () => {
+  await until(async () => {
     keys = await entryKeysByUrl(ns)
     return urls.every((u) => keys.has(u))
   }, 2000, `entries for ${urls.join(', ')} in Redis`)
   return keys
 }
-
-const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
 
 function polluted(): unknown[] {
   const o = Object.prototype as Record<string, unknown>
@@ -274,7 +231,7 @@ const integrity: Case[] = [
  */
 async function plantAndRead(keys: readonly string[], plant: (c: PlantContext) => Plant, readerNoStore = false) {
   const ns = namespace()
-  const a = await instance('A', ns, keys)
+  const a = await start('A', ns, keys)
   for (const url of ['/items/1', '/items/2']) expect(xcache(await a.get(url))).toBe('MISS')
   const stored = await storedInRedis(ns, ['/items/1', '/items/2'])
   const entry = async (url: string): Promise<StoredEntry> => {
@@ -285,7 +242,7 @@ async function plantAndRead(keys: readonly string[], plant: (c: PlantContext) =>
   if (p.noTtl) await shared.raw.set(p.key, p.value)
   else await shared.raw.set(p.key, p.value, 'PX', 60_000)
 
-  const b = await instance('B', ns, keys, readerNoStore)
+  const b = await start('B', ns, keys, readerNoStore)
   const res = await b.get(p.url)
   return { ns, a, b, p, res }
 }
@@ -304,7 +261,7 @@ async function expectRejected(keys: readonly string[], { b, p, res }: Awaited<Re
 
   // Deleted, then (in the background) replaced by B's own entry.
   let now = null as Buffer | null
-  await waitFor(async () => {
+  await until(async () => {
     now = await shared.raw.getBuffer(p.key)
     return now === null || !now.equals(p.value)
   }, 2000, 'the planted value to be removed from Redis')
@@ -353,14 +310,14 @@ describe('planted values in Redis', () => {
 describe('signing keys across instances', () => {
   it('rotation: [k1] entries hit on [k2, k1], miss without errors on [k2]; [k2, k1] signs with k2, which [k2] reads', async () => {
     const ns = namespace()
-    const a = await instance('A', ns, [K1])
+    const a = await start('A', ns, [K1])
     for (const url of ['/items/1', '/items/2']) expect(xcache(await a.get(url))).toBe('MISS')
     const written = await storedInRedis(ns, ['/items/1', '/items/2'])
     const one = written.get('/items/1') as string
     expect(signedWith(K1, one, (await shared.raw.getBuffer(one)) as Buffer)).toBe(true)
 
     // Step 1 of a rotation: the new key first, the old one still listed.
-    const b = await instance('B', ns, [K2, K1])
+    const b = await start('B', ns, [K2, K1])
     for (const url of ['/items/1', '/items/2']) {
       const res = await b.get(url)
       expect(xcache(res)).toBe('HIT')
@@ -377,7 +334,7 @@ describe('signing keys across instances', () => {
     expect(signedWith(K1, three, threeBytes)).toBe(false)
 
     // Step 2: the old key removed. Entries signed with k1 are misses, not errors.
-    const c = await instance('C', ns, [K2])
+    const c = await start('C', ns, [K2])
     const old = await c.get('/items/1')
     expect(xcache(old)).toBe('MISS')
     expect(JSON.parse(old.text)).toEqual({ id: '1', by: 'C', call: 1 })
@@ -389,17 +346,17 @@ describe('signing keys across instances', () => {
     expect(c.errors).toEqual([])
 
     // C replaced the k1 entry with one signed with k2, which B (still listing both) reads.
-    await waitFor(async () => {
+    await until(async () => {
       const bytes = await shared.raw.getBuffer(one)
       return bytes !== null && signedWith(K2, one, bytes)
     }, 2000, "C's k2-signed /items/1 in Redis")
-    const d = await instance('D', ns, [K2, K1])
+    const d = await start('D', ns, [K2, K1])
     const again = await d.get('/items/1')
     expect(xcache(again)).toBe('HIT')
     expect(JSON.parse(again.text)).toMatchObject({ by: 'C' })
 
     // An instance that never got k2 does not serve what the others now write.
-    const e = await instance('E', ns, [K1])
+    const e = await start('E', ns, [K1])
     expect(xcache(await e.get('/items/3'))).toBe('MISS')
     expect(e.cache.stats()).toMatchObject({ rejected: 1, errors: 0 })
     for (const i of [a, b, c, d, e]) expect(i.errors).toEqual([])
@@ -407,12 +364,12 @@ describe('signing keys across instances', () => {
 
   it('a cache without keys serves signed entries without checking the MAC; a cache with keys rejects unsigned ones', async () => {
     const ns = namespace()
-    const signer = await instance('S', ns, [K1])
+    const signer = await start('S', ns, [K1])
     expect(xcache(await signer.get('/items/1'))).toBe('MISS')
     const key = (await storedInRedis(ns, ['/items/1'])).get('/items/1') as string
 
     // No keys: the signed flag is honoured for the layout, the MAC is not verified.
-    const unsigned = await instance('U', ns, [])
+    const unsigned = await start('U', ns, [])
     const hit = await unsigned.get('/items/1')
     expect(xcache(hit)).toBe('HIT')
     expect(JSON.parse(hit.text)).toMatchObject({ by: 'S' })
@@ -424,7 +381,7 @@ describe('signing keys across instances', () => {
     tampered.write('"by":"X"', at)
     expect(signedWith(K1, key, tampered)).toBe(false)
     await shared.raw.set(key, tampered, 'PX', 60_000)
-    const other = await instance('U2', ns, [])
+    const other = await start('U2', ns, [])
     const served = await other.get('/items/1')
     expect(xcache(served)).toBe('HIT')
     expect(JSON.parse(served.text)).toMatchObject({ by: 'X' })
@@ -434,7 +391,7 @@ describe('signing keys across instances', () => {
     expect(xcache(await unsigned.get('/items/2'))).toBe('MISS')
     const two = (await storedInRedis(ns, ['/items/2'])).get('/items/2') as string
     expect(open((await shared.raw.getBuffer(two)) as Buffer).signed).toBe(false)
-    const strict = await instance('K', ns, [K1])
+    const strict = await start('K', ns, [K1])
     const res = await strict.get('/items/2')
     expect(xcache(res)).toBe('MISS')
     expect(JSON.parse(res.text)).toMatchObject({ by: 'K' })
@@ -447,12 +404,12 @@ describe('after a rejection', () => {
   it('after B rejected a planted value and stored its own, a third instance gets a HIT on B\'s entry', async () => {
     const { ns, b, p } = await plantAndRead([K1], (c) => ({ url: '/items/1', key: c.one.key, value: randomBytes(300) }))
     expect(b.cache.stats().rejected).toBe(1)
-    await waitFor(async () => {
+    await until(async () => {
       const bytes = await shared.raw.getBuffer(p.key)
       // Until then the key holds the planted bytes or nothing: check the MAC before parsing.
       return bytes !== null && signedWith(K1, p.key, bytes) && open(bytes).meta.url === '/items/1'
     }, 2000, "B's entry in Redis")
-    const c = await instance('C', ns, [K1])
+    const c = await start('C', ns, [K1])
     const res = await c.get('/items/1')
     expect(xcache(res)).toBe('HIT')
     expect(JSON.parse(res.text)).toMatchObject({ by: 'B' })
@@ -464,7 +421,7 @@ describe('after a rejection', () => {
     expect(xcache(res)).toBe('MISS')
     expect(res.headers['cache-control']).toBe('no-store')
     expect(b.cache.stats()).toMatchObject({ rejected: 1, stored: 0, errors: 0 })
-    await waitFor(async () => (await shared.raw.exists(p.key)) === 0, 2000, 'the planted key to be deleted')
+    await until(async () => (await shared.raw.exists(p.key)) === 0, 2000, 'the planted key to be deleted')
     expect(polluted()).toEqual([undefined, undefined, undefined])
   })
 })

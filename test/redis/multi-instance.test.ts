@@ -1,16 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { CorralError, createCache, StoreError, type Cache, type CacheOptions } from '@corral/core'
-import express5 from 'express5'
+import { CorralError, StoreError, type CacheOptions } from '@corral/core'
 import fastify5 from 'fastify5'
 import { describe, expect, it } from 'vitest'
-import { expressFactory } from '../helpers/express.js'
 import { fastifyFactory } from '../helpers/fastify.js'
-import { send, type Res, type SendOptions } from '../helpers/http.js'
-import { startRedis, type Redis } from '../helpers/redis-server.js'
-import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
-import { fileRedis } from '../helpers/fleet.js'
+import { FLEET_HOST, fileRedis, instance, xcache, type Instance, type InstanceOptions } from '../helpers/fleet.js'
+import { send, type Res } from '../helpers/http.js'
+import { startRedis } from '../helpers/redis-server.js'
+import { signal, until, type AdapterFactory, type RouteSpec } from '../helpers/scenario.js'
 
-// Two app instances in this process share one private redis-shared.server, the way two processes behind
+// Two app instances in this process share one private redis-server, the way two processes behind
 // a load balancer would: each has its own cache (L1) and origin counter, and only Redis connects
 // them. Every test uses a namespace of its own on the file's server.
 //
@@ -46,104 +44,50 @@ const MESSAGE_WITHIN = L1_TTL / 2
  */
 const BURST_WITHIN = LOCK_TIMEOUT / 2
 
-const HOST = 'shop.test'
-const EXPRESS: AdapterFactory = expressFactory('express5', express5, 5, 'route')
 const FASTIFY: AdapterFactory = fastifyFactory('fastify5', fastify5)
 const MiB = 1024 * 1024
 
 const shared = fileRedis()
 const { cleanups } = shared
 
-interface Instance {
-  readonly name: string
-  readonly cache: Cache
-  readonly app: AppHandle
-  /** Every error the cache passed to onError. */
-  readonly errors: CorralError[]
-  get(path: string, options?: SendOptions): Promise<Res>
-  calls(route?: string): number
-}
-
-interface InstanceOptions {
-  readonly factory?: AdapterFactory
-  readonly cache?: CacheOptions
-  /** Defaults to the file's server. */
-  readonly redis?: string
-}
-
 const namespace = (): string => `mi-${randomBytes(6).toString('hex')}`
 
-async function instance(
-  name: string,
-  ns: string,
-  routes: (name: string) => readonly RouteSpec[],
-  options: InstanceOptions = {},
-): Promise<Instance> {
-  const errors: CorralError[] = []
-  const cache = createCache({
-    ttl: '5m',
-    namespace: ns,
-    redis: options.redis ?? shared.server.url,
-    // Generous deadlines: these tests are about sharing, not latency, and a busy CI machine must
-    // not turn a read into a miss. The fault tests cover the deadlines.
-    l2: { timeout: 1000 },
-    onError: (e) => errors.push(e),
-    ...options.cache,
-  })
-  cleanups.push(() => cache.close())
-  const app = await (options.factory ?? EXPRESS).createApp({ cache, routes: routes(name) })
-  cleanups.push(() => app.close())
-  return {
-    name,
-    cache,
-    app,
-    errors,
-    get: (path, o) => send(app.url, path, { ...o, headers: { host: HOST, ...o?.headers } }),
-    calls: (route) => app.calls(route),
+/** What differs between the instances of a test: the adapter, and cache options over the file's defaults. */
+interface Variant {
+  readonly factory?: AdapterFactory
+  readonly cache?: CacheOptions
+}
+
+/** Instance `name` on namespace `ns` of the file's server (unless `variant.cache.redis` says otherwise). */
+function start(name: string, ns: string, routes: (name: string) => readonly RouteSpec[], variant: Variant = {}): Promise<Instance> {
+  const options: InstanceOptions = {
+    cache: { namespace: ns, redis: shared.server.url, ...variant.cache },
+    routes: routes(name),
+    factory: variant.factory,
   }
+  return instance(name, options, cleanups)
 }
 
 /** Two instances on one namespace, connected and subscribed to each other's messages. */
 async function pair(
   routes: (name: string) => readonly RouteSpec[],
-  options: { a?: InstanceOptions; b?: InstanceOptions } = {},
+  variants: { a?: Variant; b?: Variant } = {},
 ): Promise<{ ns: string; a: Instance; b: Instance }> {
   const ns = namespace()
-  const a = await instance('A', ns, routes, options.a)
-  const b = await instance('B', ns, routes, options.b)
+  const a = await start('A', ns, routes, variants.a)
+  const b = await start('B', ns, routes, variants.b)
   await connected(ns, [a, b])
   return { ns, a, b }
 }
 
 /** Waits until every instance's Redis round trip works and both listen on the bus and fill channels. */
 async function connected(ns: string, instances: readonly Instance[], within = CONNECTED_WITHIN): Promise<void> {
-  await waitFor(async () => {
+  await until(async () => {
     const health = await Promise.all(instances.map((i) => i.cache.health()))
     if (!health.every((h) => h.status === 'ok')) return false
     const reply = (await shared.raw.pubsub('NUMSUB', `${ns}:v1:bus`, `${ns}:v1:fill`)) as (string | number)[]
     return Number(reply[1]) === instances.length && Number(reply[3]) === instances.length
   }, within, 'instances connected to Redis and subscribed')
-}
-
-/** Polls `check` every 10 ms until it holds; fails the test after `within` ms. */
-async function waitFor(check: () => boolean | Promise<boolean>, within: number, what: string): Promise<void> {
-  const deadline = Date.now() + within
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${within} ms waiting for: ${what}`)
-    await sleep(10)
-  }
-}
-
-interface Deferred {
-  readonly promise: Promise<void>
-  resolve(): void
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void
-  const promise = new Promise<void>((r) => (resolve = r))
-  return { promise, resolve }
 }
 
 /** Fails with `what` unless `promise` settles within `ms`. */
@@ -241,7 +185,6 @@ async function storedInRedis(ns: string, urls: readonly string[], instances: rea
   return keys
 }
 
-const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
 const json = (res: Res): { id: string; price: number; by: string; call: number } => JSON.parse(res.text)
 
 /**
@@ -344,7 +287,7 @@ describe('two instances on one Redis', () => {
       let insts: Instance[] = []
       let waitingWhenAnswered = -1
       const origin = async () => {
-        await waitFor(() => waiting(...insts) >= 99, BURST_WITHIN, 'the other 99 requests to wait for the fill').catch(() => undefined)
+        await until(() => waiting(...insts) >= 99, BURST_WITHIN, 'the other 99 requests to wait for the fill').catch(() => undefined)
         waitingWhenAnswered = waiting(...insts)
       }
       const { a, b } = await pair(catalogue(db, origin))
@@ -384,7 +327,7 @@ describe('two instances on one Redis', () => {
       await expect(a.cache.invalidate({ tags: ['product:1'] })).resolves.toBeGreaterThanOrEqual(1)
       expect(await entryKeys(ns)).toEqual([])
       // B's L1 would answer for l1Ttl (10 s) on its own: only the message clears it sooner.
-      await waitFor(() => b.cache.stats().entries === 0, MESSAGE_WITHIN, "B's L1 to drop the invalidated entry")
+      await until(() => b.cache.stats().entries === 0, MESSAGE_WITHIN, "B's L1 to drop the invalidated entry")
 
       const fresh = await b.get('/products/1')
       expect(xcache(fresh)).toBe('MISS')
@@ -397,12 +340,12 @@ describe('two instances on one Redis', () => {
       const db = new Map([['1', 10]])
       const { ns, a, b } = await warmBoth(db)
 
-      const put = await send(a.app.url, '/products/1', { method: 'PUT', headers: { host: HOST } })
+      const put = await send(a.app.url, '/products/1', { method: 'PUT', headers: { host: FLEET_HOST } })
       expect(put.status).toBe(200)
       expect(db.get('1')).toBe(11)
       // The helper finishes the invalidation (L1 and L2) before the response completes.
       expect(await entryKeys(ns)).toEqual([])
-      await waitFor(() => b.cache.stats().entries === 0, MESSAGE_WITHIN, "B's L1 to drop the invalidated entry")
+      await until(() => b.cache.stats().entries === 0, MESSAGE_WITHIN, "B's L1 to drop the invalidated entry")
 
       const fresh = await b.get('/products/1')
       expect(xcache(fresh)).toBe('MISS')
@@ -444,7 +387,7 @@ describe('two instances on one Redis', () => {
       expect([...(await keysByUrl(ns)).keys()]).toEqual(['/other/1'])
 
       // A's L1 copies went with them (the message): its next /products/2 goes to the origin.
-      await waitFor(() => a.cache.stats().entries === 1, MESSAGE_WITHIN, "A's L1 to keep only /other/1")
+      await until(() => a.cache.stats().entries === 1, MESSAGE_WITHIN, "A's L1 to keep only /other/1")
       expect(xcache(await a.get('/products/2'))).toBe('MISS')
       expect(xcache(await a.get('/other/1'))).toBe('HIT')
       expect([...a.errors, ...b.errors]).toEqual([])
@@ -471,8 +414,8 @@ describe('two instances on one Redis', () => {
       { messageLost = false }: { messageLost?: boolean } = {},
     ) {
       const db = new Map([['1', 1]])
-      const started = deferred()
-      const answer = deferred()
+      const started = signal()
+      const answer = signal()
       const routes = (name: string): RouteSpec[] => [
         {
           method: 'GET',
@@ -532,7 +475,7 @@ describe('two instances on one Redis', () => {
 
     it('a mutation route on B (invalidate() helper) during A\'s fill wins too', async () => {
       const p = await raceFill(async ({ b }) => {
-        const put = await send(b.app.url, '/products/1', { method: 'PUT', headers: { host: HOST } })
+        const put = await send(b.app.url, '/products/1', { method: 'PUT', headers: { host: FLEET_HOST } })
         expect(put.status).toBe(200)
       })
       const res = await p.a.get('/products/1')
@@ -576,11 +519,11 @@ describe('two instances on one Redis', () => {
       const origin = async (name: string, call: number) => {
         const inst = byName.get(name) as Instance
         if (call !== 1) return
-        await waitFor(() => waiting(inst) >= 49, BURST_WITHIN, `the other 49 requests on ${name} to wait for the fill`).catch(() => undefined)
+        await until(() => waiting(inst) >= 49, BURST_WITHIN, `the other 49 requests on ${name} to wait for the fill`).catch(() => undefined)
         waitingWhenAnswered.set(name, waiting(inst))
       }
-      const a = await instance('A', ns, catalogue(db, origin), { redis: down.url })
-      const b = await instance('B', ns, catalogue(db, origin), { redis: down.url })
+      const a = await start('A', ns, catalogue(db, origin), { cache: { redis: down.url } })
+      const b = await start('B', ns, catalogue(db, origin), { cache: { redis: down.url } })
       byName.set('A', a).set('B', b)
       expect((await a.cache.health()).status).toBe('degraded')
 
@@ -600,7 +543,7 @@ describe('two instances on one Redis', () => {
       await down.restart()
       // The clients' next reconnection attempt (they back off up to 2 s), then the eviction policy
       // (INFO) and the health round trip, each under the write deadline.
-      await waitFor(
+      await until(
         async () => (await Promise.all([a.cache.health(), b.cache.health()])).every((h) => h.status === 'ok'),
         RECONNECT_MAX_MS + 2 * WRITE_TIMEOUT + MARGIN,
         'both instances back on Redis',
@@ -621,7 +564,7 @@ describe('two instances on one Redis', () => {
       const down = await startRedis()
       cleanups.push(() => down.stop())
       await down.kill()
-      const a = await instance('A', namespace(), catalogue(new Map()), { redis: down.url })
+      const a = await start('A', namespace(), catalogue(new Map()), { cache: { redis: down.url } })
       const outcome = await a.cache.clear().then(
         () => 'resolved',
         (err: unknown) => err,
@@ -642,7 +585,7 @@ describe('two instances on one Redis', () => {
       const queued = (): number => (own as unknown as { offlineQueue: { length: number } }).offlineQueue.length
       const ns = namespace()
       const timeout = 50
-      const a = await instance('A', ns, catalogue(new Map()), { cache: { redis: own, l2: { timeout } } })
+      const a = await start('A', ns, catalogue(new Map()), { cache: { redis: own, l2: { timeout } } })
       expect(own.status).toBe('wait')
       expect(xcache(await a.get('/products/1'))).toBe('MISS') // the request path sends nothing
       await expect(a.cache.clear()).rejects.toBeInstanceOf(StoreError)
@@ -658,7 +601,7 @@ describe('two instances on one Redis', () => {
       // The replay is a handful of steps (the log, a SCAN of the namespace, the message), each under
       // the write deadline (4 × l2.timeout); one that times out on a busy machine runs again after
       // the next call that succeeds (the health checks polled here).
-      await waitFor(caught, 10 * 4 * timeout + MARGIN, 'the refused invalidations to run')
+      await until(caught, 10 * 4 * timeout + MARGIN, 'the refused invalidations to run')
       const log = await redis.client().xrange(`${ns}:v1:log`, '-', '+')
       expect(log.map(([, fields]) => JSON.parse(fields[1] as string))).toContainEqual(expect.objectContaining({ all: true }))
     })

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { Redis } from 'ioredis'
 import { afterEach, describe, expect, it } from 'vitest'
+import { alive, tryConnect } from '../helpers/processes.js'
 import { startSentinelGroup, type SentinelGroup, type StartSentinelOptions } from '../helpers/redis-sentinel.js'
+import { until } from '../helpers/scenario.js'
 
 // Checks of the Sentinel harness itself: each test starts its own group (2 servers, 3 sentinels),
 // so a failover in one never affects another. Nothing sleeps for a fixed time: every wait polls
@@ -45,54 +46,6 @@ const TEST_TIMEOUT_MS = 45_000
 const IOREDIS_DEFAULT_MAX_BACKOFF_MS = 5_200
 /** group.client() reconnects (and re-asks the sentinels) at most 500 ms apart. */
 const HARNESS_CLIENT_MAX_BACKOFF_MS = 500
-
-/** True if a process with this pid exists (signal 0 only checks). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Resolves with the error code of a raw TCP connect to the port, or 'connected'. */
-function tryConnect(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve('connected')
-    })
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message))
-  })
-}
-
-/**
- * Repeats `attempt` until it returns true; throws after `timeoutMs` with the last outcome. Each
- * attempt is cut off at the deadline too: an ioredis command may wait for a reconnect.
- */
-async function eventually(what: string, timeoutMs: number, attempt: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let last = 'no attempt finished'
-  for (;;) {
-    const remaining = deadline - Date.now()
-    if (remaining <= 0) throw new Error(`${what}: not within ${timeoutMs} ms; last attempt: ${last}`)
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('attempt still pending at the deadline')), remaining)
-    })
-    try {
-      if (await Promise.race([attempt(), timeout])) return
-      last = 'returned false'
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err)
-    } finally {
-      clearTimeout(timer)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 /** `[k1, v1, k2, v2, ...]` → { k1: v1, ... } */
 function pairs(reply: unknown): Record<string, string> {
@@ -190,10 +143,10 @@ describe('failover', () => {
 
       // +switch-master has been published by the time failover() resolves: one reconnect.
       const newPrimary = second.client()
-      await eventually('the client writes to the new primary', HARNESS_CLIENT_MAX_BACKOFF_MS + MARGIN_MS, async () => {
+      await until(async () => {
         await client.set('after', 'x')
         return (await newPrimary.get('after')) === 'x'
-      })
+      }, HARNESS_CLIENT_MAX_BACKOFF_MS + MARGIN_MS, 'the client writes to the new primary')
       await expect(client.info('server')).resolves.toMatch(new RegExp(`^tcp_port:${second.port}\\r?$`, 'm'))
       await expect(client.get('before')).resolves.toBe('1')
     },
@@ -222,10 +175,10 @@ describe('failover', () => {
 
       // The kill cut the client off; it keeps re-asking the sentinels with ioredis' backoff.
       const newPrimary = second.client()
-      await eventually('the client writes to the promoted replica', IOREDIS_DEFAULT_MAX_BACKOFF_MS + MARGIN_MS, async () => {
+      await until(async () => {
         await client.set('after', '2')
         return (await newPrimary.get('after')) === '2'
-      })
+      }, IOREDIS_DEFAULT_MAX_BACKOFF_MS + MARGIN_MS, 'the client writes to the promoted replica')
       await expect(client.get('before')).resolves.toBe('1')
       // Nothing is left to promote until the test restarts the killed server.
       await expect(group.failover()).rejects.toThrow(new RegExp(`server ${first.port} is not running`))

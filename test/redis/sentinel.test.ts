@@ -3,13 +3,13 @@ import { randomBytes } from 'node:crypto'
 import express5 from 'express5'
 import fastify5 from 'fastify5'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createCache, type Cache, type CacheHealth, type CorralError, type Duration } from '@corral/core'
+import type { CacheHealth, Duration } from '@corral/core'
 import { expressFactory } from '../helpers/express.js'
 import { fastifyFactory } from '../helpers/fastify.js'
-import { send, type Res } from '../helpers/http.js'
+import { FLEET_HOST, instance, xcache, type Instance } from '../helpers/fleet.js'
 import { between, formatSummary, startLoad, summarize, type Load, type Sample } from '../helpers/load.js'
 import { startSentinelGroup, type Failover, type Redis, type RedisServer, type SentinelGroup } from '../helpers/redis-sentinel.js'
-import { sleep, type AdapterFactory, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
+import { sleep, until, type AdapterFactory, type RouteSpec, type UntilOptions } from '../helpers/scenario.js'
 import { runCleanups } from '../helpers/setup.js'
 
 // Corral on Redis Sentinel (createCache({ redis: { sentinels, name } })) while the primary changes:
@@ -24,8 +24,6 @@ import { runCleanups } from '../helpers/setup.js'
 
 const EXPRESS: AdapterFactory = expressFactory('express5', express5, 5, 'route')
 const FASTIFY: AdapterFactory = fastifyFactory('fastify5', fastify5)
-/** Both instances are behind one name, as behind a load balancer: the Host is part of the key. */
-const HOST = 'shop.test'
 
 /** Time the origin takes per call. */
 const ORIGIN_MS = 2
@@ -186,88 +184,32 @@ function group(name: keyof NonNullable<typeof groups>): SentinelGroup {
   return groups[name]
 }
 
-interface Instance {
-  readonly name: string
-  readonly cache: Cache
-  readonly app: AppHandle
-  /** Every error the cache passed to onError. */
-  readonly errors: CorralError[]
-  /** A GET with the shared Host header. */
-  get(path: string, headers?: Readonly<Record<string, string>>): Promise<Res>
-  calls(route?: string): number
-}
-
-async function instance(name: string, factory: AdapterFactory, g: SentinelGroup, ns: string, l1Ttl: Duration): Promise<Instance> {
-  const errors: CorralError[] = []
-  const cache = createCache({
-    ttl: '5m',
-    namespace: ns,
-    redis: g.clientOptions(),
-    lockTimeout: LOCK_TIMEOUT,
-    l2: { timeout: L2_TIMEOUT, l1Ttl },
-    onError: (e) => {
-      if (errors.length < 10_000) errors.push(e)
-    },
-  })
-  cleanups.push(() => cache.close())
-  const app = await factory.createApp({ cache, routes: routes(name) })
-  cleanups.push(() => app.close())
-  return {
-    name,
-    cache,
-    app,
-    errors,
-    get: (path, headers) => send(app.url, path, { headers: { host: HOST, ...headers } }),
-    calls: (route) => app.calls(route),
-  }
+/** Instance `name` on namespace `ns` of the group, with the L2 deadlines this file is about. */
+function start(name: string, factory: AdapterFactory, g: SentinelGroup, ns: string, l1Ttl: Duration): Promise<Instance> {
+  const cache = { namespace: ns, redis: g.clientOptions(), lockTimeout: LOCK_TIMEOUT, l2: { timeout: L2_TIMEOUT, l1Ttl } }
+  return instance(name, { cache, routes: routes(name), factory }, cleanups)
 }
 
 /** An Express 5 instance (A) and a Fastify 5 instance (B) on one namespace of the group, connected and subscribed. */
 async function pair(g: SentinelGroup, l1Ttl: Duration): Promise<{ ns: string; a: Instance; b: Instance; admin: Redis }> {
   const ns = `sent-${randomBytes(6).toString('hex')}`
-  const a = await instance('A', EXPRESS, g, ns, l1Ttl)
-  const b = await instance('B', FASTIFY, g, ns, l1Ttl)
+  const a = await start('A', EXPRESS, g, ns, l1Ttl)
+  const b = await start('B', FASTIFY, g, ns, l1Ttl)
   // A client of the harness's own that follows the primary (for NUMSUB, SCAN, WAIT).
   const admin = g.client({ failoverDetector: true })
-  await waitFor('both instances healthy and subscribed to the bus and fill channels', 10_000, async () => {
+  await until(async () => {
     const health = await Promise.all([a, b].map((i) => i.cache.health()))
     if (!health.every((h) => h.status === 'ok')) return false
     const reply = (await admin.pubsub('NUMSUB', `${ns}:v1:bus`, `${ns}:v1:fill`)) as (string | number)[]
     return Number(reply[1]) === 2 && Number(reply[3]) === 2
-  })
+  }, 10_000, 'both instances healthy and subscribed to the bus and fill channels', POLL)
   return { ns, a, b, admin }
 }
 
 // ---- helpers -------------------------------------------------------------------------------
 
-/**
- * Repeats `check` every 25 ms until it holds; throws after `within` ms with the last outcome. Each
- * attempt is cut off at the deadline too (a command may wait on a reconnecting client).
- */
-async function waitFor(what: string, within: number, check: () => boolean | Promise<boolean>): Promise<number> {
-  const started = performance.now()
-  let last = 'no attempt finished'
-  for (;;) {
-    const remaining = started + within - performance.now()
-    if (remaining <= 0) throw new Error(`timed out after ${within} ms waiting for: ${what} (last attempt: ${last})`)
-    let timer: NodeJS.Timeout | undefined
-    try {
-      const ok = await Promise.race([
-        Promise.resolve().then(check),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('attempt still pending at the deadline')), remaining)
-        }),
-      ])
-      if (ok) return performance.now() - started
-      last = 'false'
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err)
-    } finally {
-      clearTimeout(timer)
-    }
-    await sleep(25)
-  }
-}
+/** Polls of the instances and the group: every 25 ms, so that they add little to the load measured. */
+const POLL: UntilOptions = { every: 25 }
 
 type L2Health = {
   ok: boolean
@@ -347,7 +289,7 @@ function startSharedLoad(instances: readonly Instance[], paths: readonly string[
         settled = true
         resolve({ path, instance: name, start, ms: performance.now() - start, ...s })
       }
-      const req = http.get({ host: target.hostname, port: target.port, path, agent: agents[k], headers: { host: HOST } }, (res) => {
+      const req = http.get({ host: target.hostname, port: target.port, path, agent: agents[k], headers: { host: FLEET_HOST } }, (res) => {
         res.resume()
         res.on('end', () => {
           const v = res.headers['x-cache']
@@ -391,8 +333,6 @@ async function stopLoad<T>(l: { stop(): Promise<T> }): Promise<T> {
   return l.stop()
 }
 
-const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
-
 /** A server of the group by port, and a client to it (closed by the server's stop()). */
 function serverAt(g: SentinelGroup, port: number): RedisServer {
   const s = g.servers.find((x) => x.port === port)
@@ -417,7 +357,7 @@ async function entryOn(client: Redis, ns: string, path: string): Promise<boolean
  */
 async function l2Resumes(a: Instance, b: Instance, ns: string, newPrimary: Redis, within: number): Promise<{ ms: number; tries: number }> {
   let tries = 0
-  const ms = await waitFor('a fresh key filled on A to be a HIT on B, from the new primary', within, async () => {
+  const ms = await until(async () => {
     const path = `/fresh/${++tries}`
     const filled = await a.get(path)
     if (filled.status !== 200) throw new Error(`A answered ${filled.status} for ${path}`)
@@ -427,7 +367,7 @@ async function l2Resumes(a: Instance, b: Instance, ns: string, newPrimary: Redis
     if (xcache(res) !== 'HIT' || b.calls('GET /fresh/:id') !== bCalls) return false
     // B may have read it from the old primary: only the new one counts.
     return entryOn(newPrimary, ns, path)
-  })
+  }, within, 'a fresh key filled on A to be a HIT on B, from the new primary', POLL)
   return { ms, tries }
 }
 
@@ -476,8 +416,11 @@ async function underLoad(kind: 'failover' | 'kill'): Promise<void> {
   const tTrigger = tSwitched - fo.ms
   const newPrimary = serverAt(g, fo.to).client({ disableClientInfo: true, connectTimeout: 1_000, commandTimeout: 1_000 })
   const resumed = await l2Resumes(a, b, ns, newPrimary, RESUME_BOUND_MS)
-  const healthyAfter = await waitFor('both instances healthy after the switch', HEALTHY_BOUND_MS, async () =>
-    (await Promise.all([a, b].map((i) => i.cache.health()))).every((h) => h.status === 'ok'),
+  const healthyAfter = await until(
+    async () => (await Promise.all([a, b].map((i) => i.cache.health()))).every((h) => h.status === 'ok'),
+    HEALTHY_BOUND_MS,
+    'both instances healthy after the switch',
+    POLL,
   )
   const tRecovered = performance.now()
   const run: SwitchRun = { fo, tTrigger, tSwitched, tRecovered }
@@ -588,10 +531,10 @@ describe('Redis Sentinel: invalidations during a failover', () => {
 
     // Fill on A, wait until Redis has it, then read on B (an L2 hit, now in B's L1) and on A again (L1).
     for (const path of [...items, ...controls]) expect(xcache(await a.get(path)), `A ${path}`).toBe('MISS')
-    await waitFor('every entry written to Redis', 5_000, async () => {
+    await until(async () => {
       for (const path of [...items, ...controls]) if (!(await entryOn(admin, ns, path))) return false
       return true
-    })
+    }, 5_000, 'every entry written to Redis', POLL)
     for (const path of [...items, ...controls]) expect(xcache(await b.get(path)), `B ${path}`).toBe('HIT')
     for (const path of [...items, ...controls]) expect(xcache(await a.get(path)), `A ${path}`).toBe('HIT')
     expect(a.calls('GET /items/:id')).toBe(ITEMS + CONTROLS)
@@ -646,12 +589,12 @@ describe('Redis Sentinel: invalidations during a failover', () => {
     // healthy and have nothing left to replay.
     await g.settle()
     const tSettled = performance.now()
-    const healthyAfter = await waitFor('both instances healthy with no pending invalidation', HEALTHY_BOUND_MS, async () => {
+    const healthyAfter = await until(async () => {
       const hs = await Promise.all([a, b].map((i) => i.cache.health()))
       return hs.every((h) => h.status === 'ok' && l2Of(h).pendingInvalidations === 0)
-    })
+    }, HEALTHY_BOUND_MS, 'both instances healthy with no pending invalidation', POLL)
     // No promise stays pending: every one has settled by now (each step has a deadline).
-    await waitFor('every invalidation promise settled', RESUME_BOUND_MS, () => records.every((r) => r.outcome !== 'pending'))
+    await until(() => records.every((r) => r.outcome !== 'pending'), RESUME_BOUND_MS, 'every invalidation promise settled', POLL)
     await Promise.all(promises)
     const seen = await health.stop()
 
@@ -666,7 +609,7 @@ describe('Redis Sentinel: invalidations during a failover', () => {
     for (const i of [b, a]) {
       for (let item = 0; item < ITEMS; item++) {
         const before = i.calls('GET /items/:id')
-        const res = await i.get(`/items/${item}`, { 'x-probe': '1' })
+        const res = await i.get(`/items/${item}`, { headers: { 'x-probe': '1' } })
         expect(res.status).toBe(200)
         const fromCache = i.calls('GET /items/:id') === before
         if (fromCache || xcache(res) !== 'MISS') {
@@ -678,7 +621,7 @@ describe('Redis Sentinel: invalidations during a failover', () => {
     for (const i of [b, a]) {
       for (const path of controls) {
         const before = i.calls('GET /items/:id')
-        const res = await i.get(path, { 'x-probe': '1' })
+        const res = await i.get(path, { headers: { 'x-probe': '1' } })
         if (xcache(res) === 'HIT' && i.calls('GET /items/:id') === before) controlsServed.push(`${i.name} ${path}`)
       }
     }
@@ -729,7 +672,7 @@ describe('Redis Sentinel: invalidations during a failover', () => {
     const { ns, a, b, admin } = await pair(g, L1_TTL_LONG)
     const path = '/items/w'
     expect(xcache(await a.get(path))).toBe('MISS')
-    await waitFor('the entry written to Redis', 5_000, () => entryOn(admin, ns, path))
+    await until(() => entryOn(admin, ns, path), 5_000, 'the entry written to Redis', POLL)
     expect(xcache(await b.get(path))).toBe('HIT')
     await admin.set(`${ns}:test:marker`, '1')
     expect(await admin.wait(1, 5_000)).toBe(1)
@@ -744,7 +687,7 @@ describe('Redis Sentinel: invalidations during a failover', () => {
       agreed = true
     })
     // The sentinels have sent REPLICAOF NO ONE: the replica is a primary, nobody has been told yet.
-    await waitFor('the replica to be promoted', g.failoverTimeoutMs + MARGIN_MS, async () => /^role:master\r?$/m.test(await onPromoted.info('replication')))
+    await until(async () => /^role:master\r?$/m.test(await onPromoted.info('replication')), g.failoverTimeoutMs + MARGIN_MS, 'the replica to be promoted', POLL)
     const inWindow = !agreed
     const outcome = await a.cache.invalidate({ tags: ['item:w'] }).then(
       (removed) => `resolved (${removed} removed)`,
@@ -754,10 +697,10 @@ describe('Redis Sentinel: invalidations during a failover', () => {
     const newPrimary = serverAt(g, fo.to).client({ disableClientInfo: true, connectTimeout: 1_000, commandTimeout: 1_000 })
     // Both instances on the new primary (a fresh key crosses from A to B through it), healthy, nothing to replay.
     await l2Resumes(a, b, ns, newPrimary, RESUME_BOUND_MS)
-    await waitFor('both instances healthy with no pending invalidation', HEALTHY_BOUND_MS, async () => {
+    await until(async () => {
       const hs = await Promise.all([a, b].map((i) => i.cache.health()))
       return hs.every((h) => h.status === 'ok' && l2Of(h).pendingInvalidations === 0)
-    })
+    }, HEALTHY_BOUND_MS, 'both instances healthy with no pending invalidation', POLL)
 
     const where = {
       invalidation: outcome,
@@ -769,7 +712,7 @@ describe('Redis Sentinel: invalidations during a failover', () => {
     const probes: Record<string, string | undefined> = {}
     for (const i of [b, a]) {
       const before = i.calls('GET /items/:id')
-      const res = await i.get(path, { 'x-probe': '1' })
+      const res = await i.get(path, { headers: { 'x-probe': '1' } })
       probes[i.name] = i.calls('GET /items/:id') === before ? `${xcache(res)} without an origin call` : xcache(res)
     }
     expect(inWindow, 'the invalidation was not made in the window (the test needs it there)').toBe(true)

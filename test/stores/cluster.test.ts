@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { createCache, MemoryStore, RedisStore, TieredStore, type Cache, type CorralError, type InvalidateSelectors } from '@corral/core'
+import { MemoryStore, RedisStore, TieredStore, type InvalidateSelectors } from '@corral/core'
 import { normalizeSelectors } from '@corral/core/store'
-import express5 from 'express5'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { expressFactory } from '../helpers/express.js'
-import { send, type Res } from '../helpers/http.js'
+import { instance, xcache, type Instance } from '../helpers/fleet.js'
+import type { Res } from '../helpers/http.js'
 import { startCluster, type Cluster, type ClusterOptions, type RedisCluster } from '../helpers/redis-cluster.js'
 import type { Redis } from '../helpers/redis-server.js'
-import { sleep, type AppHandle, type RouteSpec } from '../helpers/scenario.js'
+import { until, type RouteSpec } from '../helpers/scenario.js'
 import { runCleanups } from '../helpers/setup.js'
 import {
   expectSameResponse,
@@ -54,17 +53,6 @@ const STORE_READY_WITHIN = WRITE_TIMEOUT + MARGIN
 /** A message one instance publishes reaches another well before `l1Ttl`, the bound on a lost one. */
 const MESSAGE_WITHIN = L1_TTL / 2
 
-/** Calls `probe` every 20 ms until `done` accepts its answer; fails after `withinMs`, naming `what`. */
-async function until<T>(what: string, probe: () => T | Promise<T>, done: (v: T) => boolean, withinMs: number): Promise<T> {
-  const deadline = Date.now() + withinMs
-  for (;;) {
-    const v = await probe()
-    if (done(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out after ${withinMs} ms waiting for ${what}; last value: ${String(v)}`)
-    await sleep(20)
-  }
-}
-
 let cluster: RedisCluster
 /** A standalone connection to each master, to see what each one holds. */
 let masters: Redis[]
@@ -82,9 +70,9 @@ afterAll(async () => {
 })
 
 /** A new Cluster client, once it knows the slots and is ready (a store sends nothing before). */
-async function connect(): Promise<Cluster> {
-  const client = cluster.client()
-  await until('the Cluster client to be ready', () => client.status, (s) => s === 'ready', CLIENT_READY_WITHIN)
+async function connect(clientOptions?: ClusterOptions): Promise<Cluster> {
+  const client = cluster.client(clientOptions)
+  await until(() => client.status === 'ready', CLIENT_READY_WITHIN, 'the Cluster client to be ready')
   return client
 }
 
@@ -103,9 +91,8 @@ async function openStore(
   opened: Cleanup[],
   clientOptions?: ClusterOptions,
 ): Promise<StoreUnderTest> {
-  const client = cluster.client(clientOptions)
+  const client = await connect(clientOptions)
   opened.push(async () => client.disconnect())
-  await until('the Cluster client to be ready', () => client.status, (s) => s === 'ready', CLIENT_READY_WITHIN)
   const l2 = new RedisStore({ redis: client, timeout: L2_TIMEOUT, maxEntryBytes })
   const store =
     kind === 'redis'
@@ -114,7 +101,7 @@ async function openStore(
   opened.push(() => store.close())
   const host = new TestHost(namespace)
   store.attach(host)
-  await until('the Redis store to be ready', () => l2.isReady(), (ready) => ready, STORE_READY_WITHIN)
+  await until(() => l2.isReady(), STORE_READY_WITHIN, 'the Redis store to be ready')
   return {
     store,
     host,
@@ -321,16 +308,6 @@ describe.each(KINDS)('$name on a Redis Cluster: keys are spread over the masters
 
 // ---- two application instances, each with its own Cluster client -----------------------------
 
-const HOST = 'shop.test'
-const EXPRESS = expressFactory('express5', express5, 5, 'route')
-
-interface Instance {
-  readonly cache: Cache
-  readonly app: AppHandle
-  readonly errors: CorralError[]
-  get(path: string): Promise<Res>
-}
-
 describe('two instances, each with createCache({ redis: <its own Cluster client> })', () => {
   const cleanups: Cleanup[] = []
   afterEach(() => runCleanups(cleanups))
@@ -354,16 +331,12 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     ]
   }
 
-  async function instance(name: string, ns: string, db: Map<string, number>, origin: (() => Promise<void>) | undefined): Promise<Instance> {
-    const client = cluster.client()
+  /** Instance `name` on namespace `ns`, given a Cluster client of its own (as an application would). */
+  async function start(name: string, ns: string, db: Map<string, number>, origin: (() => Promise<void>) | undefined): Promise<Instance> {
+    const client = await connect()
     cleanups.push(async () => client.disconnect())
-    await until('the Cluster client to be ready', () => client.status, (s) => s === 'ready', CLIENT_READY_WITHIN)
-    const errors: CorralError[] = []
-    const cache = createCache({ ttl: '5m', namespace: ns, redis: client, l2: { timeout: L2_TIMEOUT }, onError: (e) => errors.push(e) })
-    cleanups.push(() => cache.close())
-    const app = await EXPRESS.createApp({ cache, routes: routes(name, db, origin) })
-    cleanups.push(() => app.close())
-    return { cache, app, errors, get: (path) => send(app.url, path, { headers: { host: HOST } }) }
+    const cache = { namespace: ns, redis: client, l2: { timeout: L2_TIMEOUT } }
+    return instance(name, { cache, routes: routes(name, db, origin) }, cleanups)
   }
 
   /** Subscribers of a channel over the whole cluster: each node counts only its own clients. */
@@ -374,14 +347,13 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
 
   async function pair(db: Map<string, number>, origin?: () => Promise<void>): Promise<{ ns: string; a: Instance; b: Instance }> {
     const ns = `cl-${randomBytes(6).toString('hex')}`
-    const a = await instance('A', ns, db, origin)
-    const b = await instance('B', ns, db, origin)
+    const a = await start('A', ns, db, origin)
+    const b = await start('B', ns, db, origin)
     // Each subscriber is a Cluster connection of its own.
     await until(
-      'both instances subscribed to the bus and fill channels',
-      async () => [await subscribers(`${ns}:v1:bus`), await subscribers(`${ns}:v1:fill`)].join(','),
-      (v) => v === '2,2',
+      async () => (await subscribers(`${ns}:v1:bus`)) === 2 && (await subscribers(`${ns}:v1:fill`)) === 2,
       CLIENT_READY_WITHIN,
+      'both instances subscribed to the bus and fill channels',
     )
     for (const i of [a, b]) {
       const h = await i.cache.health()
@@ -402,7 +374,6 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     await l2.writesSettled()
   }
 
-  const xcache = (res: Res): string | undefined => res.headers['x-cache'] as string | undefined
   const json = (res: Res): { id: string; price: number; by: string; call: number } => JSON.parse(res.text)
 
   it("a fill on A is a HIT on B, and an invalidation on A clears B's L1 copy over pub/sub", async () => {
@@ -428,7 +399,7 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     expect((await keysPerMaster(ns)).flatMap((k) => entriesAmong(ns, k))).toEqual([])
     // ...so only the message, published by A's client and delivered to B's subscriber on whichever
     // node each is connected to, can clear it this soon.
-    await until("B's L1 to drop the invalidated entry", () => b.cache.stats().entries, (n) => n === 0, MESSAGE_WITHIN)
+    await until(() => b.cache.stats().entries === 0, MESSAGE_WITHIN, "B's L1 to drop the invalidated entry")
     const fresh = await b.get('/products/1')
     expect(xcache(fresh)).toBe('MISS')
     expect(json(fresh)).toEqual({ id: '1', price: 11, by: 'B', call: 1 })
@@ -444,7 +415,7 @@ describe('two instances, each with createCache({ redis: <its own Cluster client>
     const waiting = () => insts.reduce((n, i) => n + i.cache.stats().coalesced, 0)
     let waitingWhenAnswered = -1
     const origin = async () => {
-      await until('the other 19 requests to wait for the fill', waiting, (n) => n >= 19, LOCK_TIMEOUT / 2).catch(() => undefined)
+      await until(() => waiting() >= 19, LOCK_TIMEOUT / 2, 'the other 19 requests to wait for the fill').catch(() => undefined)
       waitingWhenAnswered = waiting()
     }
     const { a, b } = await pair(db, origin)
