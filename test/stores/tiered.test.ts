@@ -2,7 +2,8 @@ import { MemoryStore, RedisStore, TieredStore, type Duration } from '@corral/cor
 import { normalizeSelectors, type CacheStore } from '@corral/core/store'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { startRedis, type Redis, type RedisServer } from '../helpers/redis-server.js'
-import { expectSameResponse, isPromise, response, runStoreSuite, sleep, TestHost, uniqueNamespace, type StoreUnderTest } from '@corral/core/testing'
+import { until } from '../helpers/scenario.js'
+import { expectSameResponse, isPromise, response, runStoreSuite, TestHost, uniqueNamespace, type StoreUnderTest } from '@corral/core/testing'
 
 // One private redis-server for the file (KEYS disabled, as for RedisStore); every test has its own
 // namespace. A "sibling" on the same namespace is a second instance: its own L1, the same Redis.
@@ -57,17 +58,6 @@ class SkippingClock {
   }
 }
 
-/** Calls `probe` every 20 ms until `done` accepts its answer; fails after `withinMs`, naming `what`. */
-async function until<T>(what: string, probe: () => T | Promise<T>, done: (v: T) => boolean, withinMs: number): Promise<T> {
-  const deadline = Date.now() + withinMs
-  for (;;) {
-    const v = await probe()
-    if (done(v)) return v
-    if (Date.now() > deadline) throw new Error(`timed out after ${withinMs} ms waiting for ${what}; last value: ${String(v)}`)
-    await sleep(20)
-  }
-}
-
 interface TieredOptions {
   readonly maxEntryBytes?: number
   /** L1's own largest entry, when it should differ from L2's. */
@@ -89,7 +79,7 @@ async function openTiered(namespace: string, options: TieredOptions, opened: Cac
   opened.push(store)
   const host = new TestHost(namespace, options.clock?.now)
   store.attach(host)
-  await until('the Redis store to be ready', () => l2.isReady(), (ready) => ready, READY_WITHIN)
+  await until(() => l2.isReady(), READY_WITHIN, 'the Redis store to be ready', { every: 20 })
   return {
     store,
     host,
@@ -115,10 +105,10 @@ runStoreSuite('TieredStore', ({ namespace, maxEntryBytes }) => openTiered(namesp
 async function subscribers(namespace: string, n: number): Promise<void> {
   const channel = `${namespace}:v1:bus`
   await until(
-    `${n} subscribers on ${channel}`,
-    async () => Number(((await raw.pubsub('NUMSUB', channel)) as [string, number])[1]),
-    (count) => count >= n,
+    async () => Number(((await raw.pubsub('NUMSUB', channel)) as [string, number])[1]) >= n,
     READY_WITHIN,
+    `${n} subscribers on ${channel}`,
+    { every: 20 },
   )
 }
 
@@ -238,7 +228,7 @@ describe('TieredStore specifics', () => {
 
       const sel = normalizeSelectors({ tags: ['remote'] })
       expect(await a.store.invalidate(sel, ns)).toBe(1)
-      await until('the invalidation to reach the other instance', () => b.host.remote.length, (n) => n > 0, MESSAGE_WITHIN)
+      await until(() => b.host.remote.length > 0, MESSAGE_WITHIN, 'the invalidation to reach the other instance', { every: 20 })
       expect(b.host.remote).toHaveLength(1)
       expect([...(b.host.remote[0]?.tags ?? [])]).toEqual(['remote'])
       expect(b.store.l1.get(doomed.key)).toBeUndefined()

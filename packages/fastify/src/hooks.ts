@@ -1,6 +1,5 @@
-import type { OutgoingHttpHeaders } from 'node:http'
 import type { Cache } from '@corral/core'
-import { isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type ResolvedRoute } from '@corral/core/adapter'
+import { isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type HeadSource, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { byteLength, tapPayload } from './payload.js'
 import type { CorralRequest } from './plugin.js'
@@ -31,11 +30,14 @@ export function createHooks(cache: Cache) {
       reply.send(d.body.length === 0 ? undefined : d.body)
       return
     }
-    const tap = new ResponseTap(cache, d.type === 'miss' ? d.fill : null, d.type === 'bypass' ? 'BYPASS' : 'MISS')
+    const fill = d.type === 'miss' ? d.fill : null
+    const tap = new ResponseTap(cache, fill, d.type === 'bypass' ? 'BYPASS' : 'MISS')
     req[kState] = tap
     // A fill must settle even if onSend never runs (client gone, hijacked reply, hung handler).
-    if (reply.raw.destroyed) tap.abort()
-    else reply.raw.once('close', () => tap.abort())
+    if (fill !== null) {
+      if (reply.raw.destroyed) tap.abort()
+      else reply.raw.once('close', () => tap.abort())
+    }
     done()
   }
 
@@ -67,11 +69,14 @@ export function createHooks(cache: Cache) {
     }
     // Without a lookup, a tap of nothing still takes the tag headers off.
     const tap = state ?? new ResponseTap(cache, null, null)
-    // Fastify sends a whole payload with its real length, whatever Content-Length the handler
-    // set: say so before the tap compares the body with the declared length.
-    const length = byteLength(payload)
-    if (length !== undefined && reply.hasHeader('content-length')) reply.header('content-length', String(length))
-    const plan = tap.head(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders)
+    if (tap.storing) {
+      // Fastify sends a whole payload with its real length, whatever Content-Length the handler
+      // set: say so before the tap compares the body with the declared length.
+      const length = byteLength(payload)
+      if (length !== undefined && reply.hasHeader('content-length')) reply.header('content-length', String(length))
+    }
+    // Fastify's getHeaders() is typed by header name; its values are Node's outgoing header values.
+    const plan = tap.head(reply.statusCode, reply as unknown as HeadSource)
     applyPlan(reply, plan)
     const out = tapPayload(tap, payload, plan.sendBody)
     if (isPromise(out)) void out.then((p) => done(null, p))

@@ -64,7 +64,7 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
       reason = undefined
     }
     applyHeaders(this, headers as HeaderArg)
-    const plan = tap.head(status, this.getHeaders())
+    const plan = tap.head(status, this)
     applyHeadPlan(this, plan)
     // A 304 gets Node's own reason phrase, not the one given for the 200.
     if (plan.status !== status || reason === undefined) return writeHead.call(this, plan.status)

@@ -13,11 +13,16 @@ export interface TapHost {
   readonly tagHeaders: readonly string[]
 }
 
+/** Where the tap reads a response's headers, only when it needs them (a Node response, a Fastify reply). */
+export interface HeadSource {
+  getHeaders(): OutgoingHttpHeaders
+}
+
 /** What the adapter does to the head of a response before it goes out. */
 export interface HeadPlan {
   /** The status to send: the origin's, or 304 when the client's hidden validators match it. */
   readonly status: number
-  /** Headers to remove: tag headers, and Content-Length of a 304. */
+  /** Headers to remove (some may be absent): tag headers, and Content-Length of a 304. */
   readonly remove: readonly string[]
   /** The cache status header to set (name, value), unless the cache said nothing about this request. */
   readonly set: readonly [name: string, value: string] | undefined
@@ -59,26 +64,40 @@ export class ResponseTap {
     this.status = status
   }
 
-  /** The head is final: what to send, and whether to keep the body. */
-  head(status: number, headers: OutgoingHttpHeaders): HeadPlan {
+  /** Whether the response may still be stored: its head, then its body, are wanted. */
+  get storing(): boolean {
+    return this.fill !== null && !this.fill.settled
+  }
+
+  /**
+   * The head is final: what to send, and whether to keep the body. The headers are read from
+   * `source` only when the response may be stored (a response that will not be stored costs no
+   * copy of them).
+   */
+  head(status: number, source: HeadSource): HeadPlan {
     const fill = this.fill
-    let notModified = false
-    if (fill !== null && !fill.settled) {
-      const d = fill.begin(status, headers)
-      if (d.capture) {
-        this.capturing = fill
-        this.capture = new BodyCapture(fill.maxBodyBytes)
-      }
-      notModified = d.notModified
+    if (fill === null || fill.settled) {
+      return { status, remove: this.host.tagHeaders, set: this.statusField(), sendBody: true }
     }
+    const headers = source.getHeaders()
+    const d = fill.begin(status, headers)
+    if (d.capture) {
+      this.capturing = fill
+      this.capture = new BodyCapture(fill.maxBodyBytes)
+    }
+    const notModified = d.notModified
     const remove = this.host.tagHeaders.filter((name) => headers[name] !== undefined)
     if (notModified) remove.push('content-length')
     return {
       status: notModified ? 304 : status,
       remove,
-      set: this.status === null ? undefined : [this.host.cacheStatusHeader, this.status],
+      set: this.statusField(),
       sendBody: !notModified,
     }
+  }
+
+  private statusField(): HeadPlan['set'] {
+    return this.status === null ? undefined : [this.host.cacheStatusHeader, this.status]
   }
 
   /** A chunk of the body, as written (a string with its encoding, or bytes). */
