@@ -99,18 +99,20 @@ export class ReadPath {
 
   /** The entry under `key`; a store that cannot answer is a miss (its failures reported, its absence not). */
   private get(key: string): MaybePromise<Entry | undefined> {
-    const failed = (err: unknown): undefined => {
-      if (!(err instanceof StoreUnavailableError)) {
-        this.deps.report(err instanceof StoreError ? err : new StoreError('reading an entry failed; treated as a miss', err))
-      }
-      return undefined
-    }
     try {
       const r = this.deps.store.get(key)
-      return isPromise(r) ? r.catch(failed) : r
+      return isPromise(r) ? r.catch(this.readFailed) : r
     } catch (err) {
-      return failed(err)
+      return this.readFailed(err)
     }
+  }
+
+  /** One function for every failed read (none is made per lookup). */
+  private readonly readFailed = (err: unknown): undefined => {
+    if (!(err instanceof StoreUnavailableError)) {
+      this.deps.report(err instanceof StoreError ? err : new StoreError('reading an entry failed; treated as a miss', err))
+    }
+    return undefined
   }
 
   lookup(l: Lookup): Decision | Promise<Decision> {

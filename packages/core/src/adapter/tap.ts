@@ -39,7 +39,8 @@ export interface HeadPlan {
  */
 export class ResponseTap {
   private fill: Fill | null
-  private status: OriginStatus | null
+  /** The cache status header to set, [name, value], or undefined. */
+  private statusField: HeadPlan['set']
   private capture: BodyCapture | undefined
   private capturing: Fill | undefined
   private done = false
@@ -51,7 +52,7 @@ export class ResponseTap {
     status: OriginStatus | null,
   ) {
     this.fill = fill
-    this.status = status
+    this.statusField = status === null ? undefined : [host.cacheStatusHeader, status]
   }
 
   /**
@@ -61,7 +62,7 @@ export class ResponseTap {
   retarget(fill: Fill | null, status: OriginStatus | null): void {
     if (this.fill !== fill) this.fill?.abandon('aborted')
     this.fill = fill
-    this.status = status
+    this.statusField = status === null ? undefined : [this.host.cacheStatusHeader, status]
   }
 
   /** Whether the response may still be stored: its head, then its body, are wanted. */
@@ -77,7 +78,7 @@ export class ResponseTap {
   head(status: number, source: HeadSource): HeadPlan {
     const fill = this.fill
     if (fill === null || fill.settled) {
-      return { status, remove: this.host.tagHeaders, set: this.statusField(), sendBody: true }
+      return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true }
     }
     const headers = source.getHeaders()
     const d = fill.begin(status, headers)
@@ -85,19 +86,8 @@ export class ResponseTap {
       this.capturing = fill
       this.capture = new BodyCapture(fill.maxBodyBytes)
     }
-    const notModified = d.notModified
-    const remove = this.host.tagHeaders.filter((name) => headers[name] !== undefined)
-    if (notModified) remove.push('content-length')
-    return {
-      status: notModified ? 304 : status,
-      remove,
-      set: this.statusField(),
-      sendBody: !notModified,
-    }
-  }
-
-  private statusField(): HeadPlan['set'] {
-    return this.status === null ? undefined : [this.host.cacheStatusHeader, this.status]
+    if (!d.notModified) return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true }
+    return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false }
   }
 
   /** A chunk of the body, as written (a string with its encoding, or bytes). */
