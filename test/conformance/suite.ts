@@ -717,7 +717,7 @@ export function runAdapterSuite(factory: SuiteOptions): void {
       ]
 
       it('the route invalidate helper drops the entry only after a 2xx mutation', async () => {
-        const h = await setup({ routes: productRoutes() })
+        const h = await setup({ defaults: { invalidateAfterUnsafe: false }, routes: productRoutes() })
         expect((await h.get('/products/42')).text).toBe('product 42 v1')
         expect(h.status(await h.get('/products/42'))).toBe('HIT')
 
@@ -744,6 +744,81 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(after.text).toBe('product 42 v2')
         expect(h.calls('GET /products/:id')).toBe(2)
         expect(h.calls('PUT /products/:id')).toBe(8)
+      })
+
+      describe('after an unsafe request (RFC 9111 §4.4)', () => {
+        const pageRoutes = (reply: (r: OriginRequest) => Reply = () => ({ body: 'done' })) => [
+          { method: 'GET' as const, path: '/pages/:id', handler: echo },
+          { method: 'POST' as const, path: '/pages/:id', handler: reply },
+          { method: 'DELETE' as const, path: '/pages/:id', handler: reply },
+        ]
+        const warmPages = async (h: Awaited<ReturnType<typeof setup>>, paths: readonly string[]) => {
+          for (const p of paths) {
+            expect(h.status(await h.get(p))).toBe('MISS')
+            expect(h.status(await h.get(p))).toBe('HIT')
+          }
+        }
+        const statusesOf = async (h: Awaited<ReturnType<typeof setup>>, paths: readonly string[]) => {
+          const out: Record<string, string | undefined> = {}
+          for (const p of paths) out[p] = h.status(await h.get(p))
+          return out
+        }
+
+        it('a 2xx or 3xx answer drops the entries of its URL, and nothing else; an error answer drops nothing', async () => {
+          const h = await setup({
+            routes: pageRoutes((r) => ({ status: r.method === 'DELETE' ? 303 : Number(r.query.get('status') ?? 200), body: 'done' })),
+          })
+          await warmPages(h, ['/pages/1', '/pages/2'])
+          for (const status of [400, 404, 500, 503]) {
+            expect((await h.req(`/pages/1?status=${status}`, { method: 'POST' })).status).toBe(status)
+          }
+          expect(await statusesOf(h, ['/pages/1', '/pages/2'])).toEqual({ '/pages/1': 'HIT', '/pages/2': 'HIT' })
+
+          // The POST's own URL has a query: only that query's entry would go. This one has none.
+          expect((await h.req('/pages/1', { method: 'POST' })).status).toBe(200)
+          expect(await statusesOf(h, ['/pages/1', '/pages/2'])).toEqual({ '/pages/1': 'MISS', '/pages/2': 'HIT' })
+          // The origin's third GET (the warm-up made two), stored again and answered from the cache.
+          const again = await h.get('/pages/1')
+          expect([h.status(again), again.text]).toEqual(['HIT', '3 /pages/1'])
+
+          expect((await h.req('/pages/2', { method: 'DELETE' })).status).toBe(303)
+          expect(h.status(await h.get('/pages/2'))).toBe('MISS')
+          expect(h.calls('GET /pages/:id')).toBe(4)
+        })
+
+        it('a POST with a query drops only the entry of that query', async () => {
+          const h = await setup({ routes: pageRoutes() })
+          await warmPages(h, ['/pages/1?v=1', '/pages/1?v=2', '/pages/1'])
+          expect((await h.req('/pages/1?v=1', { method: 'POST' })).status).toBe(200)
+          expect(await statusesOf(h, ['/pages/1?v=1', '/pages/1?v=2', '/pages/1'])).toEqual({ '/pages/1?v=1': 'MISS', '/pages/1?v=2': 'HIT', '/pages/1': 'HIT' })
+        })
+
+        it('drops the same-origin URLs in Location and Content-Location, never another host\'s', async () => {
+          const h = await setup({
+            routes: pageRoutes((r) => ({
+              status: 201,
+              headers: {
+                location: String(r.query.get('location')),
+                'content-location': String(r.query.get('cl')),
+              },
+              body: 'created',
+            })),
+          })
+          const paths = ['/pages/1', '/pages/2', '/pages/3', '/pages/4', '/pages/5']
+          await warmPages(h, paths)
+          const host = new URL(h.app.url).host
+          const q = (location: string, cl: string) => `?location=${encodeURIComponent(location)}&cl=${encodeURIComponent(cl)}`
+          expect((await h.req(`/pages/9${q('/pages/2', `http://${host}/pages/3`)}`, { method: 'POST' })).status).toBe(201)
+          expect((await h.req(`/pages/9${q('http://elsewhere.test/pages/4', '../pages/5')}`, { method: 'POST' })).status).toBe(201)
+          expect(await statusesOf(h, paths)).toEqual({ '/pages/1': 'HIT', '/pages/2': 'MISS', '/pages/3': 'MISS', '/pages/4': 'HIT', '/pages/5': 'MISS' })
+        })
+
+        it('invalidateAfterUnsafe: false leaves the entries to the routes\' own invalidation', async () => {
+          const h = await setup({ defaults: { invalidateAfterUnsafe: false }, routes: pageRoutes() })
+          await warmPages(h, ['/pages/1'])
+          expect((await h.req('/pages/1', { method: 'POST' })).status).toBe(200)
+          expect(h.status(await h.get('/pages/1'))).toBe('HIT')
+        })
       })
 
       const warm = async (h: Awaited<ReturnType<typeof setup>>) => {

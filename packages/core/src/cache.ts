@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http'
 import { resolveCacheOptions, type CacheOptions } from './cache-options.js'
 import { describeValue } from './model/duration.js'
 import type { Entry } from './model/entry.js'
@@ -14,7 +15,7 @@ import { KeyMemo } from './key-memo.js'
 import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './model/key.js'
 import { newCounters, type CacheHealth, type CacheStats } from './metrics.js'
 import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './model/options.js'
-import { requestBypassReason, type BypassReason, type NotStoredReason } from './model/policy.js'
+import { isUnsafeMethod, requestBypassReason, unsafeTargets, type BypassReason, type NotStoredReason } from './model/policy.js'
 import { isPromise } from './model/maybe-promise.js'
 import { ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
@@ -154,6 +155,19 @@ export class Cache implements FillHost {
         () => undefined,
         (err: unknown) => this.report(err instanceof CorralError ? err : new CallbackError('invalidation failed', err)),
       )
+  }
+
+  /**
+   * An unsafe request that went through the cache was answered: drops what that makes stale
+   * (`unsafeTargets`), on every instance. The in-process part is done when it returns; a store
+   * that cannot make its part is reported (a StoreError), as for `invalidate`. Never throws.
+   */
+  afterUnsafe(view: RequestView, status: number, headers: OutgoingHttpHeaders): void {
+    const keys = unsafeTargets(view, status, headers)
+    if (keys.length === 0) return
+    this.invalidate({ keys }).catch((err: unknown) => {
+      this.report(err instanceof CorralError ? err : new InternalError('invalidation after an unsafe request failed', err))
+    })
   }
 
   /**
@@ -304,6 +318,10 @@ export class Cache implements FillHost {
     const reason = requestBypassReason(view, route)
     if (reason !== undefined) {
       adopt?.abandon('aborted')
+      if (reason === 'method' && route.invalidateAfterUnsafe && isUnsafeMethod(view.method)) {
+        this.counters.bypassed++
+        return { type: 'bypass', reason, unsafe: view }
+      }
       return this.bypass(reason)
     }
     let custom: KeyMaterial | undefined

@@ -13,7 +13,12 @@ import type { CacheStore, Fence, FillLock, LockGrant } from './stores/types.js'
 
 /** What an adapter should do with a request. */
 export type Decision =
-  | { readonly type: 'bypass'; readonly reason: BypassReason | 'error' }
+  | {
+      readonly type: 'bypass'
+      readonly reason: BypassReason | 'error'
+      /** An unsafe request whose success must invalidate its URLs (see `unsafeTargets`). */
+      readonly unsafe?: RequestView
+    }
   | {
       readonly type: 'hit'
       readonly entry: ResponseEntry

@@ -43,6 +43,7 @@ describe('createCache rejects bad options, naming them', () => {
     ['query true', { query: true }, /options\.query/],
     ['cookies yes', { cookies: 'yes' }, /options\.cookies.*'yes'/],
     ['authorization true', { authorization: true }, /options\.authorization/],
+    ['invalidateAfterUnsafe yes', { invalidateAfterUnsafe: 'yes' }, /options\.invalidateAfterUnsafe.*true or false/],
     ['namespace a b', { namespace: 'a b' }, /options\.namespace/],
     ['namespace empty', { namespace: '' }, /options\.namespace/],
     ['namespace a:b', { namespace: 'a:b' }, /options\.namespace/],
@@ -97,6 +98,8 @@ describe('createCache rejects bad options, naming them', () => {
     expect(d.maxBodyBytes).toBe(1024 * 1024)
     expect(d.cookies).toBe('bypass')
     expect(d.authorization).toBe('bypass')
+    expect(d.invalidateAfterUnsafe).toBe(true)
+    expect(d.targetedCacheControl).toEqual(['surrogate-control', 'cdn-cache-control'])
     expect(d.query).toEqual({ exclude: [] })
     expect(createCache().cacheStatusHeader).toBe('x-cache')
     expect(createCache().tagHeaders).toEqual(['cache-tag', 'surrogate-key'])
@@ -116,6 +119,9 @@ describe('resolveRoute', () => {
     ['unknown tll', { tll: 1000 }, /route\.tll/],
     ['query {foo:1}', { query: { foo: 1 } }, /route\.query/],
     ['cookies yes', { cookies: 'yes' }, /route\.cookies/],
+    ['invalidateAfterUnsafe 0', { invalidateAfterUnsafe: 0 }, /route\.invalidateAfterUnsafe/],
+    ['targetedCacheControl a string', { targetedCacheControl: 'cdn-cache-control' }, /route\.targetedCacheControl.*header names/],
+    ['targetedCacheControl a bad name', { targetedCacheControl: ['bad name'] }, /route\.targetedCacheControl/],
     ['key not a function', { key: 'tenant' }, /route\.key/],
     ['bypass not a function', { bypass: true }, /route\.bypass/],
     ['tags not strings', { tags: [1] }, /route\.tags/],

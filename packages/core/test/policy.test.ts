@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import type { RouteOptions } from '../src/index.js'
-import { etagMatches, isNotModified, parseVary, requestBypassReason, responseStorability, type Storability } from '../src/model/policy.js'
+import { etagMatches, isNotModified, isUnsafeMethod, parseAge, parseVary, unsafeTargets, requestBypassReason, responseStorability, type Storability } from '../src/model/policy.js'
 import { resolveRoute } from '../src/model/options.js'
 import { view } from './helpers.js'
 
@@ -12,6 +12,9 @@ const httpDate = (ms: number) => new Date(ms).toUTCString()
 function storable(status: number, headers: OutgoingHttpHeaders, o: RouteOptions = {}): Storability {
   return responseStorability(status, headers, route(o), NOW)
 }
+/** Headers as a framework hands them over, where any field may come as several lines (Node types some as single). */
+const lines = (h: Record<string, string | string[]>): OutgoingHttpHeaders => h as OutgoingHttpHeaders
+
 function lifetime(headers: OutgoingHttpHeaders, o: RouteOptions = {}): number | undefined {
   const s = storable(200, headers, o)
   return s.storable ? s.lifetimeMs : undefined
@@ -144,9 +147,44 @@ describe('responseStorability', () => {
     expect(storable(200, { age: '30' }, { ttl: '30s' })).toEqual({ storable: false, reason: 'stale' })
   })
 
-  it('treats an invalid Age as 0', () => {
-    const s = storable(200, { 'cache-control': 'max-age=60', age: 'old' })
-    expect(s.storable && s.initialAge).toBe(0)
+  // The HTTP caching test suite's age-parse tests: anything but one non-negative integer may hide
+  // an older response, so it is treated as stale rather than as 0.
+  it.each([
+    ['non-numeric', 'abc'],
+    ['negative', '-7200'],
+    ['a fraction', '7200.0'],
+    ['a list', '7200,0'],
+    ['a list of zeros', '0, 0'],
+    ['a parameter', '7200;foo=bar'],
+    ['empty', ''],
+    ['two field lines', ['0', '0']],
+  ])('treats an Age that is %s as stale', (_what, age) => {
+    expect(storable(200, lines({ 'cache-control': 'max-age=3600', age }))).toEqual({ storable: false, reason: 'stale' })
+  })
+
+  it('reads an Age with surrounding whitespace, or as a one-line array, and caps it at 2^31 s', () => {
+    const s = storable(200, { 'cache-control': 'max-age=60', age: ' 20 ' })
+    expect(s.storable && s.initialAge).toBe(20)
+    const t = storable(200, lines({ 'cache-control': 'max-age=60', age: ['20'] }))
+    expect(t.storable && t.initialAge).toBe(20)
+    expect(parseAge('99999999999999999999')).toBe(2 ** 31)
+    expect(parseAge(undefined)).toBe(0)
+  })
+
+  it('accepts the three HTTP-date forms in Expires, and treats anything else as already expired', () => {
+    const date = 'Wed, 01 Jan 2025 12:00:00 GMT'
+    expect(lifetime({ date, expires: 'Wed, 01 Jan 2025 12:02:00 GMT' })).toBe(120_000)
+    expect(lifetime({ date, expires: 'Wednesday, 01-Jan-25 12:02:00 GMT' })).toBe(120_000)
+    expect(lifetime({ date, expires: 'Wed Jan  1 12:02:00 2025' })).toBe(120_000)
+    for (const expires of ['2025-01-01T12:02:00Z', 'Wed, 01 Jan 2025 12:02:00 AEST', 'Wed, 1 Jan 2025 12:02:00 GMT', 'Wed, 01 Jan 2025 12:02:00', '0', '-1']) {
+      expect(storable(200, { date, expires }), expires).toEqual({ storable: false, reason: 'stale' })
+    }
+    // Two Expires lines: which one the origin meant is unknown.
+    expect(storable(200, lines({ date, expires: ['Wed, 01 Jan 2025 12:02:00 GMT', 'Wed, 01 Jan 2025 12:02:00 GMT'] }))).toEqual({ storable: false, reason: 'stale' })
+  })
+
+  it('ignores a Date that is not an HTTP-date (the response counts as generated now)', () => {
+    expect(lifetime({ date: '2025-01-01T11:00:00Z', expires: httpDate(NOW + 60_000) })).toBe(60_000)
   })
 
   it('computes Expires - Date', () => {
@@ -242,5 +280,56 @@ describe('isNotModified', () => {
     expect(isNotModified({ 'if-modified-since': 'yesterday' }, etag, lastModified)).toBe(false)
     expect(isNotModified({ 'if-modified-since': httpDate(NOW) }, etag, 'garbage')).toBe(false)
     expect(isNotModified({ 'if-none-match': '"v1"' }, undefined, lastModified)).toBe(false)
+  })
+})
+
+describe('unsafeTargets (RFC 9111 §4.4)', () => {
+  const post = (url: string) => view(url, { host: 'shop.test' }, 'POST')
+
+  it('is the URL itself, for a 2xx or 3xx answer only', () => {
+    expect(unsafeTargets(post('/p/1?a=1'), 200, {})).toEqual(['/p/1?a=1'])
+    expect(unsafeTargets(post('/p/1'), 303, {})).toEqual(['/p/1'])
+    for (const status of [100, 199, 400, 404, 500]) expect(unsafeTargets(post('/p/1'), status, {})).toEqual([])
+  })
+
+  it('adds Location and Content-Location on the same host, resolved against the request URL', () => {
+    expect(unsafeTargets(post('/p/1'), 201, { location: '/p/2', 'content-location': 'http://shop.test/p/3?x=1' })).toEqual(['/p/1', '/p/2', '/p/3?x=1'])
+    expect(unsafeTargets(post('/p/dir/1'), 201, { location: '../2' })).toEqual(['/p/dir/1', '/p/2'])
+  })
+
+  it('leaves other hosts, other schemes, repeated fields and unparsable values alone', () => {
+    const headers = { location: 'http://other.test/p/2', 'content-location': 'mailto:a@shop.test' }
+    expect(unsafeTargets(post('/p/1'), 201, headers)).toEqual(['/p/1'])
+    expect(unsafeTargets(post('/p/1'), 201, lines({ location: ['/p/2', '/p/3'] }))).toEqual(['/p/1'])
+    expect(unsafeTargets(post('/p/1'), 201, { location: 'http://[::1' })).toEqual(['/p/1'])
+  })
+
+  it('knows which methods are unsafe', () => {
+    for (const m of ['POST', 'PUT', 'DELETE', 'PATCH', 'M-SEARCH', 'PURGE']) expect(isUnsafeMethod(m)).toBe(true)
+    for (const m of ['GET', 'HEAD', 'OPTIONS', 'TRACE']) expect(isUnsafeMethod(m)).toBe(false)
+  })
+})
+
+describe('targeted cache-control fields (RFC 9213)', () => {
+  it('lets Surrogate-Control, then CDN-Cache-Control, replace Cache-Control and Expires by default', () => {
+    expect(lifetime({ 'cache-control': 'no-store', 'surrogate-control': 'max-age=600' })).toBe(600_000)
+    expect(lifetime({ 'cache-control': 'max-age=3600', 'cdn-cache-control': 'max-age=5' })).toBe(5_000)
+    expect(lifetime({ 'cdn-cache-control': 'max-age=5', 'surrogate-control': 'max-age=7' })).toBe(7_000)
+    expect(storable(200, { 'cache-control': 'max-age=3600', 'surrogate-control': 'no-store' })).toEqual({ storable: false, reason: 'no-store' })
+    expect(storable(200, { 'cache-control': 'max-age=3600', 'cdn-cache-control': 'private' })).toEqual({ storable: false, reason: 'private' })
+    // Expires is ignored once a targeted field decides.
+    expect(storable(200, { 'surrogate-control': 'max-age=0', expires: httpDate(NOW + 60_000), date: httpDate(NOW) })).toEqual({ storable: false, reason: 'stale' })
+    expect(lifetime({ 'surrogate-control': 'must-revalidate', expires: httpDate(NOW + 60_000) })).toBeUndefined()
+  })
+
+  it('falls back on Cache-Control when the targeted field is empty, and leaves Set-Cookie refused', () => {
+    expect(lifetime({ 'cache-control': 'max-age=60', 'cdn-cache-control': '' })).toBe(60_000)
+    expect(storable(200, { 'surrogate-control': 'max-age=60', 'set-cookie': 'a=1' })).toEqual({ storable: false, reason: 'set-cookie' })
+  })
+
+  it('follows the route list: another name, another order, or none', () => {
+    const headers = { 'cache-control': 'max-age=60', 'surrogate-control': 'max-age=10', 'x-corral-cc': 'max-age=20' }
+    expect(lifetime(headers, { targetedCacheControl: ['X-Corral-CC'] })).toBe(20_000)
+    expect(lifetime(headers, { targetedCacheControl: [] })).toBe(60_000)
   })
 })

@@ -54,7 +54,7 @@ export function corral(cache: Cache, options?: CorralExpressOptions | false): Re
 function optOut(req: Request, _res: Response, next: NextFunction): void {
   const state = (req as unknown as WithState)[STATE]
   if (state !== undefined) {
-    state.tap.retarget(null, null)
+    state.tap.retarget(null)
     state.fill = null
   }
   next()
@@ -66,20 +66,19 @@ function apply(cache: Cache, d: Decision, req: WithState, res: Response, next: N
   if (d.type === 'hit') {
     // An app-wide lookup tapped this response; the route's hit now says what happened.
     if (state !== undefined) {
-      state.tap.retarget(null, null)
+      state.tap.retarget(null)
       state.fill = null
     }
     writeHit(res as unknown as ServerResponse, d, cache.cacheStatusHeader)
     return
   }
   const fill = d.type === 'miss' ? d.fill : null
-  const status = d.type === 'miss' ? 'MISS' : 'BYPASS'
   if (state === undefined) {
-    const tap = new ResponseTap(cache, fill, status)
+    const tap = new ResponseTap(cache, d)
     tapServerResponse(res as unknown as ServerResponse, tap)
     req[STATE] = { tap, fill }
   } else {
-    state.tap.retarget(fill, status)
+    state.tap.retarget(d)
     state.fill = fill
   }
   next()

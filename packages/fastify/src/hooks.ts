@@ -31,7 +31,7 @@ export function createHooks(cache: Cache) {
       return
     }
     const fill = d.type === 'miss' ? d.fill : null
-    const tap = new ResponseTap(cache, fill, d.type === 'bypass' ? 'BYPASS' : 'MISS')
+    const tap = new ResponseTap(cache, d)
     req[kState] = tap
     // A fill must settle even if onSend never runs (client gone, hijacked reply, hung handler).
     if (fill !== null) {
@@ -68,7 +68,7 @@ export function createHooks(cache: Cache) {
       return
     }
     // Without a lookup, a tap of nothing still takes the tag headers off.
-    const tap = state ?? new ResponseTap(cache, null, null)
+    const tap = state ?? new ResponseTap(cache, null)
     if (tap.storing) {
       // Fastify sends a whole payload with its real length, whatever Content-Length the handler
       // set: say so before the tap compares the body with the declared length.

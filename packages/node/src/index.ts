@@ -24,8 +24,7 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
     const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req)
     const act = (decision: Awaited<typeof d>): unknown => {
       if (decision.type === 'hit') return writeHit(res, decision, cache.cacheStatusHeader)
-      const fill = decision.type === 'miss' ? decision.fill : null
-      tapServerResponse(res, new ResponseTap(cache, fill, decision.type === 'bypass' ? 'BYPASS' : 'MISS'))
+      tapServerResponse(res, new ResponseTap(cache, decision))
       return handler(req, res)
     }
     return isPromise(d) ? d.then(act) : act(d)

@@ -5,7 +5,7 @@
  * `cache.afterMutation()` per request. Frameworks that write through Node's `ServerResponse`
  * (plain node:http, Express) get the whole response side from `tapServerResponse`.
  */
-export { ResponseTap, type HeadPlan, type HeadSource, type OriginStatus, type TapHost } from './tap.js'
+export { ResponseTap, type HeadPlan, type HeadSource, type OriginDecision, type TapHost } from './tap.js'
 export { applyHeadPlan, invalidateBeforeEnd, tapServerResponse, writeHit } from './node-response.js'
 export type { CompiledInvalidation, Decision } from '../cache.js'
 export { describeValue } from '../model/duration.js'

@@ -1,9 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { BodyCapture } from './capture.js'
 import type { Fill } from '../fill/fill.js'
+import type { RequestView } from '../model/key.js'
+import type { Decision } from '../read-path.js'
 
-/** What the cache status header says about a response that went to the origin. */
-export type OriginStatus = 'MISS' | 'BYPASS'
+/** A decision that sends the request to the origin: what a tap reports the response to. */
+export type OriginDecision = Exclude<Decision, { type: 'hit' }>
 
 /** What a tap needs of the cache. */
 export interface TapHost {
@@ -11,6 +13,8 @@ export interface TapHost {
   readonly cacheStatusHeader: string
   /** Lower-case response headers that carry tags, for the cache only. */
   readonly tagHeaders: readonly string[]
+  /** An unsafe request was answered with `status`: drop what that makes stale. Never throws. */
+  afterUnsafe(view: RequestView, status: number, headers: OutgoingHttpHeaders): void
 }
 
 /** Where the tap reads a response's headers, only when it needs them (a Node response, a Fastify reply). */
@@ -38,31 +42,37 @@ export interface HeadPlan {
  * fill. Adapters only translate their framework's objects into these calls; no method throws.
  */
 export class ResponseTap {
-  private fill: Fill | null
+  private fill: Fill | null = null
   /** The cache status header to set, [name, value], or undefined. */
   private statusField: HeadPlan['set']
+  private unsafe: RequestView | undefined
   private capture: BodyCapture | undefined
   private capturing: Fill | undefined
   private done = false
 
-  /** `status` null: the cache did not look at this request (an earlier hook answered it). */
+  /** `decision` null: the cache did not look at this request (an earlier hook answered it). */
   constructor(
     private readonly host: TapHost,
-    fill: Fill | null,
-    status: OriginStatus | null,
+    decision: OriginDecision | null,
   ) {
-    this.fill = fill
-    this.statusField = status === null ? undefined : [host.cacheStatusHeader, status]
+    this.take(decision)
   }
 
   /**
    * A later middleware of the same request decided again (Express: a route's own options after
-   * the app-wide ones); `status` null leaves the status header to whoever answers the request.
+   * the app-wide ones); null leaves the response to whoever answers the request (no status
+   * header, nothing stored).
    */
-  retarget(fill: Fill | null, status: OriginStatus | null): void {
+  retarget(decision: OriginDecision | null): void {
+    const fill = decision?.type === 'miss' ? decision.fill : null
     if (this.fill !== fill) this.fill?.abandon('aborted')
-    this.fill = fill
-    this.statusField = status === null ? undefined : [this.host.cacheStatusHeader, status]
+    this.take(decision)
+  }
+
+  private take(d: OriginDecision | null): void {
+    this.fill = d?.type === 'miss' ? d.fill : null
+    this.unsafe = d?.type === 'bypass' ? d.unsafe : undefined
+    this.statusField = d === null ? undefined : [this.host.cacheStatusHeader, d.type === 'miss' ? 'MISS' : 'BYPASS']
   }
 
   /** Whether the response may still be stored: its head, then its body, are wanted. */
@@ -76,6 +86,7 @@ export class ResponseTap {
    * copy of them).
    */
   head(status: number, source: HeadSource): HeadPlan {
+    if (this.unsafe !== undefined) this.host.afterUnsafe(this.unsafe, status, source.getHeaders())
     const fill = this.fill
     if (fill === null || fill.settled) {
       return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true }

@@ -84,12 +84,28 @@ export interface RouteOptions<Req = unknown> {
    * @default 'bypass'
    */
   requestBody?: 'bypass' | 'ignore'
+  /**
+   * After an unsafe request (POST, PUT, DELETE, PATCH or any method other than GET, HEAD, OPTIONS
+   * and TRACE) passing through Corral is answered with a 2xx or 3xx, drop the entries of its URL
+   * and of the same-origin URLs its `Location` and `Content-Location` name (RFC 9111 §4.4), on
+   * every instance. `false` leaves invalidation to the routes' own `invalidate` helpers.
+   * @default true
+   */
+  invalidateAfterUnsafe?: boolean
+  /**
+   * Targeted cache-control fields (RFC 9213), in order of precedence: the first of these a response
+   * carries with a valid, non-empty value decides its caching instead of `Cache-Control` and
+   * `Expires`, so an app can give Corral (and CDNs) a policy of their own while browsers get
+   * `Cache-Control`. Lower-case header names; `[]` turns this off.
+   * @default ['surrogate-control', 'cdn-cache-control']
+   */
+  targetedCacheControl?: readonly string[]
 }
 
 /** Route options that need no request, accepted as defaults by `createCache`. */
 export type DefaultRouteOptions = Pick<
   RouteOptions,
-  'ttl' | 'query' | 'methods' | 'statuses' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
+  'ttl' | 'query' | 'methods' | 'statuses' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody' | 'invalidateAfterUnsafe' | 'targetedCacheControl'
 >
 
 /** Route options after validation, with every default filled in. */
@@ -105,6 +121,8 @@ export interface ResolvedRoute<Req = unknown> {
   readonly cookies: 'bypass' | 'ignore'
   readonly authorization: 'bypass' | 'ignore'
   readonly requestBody: 'bypass' | 'ignore'
+  readonly invalidateAfterUnsafe: boolean
+  readonly targetedCacheControl: readonly string[]
   /**
    * Which requests may share this route's entries, as a fingerprint of the options that decide it
    * (the bypass and key functions, the query rule, the credential and body rules, the methods):
@@ -116,10 +134,26 @@ export interface ResolvedRoute<Req = unknown> {
 
 const ROUTE_KEYS = new Set([
   'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'maxBodyBytes', 'bypass', 'cookies', 'authorization', 'requestBody',
+  'invalidateAfterUnsafe', 'targetedCacheControl',
 ])
 
 function fail(option: string, expected: string, got: unknown): never {
   throw new ConfigError(`expected ${option} to be ${expected}, got ${describeValue(got)}`)
+}
+
+const DEFAULT_TARGETED: readonly string[] = Object.freeze(['surrogate-control', 'cdn-cache-control'])
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** A list of header names (possibly empty), lower-cased. */
+function headerNames(v: unknown, option: string): readonly string[] {
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && HEADER_NAME.test(s))) fail(option, 'an array of HTTP header names', v)
+  return Object.freeze((v as string[]).map((s) => s.toLowerCase()))
+}
+
+function flag(v: unknown, option: string, inherited: boolean): boolean {
+  if (v === undefined) return inherited
+  if (typeof v !== 'boolean') fail(option, 'true or false', v)
+  return v
 }
 
 function stringList(v: unknown, option: string): readonly string[] {
@@ -216,6 +250,9 @@ export function resolveRoute<Req>(
     cookies: choice('cookies', base?.cookies ?? 'bypass'),
     authorization: choice('authorization', base?.authorization ?? 'bypass'),
     requestBody: choice('requestBody', base?.requestBody ?? 'bypass'),
+    invalidateAfterUnsafe: flag(o.invalidateAfterUnsafe, at('invalidateAfterUnsafe'), base?.invalidateAfterUnsafe ?? true),
+    targetedCacheControl:
+      o.targetedCacheControl === undefined ? (base?.targetedCacheControl ?? DEFAULT_TARGETED) : headerNames(o.targetedCacheControl, at('targetedCacheControl')),
   }
   return { ...route, scope: '' }
 }
@@ -257,5 +294,5 @@ export function withScope<Req>(route: ResolvedRoute<Req>, defaults: ResolvedRout
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
-  'ttl', 'query', 'methods', 'statuses', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
+  'ttl', 'query', 'methods', 'statuses', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl',
 ])

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
-import { deltaSeconds, parseCacheControl } from './cache-control.js'
+import { deltaSeconds, parseCacheControl, type CacheControl } from './cache-control.js'
+import { parseHttpDate } from './http-date.js'
 import type { RequestView } from './key.js'
 import type { ResolvedRoute } from './options.js'
 
@@ -107,7 +108,9 @@ export function responseStorability(
 ): Storability {
   // A stored error is an outage for everyone (CPDoS); only listed statuses are stored.
   if (!route.statuses.has(status)) return { storable: false, reason: 'status' }
-  const cc = parseCacheControl(headers['cache-control'] as string | string[] | undefined)
+  // RFC 9213: a targeted field the route listed replaces Cache-Control and Expires.
+  const targeted = targetedField(headers, route.targetedCacheControl)
+  const cc = targeted ?? parseCacheControl(headers['cache-control'] as string | string[] | undefined)
   // RFC 9111 §5.2.2.5 no-store, §5.2.2.7 private (with or without field names: we do not strip fields).
   if (cc.has('no-store')) return { storable: false, reason: 'no-store' }
   if (cc.has('private')) return { storable: false, reason: 'private' }
@@ -121,12 +124,13 @@ export function responseStorability(
   const length = Number(one(headers['content-length']))
   if (Number.isFinite(length) && length > route.maxBodyBytes) return { storable: false, reason: 'too-large' }
 
-  const lifetimeS = freshnessLifetime(cc, headers, now)
+  const lifetimeS = freshnessLifetime(cc, headers, now, targeted === undefined)
   const lifetimeMs = lifetimeS === undefined ? route.ttl : lifetimeS * 1000
   // No heuristic freshness (RFC 9111 §4.2.2): without explicit freshness or a configured ttl, do not store.
   if (lifetimeMs === undefined) return { storable: false, reason: 'no-freshness' }
   const initialAge = initialAgeSeconds(headers, now)
-  if (lifetimeMs - initialAge * 1000 <= 0) return { storable: false, reason: 'stale' }
+  // An Age that is not one non-negative integer says the response may be older than it looks.
+  if (initialAge === undefined || lifetimeMs - initialAge * 1000 <= 0) return { storable: false, reason: 'stale' }
   return { storable: true, lifetimeMs, initialAge, vary }
 }
 
@@ -135,33 +139,52 @@ export function freshnessLifetime(
   cc: ReturnType<typeof parseCacheControl>,
   headers: OutgoingHttpHeaders,
   now: number,
+  useExpires = true,
 ): number | undefined {
   const shared = deltaSeconds(cc, 's-maxage')
   if (shared !== undefined) return shared
   const maxAge = deltaSeconds(cc, 'max-age')
   if (maxAge !== undefined) return maxAge
-  const expires = one(headers.expires)
-  if (expires !== undefined) {
-    const exp = Date.parse(expires)
-    // An invalid Expires (e.g. "0") means already expired (RFC 9111 §5.3).
+  const expires = headers.expires
+  if (useExpires && expires !== undefined) {
+    // An invalid Expires (e.g. "0", or more than one) means already expired (RFC 9111 §5.3).
+    const exp = Array.isArray(expires) ? NaN : parseHttpDate(String(expires), now)
     if (Number.isNaN(exp)) return 0
-    const dateHeader = one(headers.date)
-    const date = dateHeader === undefined ? now : Date.parse(dateHeader)
-    return Math.max(0, Math.floor((exp - (Number.isNaN(date) ? now : date)) / 1000))
+    return Math.max(0, Math.floor((exp - generatedAt(headers, now)) / 1000))
   }
   return undefined
+}
+
+/** When the origin generated the response: its `Date`, or `now` when it has no valid one. */
+function generatedAt(headers: OutgoingHttpHeaders, now: number): number {
+  const date = headers.date
+  const t = date === undefined || Array.isArray(date) ? NaN : parseHttpDate(String(date), now)
+  return Number.isNaN(t) ? now : t
+}
+
+/** RFC 9111 §1.2.2: a larger age is read as 2^31 seconds. */
+const MAX_AGE = 2 ** 31
+
+/**
+ * The origin's `Age` in seconds: 0 when absent, undefined when it is not one non-negative integer
+ * (a list, several field lines, a sign, a fraction, a parameter), which the caller treats as stale.
+ */
+export function parseAge(v: OutgoingHttpHeaders[string]): number | undefined {
+  if (v === undefined) return 0
+  if (Array.isArray(v)) return v.length === 1 ? parseAge(v[0]) : undefined
+  const text = String(v).trim()
+  return /^\d+$/.test(text) ? Math.min(Number(text), MAX_AGE) : undefined
 }
 
 /**
  * RFC 9111 §4.2.3 corrected initial age, in seconds: the larger of the origin's `Age` and the
  * apparent age `now - Date` (a response generated a while ago is that much older already).
+ * Undefined when the `Age` is invalid (see `parseAge`).
  */
-export function initialAgeSeconds(headers: OutgoingHttpHeaders, now: number): number {
-  const text = one(headers.age)
-  const age = text !== undefined && /^\d+$/.test(text.trim()) ? Number(text.trim()) : 0
-  const date = one(headers.date)
-  const generated = date === undefined ? NaN : Date.parse(date)
-  const apparent = Number.isNaN(generated) ? 0 : Math.max(0, Math.floor((now - generated) / 1000))
+export function initialAgeSeconds(headers: OutgoingHttpHeaders, now: number): number | undefined {
+  const age = parseAge(headers.age)
+  if (age === undefined) return undefined
+  const apparent = Math.max(0, Math.floor((now - generatedAt(headers, now)) / 1000))
   return Math.max(age, apparent)
 }
 
@@ -190,7 +213,62 @@ export function isNotModified(
   if (inm !== undefined) return etagMatches(inm, etag)
   const ims = requestHeaders['if-modified-since']
   if (ims === undefined || lastModified === undefined) return false
-  const since = Date.parse(ims)
-  const modified = Date.parse(lastModified)
+  const since = parseHttpDate(ims)
+  const modified = parseHttpDate(lastModified)
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+}
+
+/** The directives of the first listed targeted field the response has with a non-empty value. */
+function targetedField(headers: OutgoingHttpHeaders, names: readonly string[]): CacheControl | undefined {
+  for (const name of names) {
+    const v = headers[name]
+    if (v === undefined) continue
+    const cc = parseCacheControl(Array.isArray(v) ? v : String(v))
+    if (cc.size > 0) return cc
+  }
+  return undefined
+}
+
+/** RFC 9110 §9.2.1. Any other method, known or not, is unsafe. */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
+
+export function isUnsafeMethod(method: string): boolean {
+  return !SAFE_METHODS.has(method)
+}
+
+/** One field value as text, or undefined when absent or given more than once. */
+function single(v: OutgoingHttpHeaders[string]): string | undefined {
+  if (Array.isArray(v)) return v.length === 1 ? String(v[0]) : undefined
+  return v === undefined ? undefined : String(v)
+}
+
+/**
+ * RFC 9111 §4.4: what an unsafe request answered with a non-error status (2xx, 3xx) makes stale —
+ * its own URL, and the URLs in `Location` and `Content-Location` when they are on the request's
+ * host (another origin's entries are not this request's to drop). Request paths with their
+ * queries, for `invalidate({ keys })`; empty for an error status.
+ */
+export function unsafeTargets(view: RequestView, status: number, headers: OutgoingHttpHeaders): string[] {
+  if (status < 200 || status >= 400) return []
+  // The request's own URL as it was keyed; an absolute-form request target is reduced to its path.
+  const own = view.url.startsWith('/') ? view.url : safeUrl(view.url, 'http://origin.invalid/')
+  const out = new Set<string>()
+  if (typeof own === 'string') out.add(own)
+  else if (own !== undefined) out.add(own.pathname + own.search)
+  const base = safeUrl(view.url, `http://${view.headers.host ?? 'origin.invalid'}/`)
+  if (base === undefined) return [...out]
+  for (const field of [single(headers.location), single(headers['content-location'])]) {
+    if (field === undefined) continue
+    const u = safeUrl(field, base.href)
+    if (u !== undefined && u.host === base.host && (u.protocol === 'http:' || u.protocol === 'https:')) out.add(u.pathname + u.search)
+  }
+  return [...out]
+}
+
+function safeUrl(text: string, base: string): URL | undefined {
+  try {
+    return new URL(text, base)
+  } catch {
+    return undefined
+  }
 }
