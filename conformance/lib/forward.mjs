@@ -37,11 +37,20 @@ export function upstreamHeaders(req, originHost) {
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i].toLowerCase()
     if (lower === 'host' || HOP_BY_HOP.has(lower) || nominated.has(lower)) continue
+    // A field Corral took off the request (the client's validators while it fills the cache).
+    if (req.headers[lower] === undefined) continue
     if (lower === 'via') {
       via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`
       continue
     }
     out.push([raw[i], raw[i + 1]])
+  }
+  // Fields Corral put on the request (a stale entry's validators, to revalidate it): what the app
+  // sees in req.headers is what the origin must get.
+  const seen = new Set(raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase()))
+  for (const name of ['if-none-match', 'if-modified-since']) {
+    const v = req.headers[name]
+    if (v !== undefined && !seen.has(name)) out.push([name, v])
   }
   out.push(['Via', via === undefined ? '1.1 corral-conformance' : `${via}, 1.1 corral-conformance`])
   return out

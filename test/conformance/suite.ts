@@ -937,6 +937,82 @@ export function runAdapterSuite(factory: SuiteOptions): void {
       })
     })
 
+    describe('revalidation of an expired entry (RFC 9111 §4.3)', () => {
+      /** A document whose origin answers 304 to the validators it handed out, and records what it was asked. */
+      const documentRoute = (seen: (string | undefined)[], answer: (r: OriginRequest) => 'not-modified' | 'changed' = () => 'not-modified') => [
+        {
+          method: 'GET' as const,
+          path: '/doc',
+          handler: (r: OriginRequest): Reply => {
+            const inm = r.headers['if-none-match']
+            const ims = r.headers['if-modified-since']
+            const asked = [typeof inm === 'string' ? `inm ${inm}` : '', typeof ims === 'string' ? `ims ${ims}` : ''].filter(Boolean).join(' | ')
+            seen.push(asked === '' ? undefined : asked)
+            const validator: Record<string, string> = r.query.has('lm') ? { 'last-modified': 'Wed, 01 Jan 2025 00:00:00 GMT' } : { etag: r.call === 1 ? '"v1"' : '"v2"' }
+            if ((inm !== undefined || ims !== undefined) && answer(r) === 'not-modified') {
+              return { status: 304, headers: { ...validator, 'cache-control': 'max-age=60', 'x-version': 'renewed' } }
+            }
+            const v = r.call === 1 ? 'first' : 'changed'
+            return { headers: { ...validator, 'cache-control': 'max-age=60', 'content-type': 'text/plain', 'x-version': v }, body: `body ${v}` }
+          },
+        },
+      ]
+
+      it('asks the origin with the stored ETag; its 304 renews the entry and the client gets the stored body', async () => {
+        const seen: (string | undefined)[] = []
+        const h = await setup({ routes: documentRoute(seen) })
+        const first = await h.get('/doc')
+        expect(first.text).toBe('body first')
+        expect(h.status(await h.get('/doc'))).toBe('HIT')
+        h.clock.advance(61_000)
+
+        const renewed = await h.get('/doc')
+        expect([renewed.status, renewed.text, header(renewed, 'x-version'), header(renewed, 'content-type')]).toEqual([200, 'body first', 'renewed', header(first, 'content-type')])
+        expect(header(renewed, 'content-length')).toBe(String('body first'.length))
+        expect(seen).toEqual([undefined, 'inm "v1"'])
+
+        // Stored again, with the 304's fields and freshness: a hit, without the origin.
+        const hit = await h.get('/doc')
+        expect([h.status(hit), hit.text, header(hit, 'x-version')]).toEqual(['HIT', 'body first', 'renewed'])
+        expect(h.calls('GET /doc')).toBe(2)
+      })
+
+      it('asks with If-Modified-Since when the entry has only Last-Modified', async () => {
+        const seen: (string | undefined)[] = []
+        const h = await setup({ routes: documentRoute(seen) })
+        await h.get('/doc?lm=1')
+        h.clock.advance(61_000)
+        expect((await h.get('/doc?lm=1')).text).toBe('body first')
+        // Express adds an ETag of its own; then both validators go.
+        expect(seen[0]).toBeUndefined()
+        expect(seen[1]).toMatch(/(^| \| )ims Wed, 01 Jan 2025 00:00:00 GMT$/)
+        expect(h.status(await h.get('/doc?lm=1'))).toBe('HIT')
+      })
+
+      it("a client whose own validator matches the renewed entry gets a 304; the client's validator never reaches the origin", async () => {
+        const seen: (string | undefined)[] = []
+        const h = await setup({ routes: documentRoute(seen) })
+        await h.get('/doc')
+        h.clock.advance(61_000)
+        const res = await h.get('/doc', { 'if-none-match': '"v1"' })
+        expect([res.status, res.body.length]).toEqual([304, 0])
+        expect(seen).toEqual([undefined, 'inm "v1"'])
+        expect(h.status(await h.get('/doc'))).toBe('HIT')
+      })
+
+      it('an origin that answers 200 instead replaces the entry', async () => {
+        const seen: (string | undefined)[] = []
+        const h = await setup({ routes: documentRoute(seen, () => 'changed') })
+        await h.get('/doc')
+        h.clock.advance(61_000)
+        const res = await h.get('/doc')
+        expect([res.status, res.text, header(res, 'x-version')]).toEqual([200, 'body changed', 'changed'])
+        const hit = await h.get('/doc')
+        expect([h.status(hit), hit.text]).toEqual(['HIT', 'body changed'])
+        expect(seen).toEqual([undefined, 'inm "v1"'])
+      })
+    })
+
     describe('route options', () => {
       // Fastify's config.cache: false; Express's corral(cache, false) on the route; node:http's
       // handler simply not wrapped.

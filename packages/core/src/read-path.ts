@@ -41,6 +41,8 @@ export interface Lookup {
   readonly parts: KeyParts
   /** Leaders this request has waited for so far. */
   waits: number
+  /** The expired entry found under the key, when it has a validator to revalidate it with. */
+  stale?: ResponseEntry | undefined
 }
 
 /** What the read path works with, owned by the cache. */
@@ -127,7 +129,8 @@ export class ReadPath {
   }
 
   private afterPrimary(l: Lookup, e: Entry | undefined): Decision | Promise<Decision> {
-    if (e?.kind !== 'vary' || e.expiresAt <= this.deps.now()) return this.found(l, l.parts.key, e)
+    // An expired marker is still followed: its variant, stale too, may be revalidated.
+    if (e?.kind !== 'vary') return this.found(l, l.parts.key, e)
     // The response varies: the primary entry names the request headers that select the variant.
     const variantKey = makeVariantKey(l.parts.key, e.names, l.view.headers)
     const got = this.get(variantKey)
@@ -140,6 +143,7 @@ export class ReadPath {
       this.deps.counters.hits++
       return this.hit(e, l.view.headers)
     }
+    l.stale = e?.kind === 'response' && (e.etag !== undefined || e.lastModified !== undefined) ? e : undefined
     if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return this.miss(l, undefined)
     const flight = this.flights.get(fillKey)
     if (flight !== undefined && l.waits < MAX_WAITS) {
@@ -208,6 +212,9 @@ export class ReadPath {
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
     // every waiter to the origin); the client's validators are evaluated against that response.
     const conditionals = flight === undefined ? undefined : hideConditionals(l.view.headers)
+    // Revalidate an expired entry with its validators (RFC 9111 §4.3.1): a 304 renews it.
+    const stale = flight === undefined ? undefined : l.stale
+    if (stale !== undefined) askConditionally(l.view.headers, stale)
     const fill = new Fill({
       host: this.deps.fillHost,
       parts: l.parts,
@@ -218,6 +225,7 @@ export class ReadPath {
       grant,
       fence: this.fence(),
       conditionals,
+      stale,
     })
     this.inflight.add(fill)
     flight?.arm(this.deps.lockTimeoutMs, () => this.overrun(fill))
@@ -250,6 +258,12 @@ export class ReadPath {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** Gives the request the origin sees the stored entry's validators. */
+function askConditionally(headers: IncomingHttpHeaders, stale: ResponseEntry): void {
+  if (stale.etag !== undefined) headers['if-none-match'] = stale.etag
+  if (stale.lastModified !== undefined) headers['if-modified-since'] = stale.lastModified
+}
 
 /** Removes the client's validators from the request the origin sees; answers them, if any. */
 function hideConditionals(headers: IncomingHttpHeaders): IncomingHttpHeaders | undefined {

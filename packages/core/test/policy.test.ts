@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { RouteOptions } from '../src/index.js'
 import { etagMatches, isNotModified, isUnsafeMethod, parseAge, parseVary, unsafeTargets, requestBypassReason, responseStorability, type Storability } from '../src/model/policy.js'
 import { resolveRoute } from '../src/model/options.js'
+import { freshenedHeaders } from '../src/model/entry.js'
 import { view } from './helpers.js'
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0)
@@ -331,5 +332,23 @@ describe('targeted cache-control fields (RFC 9213)', () => {
     const headers = { 'cache-control': 'max-age=60', 'surrogate-control': 'max-age=10', 'x-corral-cc': 'max-age=20' }
     expect(lifetime(headers, { targetedCacheControl: ['X-Corral-CC'] })).toBe(20_000)
     expect(lifetime(headers, { targetedCacheControl: [] })).toBe(60_000)
+  })
+})
+
+describe('freshenedHeaders (RFC 9111 §4.3.4)', () => {
+  it("takes the 304's fields over the stored ones, except those describing the stored body and its validator", () => {
+    const stored = { 'content-type': 'text/plain', 'content-length': '10', etag: '"a"', 'content-encoding': 'gzip', 'x-a': '1', 'cache-control': 'max-age=1' }
+    const fresh = { 'content-type': 'text/html', 'content-length': '0', etag: '"b"', 'content-encoding': 'br', 'x-b': '2', 'cache-control': 'max-age=60' }
+    expect(freshenedHeaders(stored, fresh)).toEqual({
+      'content-type': 'text/html',
+      'content-length': '10',
+      etag: '"a"',
+      'content-encoding': 'gzip',
+      'x-a': '1',
+      'x-b': '2',
+      'cache-control': 'max-age=60',
+    })
+    // The stored headers are not changed.
+    expect(stored['cache-control']).toBe('max-age=1')
   })
 })

@@ -53,6 +53,8 @@ export function createHooks(cache: Cache) {
 
   /** Carries out the tap's head plan with Fastify's reply (and its raw response, for headers set there). */
   function applyPlan(reply: FastifyReply, plan: HeadPlan): void {
+    // A renewed entry's stored headers over those of the origin's 304.
+    if (plan.replace !== undefined) reply.headers(plan.replace.headers as ReplyHeaders)
     for (const name of plan.remove) {
       if (reply.hasHeader(name)) reply.removeHeader(name)
       if (!reply.raw.headersSent && reply.raw.hasHeader(name)) reply.raw.removeHeader(name)
@@ -78,6 +80,12 @@ export function createHooks(cache: Cache) {
     // Fastify's getHeaders() is typed by header name; its values are Node's outgoing header values.
     const plan = tap.head(reply.statusCode, reply as unknown as HeadSource)
     applyPlan(reply, plan)
+    if (plan.replace !== undefined) {
+      // The origin's 304 renewed a stale entry: the client gets the stored body (or a 304).
+      tap.end()
+      done(null, plan.sendBody && plan.replace.body.length > 0 ? plan.replace.body : null)
+      return
+    }
     const out = tapPayload(tap, payload, plan.sendBody)
     if (isPromise(out)) void out.then((p) => done(null, p))
     else done(null, out)

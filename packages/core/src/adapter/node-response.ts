@@ -2,6 +2,8 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache, CompiledInvalidation } from '../cache.js'
 import type { HeadPlan, ResponseTap } from './tap.js'
 
+const EMPTY = Buffer.alloc(0)
+
 type HeaderArg = OutgoingHttpHeaders | readonly (string | number | readonly string[])[] | undefined
 
 /**
@@ -36,6 +38,8 @@ function applyHeaders(res: ServerResponse, headers: HeaderArg): void {
 
 /** Carries out a head plan on a Node response whose head is not written yet. */
 export function applyHeadPlan(res: ServerResponse, plan: HeadPlan): void {
+  // A renewed entry's stored headers over those of the origin's 304.
+  if (plan.replace !== undefined) for (const [name, value] of Object.entries(plan.replace.headers)) res.setHeader(name, value as string | string[])
   for (const name of plan.remove) res.removeHeader(name)
   if (plan.set !== undefined) res.setHeader(plan.set[0], plan.set[1])
   // For a 304, Node writes no body and ignores what the handler writes; the tap still sees it.
@@ -55,6 +59,12 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
   const end = res.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse
   let headDone = false
   let ended = false
+  /** The body to send in place of the origin's, once its 304 renewed a stale entry. */
+  let replacement: Buffer | undefined
+  // A 304 answering a revalidation is decided before Node writes it, so its body can be replaced.
+  const decideHead = (r: ServerResponse): void => {
+    if (!headDone && !r.headersSent && r.statusCode === 304 && tap.revalidating) r.writeHead(304)
+  }
 
   res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
     if (headDone) return writeHead.apply(this, arguments as unknown as unknown[])
@@ -66,12 +76,15 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
     applyHeaders(this, headers as HeaderArg)
     const plan = tap.head(status, this)
     applyHeadPlan(this, plan)
+    if (plan.replace !== undefined) replacement = plan.sendBody ? plan.replace.body : EMPTY
     // A 304 gets Node's own reason phrase, not the one given for the 200.
     if (plan.status !== status || reason === undefined) return writeHead.call(this, plan.status)
     return writeHead.call(this, status, reason)
   } as ServerResponse['writeHead']
 
   res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown) {
+    decideHead(this)
+    if (replacement !== undefined) return true
     // The original write writes the head first (through our writeHead), which decides the capture.
     const ok = write.apply(this, arguments as unknown as unknown[])
     tap.data(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
@@ -79,6 +92,13 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
   } as ServerResponse['write']
 
   res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
+    decideHead(this)
+    if (replacement !== undefined && !ended) {
+      ended = true
+      tap.end()
+      const cb = [chunk, encoding, arguments[2]].find((a) => typeof a === 'function') as (() => void) | undefined
+      return end.call(this, replacement.length > 0 ? replacement : undefined, cb)
+    }
     const r = end.apply(this, arguments as unknown as unknown[])
     if (ended) return r
     ended = true

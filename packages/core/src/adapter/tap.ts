@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { BodyCapture } from './capture.js'
-import type { Fill } from '../fill/fill.js'
+import type { Fill, Revalidated } from '../fill/fill.js'
 import type { RequestView } from '../model/key.js'
 import type { Decision } from '../read-path.js'
 
@@ -32,6 +32,12 @@ export interface HeadPlan {
   readonly set: readonly [name: string, value: string] | undefined
   /** Whether the body should reach the client (false for a 304; the tap still wants it). */
   readonly sendBody: boolean
+  /**
+   * The origin's 304 renewed a stale entry: the adapter answers with this stored response instead
+   * (its status, its headers over the origin's, with Content-Length; its body unless `sendBody`
+   * is false, then a 304) and drops whatever body the origin writes.
+   */
+  readonly replace?: Revalidated
 }
 
 /**
@@ -75,6 +81,11 @@ export class ResponseTap {
     this.statusField = d === null ? undefined : [this.host.cacheStatusHeader, d.type === 'miss' ? 'MISS' : 'BYPASS']
   }
 
+  /** Whether the origin was asked to revalidate a stale entry, and has not answered yet. */
+  get revalidating(): boolean {
+    return this.fill !== null && !this.fill.settled && this.fill.revalidates
+  }
+
   /** Whether the response may still be stored: its head, then its body, are wanted. */
   get storing(): boolean {
     return this.fill !== null && !this.fill.settled
@@ -96,6 +107,11 @@ export class ResponseTap {
     if (d.capture) {
       this.capturing = fill
       this.capture = new BodyCapture(fill.maxBodyBytes)
+    }
+    if (d.revalidated !== undefined) {
+      const r = d.revalidated
+      if (!d.notModified) return { status: r.status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, replace: r }
+      return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false, replace: r }
     }
     if (!d.notModified) return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true }
     return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false }

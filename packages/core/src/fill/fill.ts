@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
-import { createResponseEntry, createVaryEntry, storableHeaders, type Entry } from '../model/entry.js'
+import { createResponseEntry, createVaryEntry, freshenedHeaders, storableHeaders, type Entry, type ResponseEntry, type StoredHeaders } from '../model/entry.js'
 import { ALL, matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { makeVariantKey, type KeyParts, type RequestView } from '../model/key.js'
 import type { ResolvedRoute } from '../model/options.js'
@@ -49,6 +49,15 @@ export interface FillInit {
   readonly fence?: Fence
   /** The client's If-None-Match / If-Modified-Since, hidden from the origin so that it answers in full. */
   readonly conditionals?: IncomingHttpHeaders
+  /** The expired entry this request revalidates: the origin got its validators, and may answer 304. */
+  readonly stale?: ResponseEntry
+}
+
+/** The stored response a 304 from the origin validated, freshened: what the client gets instead. */
+export interface Revalidated {
+  readonly status: number
+  readonly headers: StoredHeaders
+  readonly body: Buffer
 }
 
 /** What the adapter does with the response once its head is final. */
@@ -61,6 +70,11 @@ export interface HeadDecision {
    * captured when `capture` is true.
    */
   readonly notModified: boolean
+  /**
+   * The origin answered 304 to the validators of a stale entry: send this response (or, when
+   * `notModified`, its 304) in place of the origin's. The fill has settled already.
+   */
+  readonly revalidated?: Revalidated
 }
 
 const SKIP: HeadDecision = Object.freeze({ capture: false, notModified: false })
@@ -82,6 +96,7 @@ export class Fill {
   private readonly flight: Flight | undefined
   private readonly fence: Fence | undefined
   private readonly conditionals: IncomingHttpHeaders | undefined
+  private readonly stale: ResponseEntry | undefined
   private storability: Extract<Storability, { storable: true }> | undefined
   private headerTags: string[] = []
   private status = 0
@@ -101,6 +116,7 @@ export class Fill {
     this.grant = init.grant
     this.fence = init.fence
     this.conditionals = init.conditionals
+    this.stale = init.stale
   }
 
   /**
@@ -110,6 +126,11 @@ export class Fill {
   handOver(route: ResolvedRoute, req: unknown): void {
     this.route = route
     this.req = req
+  }
+
+  /** Whether the origin was asked conditionally, for a stale entry it may renew with a 304. */
+  get revalidates(): boolean {
+    return this.stale !== undefined
   }
 
   get settled(): boolean {
@@ -128,6 +149,7 @@ export class Fill {
    */
   begin(status: number, headers: OutgoingHttpHeaders): HeadDecision {
     if (this.settledState) return SKIP
+    if (status === 304 && this.stale !== undefined) return this.revalidate(this.stale, headers)
     try {
       for (const name of this.host.tagHeaders) {
         const v = headers[name]
@@ -146,6 +168,35 @@ export class Fill {
       const length = text(headers['content-length'])
       if (length !== undefined && status !== 204) this.declaredLength = /^\d+$/.test(length.trim()) ? Number(length.trim()) : -1
       return { capture: true, notModified }
+    } catch (err) {
+      this.fail(err)
+      return SKIP
+    }
+  }
+
+  /**
+   * The origin validated the stale entry (RFC 9111 §4.3.3-4.3.4): the stored response, its headers
+   * freshened by the 304's, is stored again (if it may be) and goes to the client.
+   */
+  private revalidate(stale: ResponseEntry, notModifiedHeaders: OutgoingHttpHeaders): HeadDecision {
+    try {
+      const headers = freshenedHeaders(stale.headers, storableHeaders(notModifiedHeaders, this.host.excludedHeaders))
+      const revalidated: Revalidated = { status: stale.status, headers, body: stale.body }
+      const notModified =
+        this.conditionals !== undefined && isNotModified(this.conditionals, text(headers.etag as OutgoingHttpHeaders[string]), text(headers['last-modified'] as OutgoingHttpHeaders[string]))
+      // Freshness from the freshened fields, age from the 304 itself.
+      const timing: OutgoingHttpHeaders = { ...headers, age: notModifiedHeaders.age, date: notModifiedHeaders.date ?? headers.date } as OutgoingHttpHeaders
+      const s = responseStorability(stale.status, timing, this.route, this.host.now())
+      if (!s.storable) {
+        this.finish({ stored: false, reason: s.reason })
+        return { capture: false, notModified, revalidated }
+      }
+      this.storability = s
+      this.status = stale.status
+      this.headers = headers as OutgoingHttpHeaders
+      this.headerTags.push(...stale.tags)
+      this.store(stale.body)
+      return { capture: false, notModified, revalidated }
     } catch (err) {
       this.fail(err)
       return SKIP

@@ -98,6 +98,25 @@ export function storableHeaders(headers: OutgoingHttpHeaders, exclude: ReadonlyS
   return out
 }
 
+/**
+ * Fields a 304 does not change in the stored response (RFC 9111 §3.2, §4.3.4): those that
+ * describe the stored body as it is (its length, encoding, range and digest) and the validator it
+ * was matched on.
+ */
+const KEPT_ON_304: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'content-range', 'content-md5', 'etag'])
+
+/**
+ * The stored response's headers freshened by a 304 that validated it: each field the 304 carries
+ * (already filtered by `storableHeaders`) replaces the stored one, except those in `KEPT_ON_304`.
+ */
+export function freshenedHeaders(stored: StoredHeaders, fromNotModified: StoredHeaders): Record<string, HeaderValue> {
+  const out: Record<string, HeaderValue> = { ...stored }
+  for (const name of Object.keys(fromNotModified)) {
+    if (!KEPT_ON_304.has(name)) out[name] = fromNotModified[name] as HeaderValue
+  }
+  return out
+}
+
 export interface EntryInit {
   status: number
   headers: Record<string, HeaderValue>
