@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { KeyMaterial, QueryRule } from '../src/index.js'
-import { canonicalQuery, makePrimaryKey, makeVariantKey, normalizePercent } from '../src/model/key.js'
+import { canonicalQuery, makePrimaryKey, makeVariantKey, normalizePercent, variantValue } from '../src/model/key.js'
 import { view } from './helpers.js'
 
 function key(
@@ -203,6 +203,22 @@ describe('makeVariantKey', () => {
 
   it('ignores surrounding whitespace of a value', () => {
     expect(makeVariantKey('k', names, { 'accept-language': '  en ' })).toBe(en)
+  })
+
+  it('normalises list whitespace, field lines and parameter spacing; case only where the field ignores it (RFC 9111 §4.1)', () => {
+    const foo = (v: string | string[]) => makeVariantKey('k', ['foo'], { foo: v } as never)
+    expect(foo(' 1, 2 ')).toBe(foo('1,2'))
+    expect(foo(['1', '2'])).toBe(foo('1, 2'))
+    expect(foo('1,,2')).toBe(foo('1,2'))
+    expect(foo('a ; q = 1')).toBe(foo('a;q=1'))
+    expect(foo('A')).not.toBe(foo('a'))
+    expect(foo('1, 2')).not.toBe(foo('2, 1'))
+    // A quoted string keeps its spaces.
+    expect(foo('"a , b"')).not.toBe(foo('"a,b"'))
+    expect(makeVariantKey('k', names, { 'accept-language': 'eN, De' })).toBe(makeVariantKey('k', names, { 'accept-language': ' en ,   de' }))
+    expect(makeVariantKey('k', ['accept-encoding'], { 'accept-encoding': 'GZIP, Br' })).toBe(makeVariantKey('k', ['accept-encoding'], { 'accept-encoding': 'gzip,br' }))
+    expect(variantValue('accept-language', undefined)).toBeNull()
+    expect(variantValue('accept-language', '')).toBe('')
   })
 
   it('does not let values shift between header names', () => {

@@ -199,9 +199,27 @@ export function makePrimaryKey(namespace: string, view: RequestView, rules: KeyR
  * response's `Vary` names. An absent header (`null`) never equals a present one, even if empty.
  */
 export function makeVariantKey(primary: string, names: readonly string[], headers: IncomingHttpHeaders): string {
-  const values = names.map((n) => {
-    const v = headerValue(headers[n])
-    return v === null ? null : v.trim()
-  })
+  const values = names.map((n) => variantValue(n, headers[n]))
   return `${primary}:${sha256(JSON.stringify([names, values]))}`
+}
+
+/** Fields whose values compare without regard to case: language tags, content codings, charsets. */
+const CASE_INSENSITIVE: ReadonlySet<string> = new Set(['accept-language', 'accept-encoding', 'accept-charset'])
+
+/**
+ * A varied request field's value, normalised so that forms that mean the same select the same
+ * variant (RFC 9111 §4.1): list members trimmed and empty ones dropped (several field lines are
+ * one list), no whitespace around parameters, and lower case where the field ignores case. A
+ * value with a quoted string is only trimmed: its whitespace may matter.
+ */
+export function variantValue(name: string, v: string | string[] | undefined): string | null {
+  const text = headerValue(v)
+  if (text === null) return null
+  if (text.includes('"')) return text.trim()
+  let out = ''
+  for (const member of text.split(',')) {
+    const m = member.trim().replace(/\s*([;=])\s*/g, '$1')
+    if (m !== '') out = out === '' ? m : `${out},${m}`
+  }
+  return CASE_INSENSITIVE.has(name) ? out.toLowerCase() : out
 }
