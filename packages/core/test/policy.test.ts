@@ -305,6 +305,12 @@ describe('unsafeTargets (RFC 9111 §4.4)', () => {
     expect(unsafeTargets(post('/p/1'), 201, { location: 'http://[::1' })).toEqual(['/p/1'])
   })
 
+  it('reduces an absolute-form target to its path, and ignores one that is not an http URL', () => {
+    expect(unsafeTargets(post('http://shop.test/p/1?a=1'), 200, {})).toEqual(['/p/1?a=1'])
+    expect(unsafeTargets(post('shop.test:443'), 200, {})).toEqual([])
+    expect(unsafeTargets(post('*'), 200, {})).toEqual([])
+  })
+
   it('knows which methods are unsafe', () => {
     for (const m of ['POST', 'PUT', 'DELETE', 'PATCH', 'M-SEARCH', 'PURGE']) expect(isUnsafeMethod(m)).toBe(true)
     for (const m of ['GET', 'HEAD', 'OPTIONS', 'TRACE']) expect(isUnsafeMethod(m)).toBe(false)

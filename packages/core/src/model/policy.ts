@@ -251,10 +251,10 @@ function single(v: OutgoingHttpHeaders[string]): string | undefined {
 export function unsafeTargets(view: RequestView, status: number, headers: OutgoingHttpHeaders): string[] {
   if (status < 200 || status >= 400) return []
   // The request's own URL as it was keyed; an absolute-form request target is reduced to its path.
-  const own = view.url.startsWith('/') ? view.url : safeUrl(view.url, 'http://origin.invalid/')
+  const own = view.url.startsWith('/') ? view.url : safeUrl(view.url, undefined)
   const out = new Set<string>()
   if (typeof own === 'string') out.add(own)
-  else if (own !== undefined) out.add(own.pathname + own.search)
+  else if (own !== undefined && (own.protocol === 'http:' || own.protocol === 'https:')) out.add(own.pathname + own.search)
   const base = safeUrl(view.url, `http://${view.headers.host ?? 'origin.invalid'}/`)
   if (base === undefined) return [...out]
   for (const field of [single(headers.location), single(headers['content-location'])]) {
@@ -265,7 +265,7 @@ export function unsafeTargets(view: RequestView, status: number, headers: Outgoi
   return [...out]
 }
 
-function safeUrl(text: string, base: string): URL | undefined {
+function safeUrl(text: string, base: string | undefined): URL | undefined {
   try {
     return new URL(text, base)
   } catch {
