@@ -937,6 +937,35 @@ export function runAdapterSuite(factory: SuiteOptions): void {
       })
     })
 
+    describe('targeted cache-control fields (RFC 9213)', () => {
+      const targeted = () => [
+        { method: 'GET' as const, path: '/cdn', handler: () => ({ headers: { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=60' }, body: 'for the cdn' }) },
+        { method: 'GET' as const, path: '/surrogate', handler: () => ({ headers: { 'cache-control': 'max-age=60', 'surrogate-control': 'no-store' }, body: 'not here' }) },
+      ]
+
+      it('CDN-Cache-Control stores what Cache-Control forbids browsers, and reaches the client unchanged', async () => {
+        const h = await setup({ routes: targeted() })
+        const miss = await h.get('/cdn')
+        expect([h.status(miss), header(miss, 'cache-control'), header(miss, 'cdn-cache-control')]).toEqual(['MISS', 'no-store', 'max-age=60'])
+        const hit = await h.get('/cdn')
+        expect([h.status(hit), hit.text, header(hit, 'cache-control'), header(hit, 'cdn-cache-control')]).toEqual(['HIT', 'for the cdn', 'no-store', 'max-age=60'])
+        expect(h.calls('GET /cdn')).toBe(1)
+      })
+
+      it('Surrogate-Control: no-store wins over a fresh Cache-Control; targetedCacheControl: [] turns the fields off', async () => {
+        const h = await setup({ routes: targeted() })
+        expect(h.status(await h.get('/surrogate'))).toBe('MISS')
+        expect(h.status(await h.get('/surrogate'))).toBe('MISS')
+        expect(h.calls('GET /surrogate')).toBe(2)
+
+        const off = await setup({ defaults: { targetedCacheControl: [] }, routes: targeted() })
+        await off.get('/surrogate')
+        expect(off.status(await off.get('/surrogate'))).toBe('HIT')
+        await off.get('/cdn')
+        expect(off.status(await off.get('/cdn'))).toBe('MISS')
+      })
+    })
+
     describe('revalidation of an expired entry (RFC 9111 §4.3)', () => {
       /** A document whose origin answers 304 to the validators it handed out, and records what it was asked. */
       const documentRoute = (seen: (string | undefined)[], answer: (r: OriginRequest) => 'not-modified' | 'changed' = () => 'not-modified') => [
