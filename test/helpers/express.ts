@@ -1,18 +1,16 @@
 import * as http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { corral, invalidate } from '@corral/express'
 import {
   OriginCounter,
   isJsonBody,
   isStreamBody,
   queryOf,
-  sleep,
   type AdapterFactory,
   type AppSpec,
   type Reply,
   type RouteSpec,
-  type StreamBody,
 } from './scenario.js'
+import { serveOnLoopback, writeChunks } from './node-server.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type ExpressLib = (() => any) & Record<string, any>
@@ -57,17 +55,7 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
       }
 
       const server = http.createServer(app)
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      const { port } = server.address() as AddressInfo
-      return {
-        url: `http://127.0.0.1:${port}`,
-        calls: (path?: string) => counter.calls(path),
-        close: () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve())
-            server.closeAllConnections()
-          }),
-      }
+      return serveOnLoopback(server, counter)
     },
   }
 }
@@ -118,19 +106,6 @@ async function write(res: any, reply: Reply): Promise<void> {
   else if (typeof body === 'string' || Buffer.isBuffer(body)) res.send(body)
   else if (isJsonBody(body)) res.json(body.json)
   else if (isStreamBody(body)) await writeChunks(res, body)
-}
-
-async function writeChunks(res: any, body: StreamBody): Promise<void> {
-  for (const [i, chunk] of body.stream.entries()) {
-    if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
-    if (i > 0) await body.before?.(i)
-    res.write(chunk)
-  }
-  if (body.intervalMs) await sleep(body.intervalMs)
-  await body.before?.(body.stream.length)
-  // Headers are sent: Express's final handler answers this by destroying the socket.
-  if (body.failAtEnd) throw new Error('origin stream failed')
-  res.end()
 }
 
 /** `{ a: '1', b: ['2', '3'] }` as Node's flat `['a', '1', 'b', '2', 'b', '3']`. */

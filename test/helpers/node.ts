@@ -1,18 +1,16 @@
 import * as http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { cached, invalidating, type Handler } from '@corral/node'
 import {
   OriginCounter,
   isJsonBody,
   isStreamBody,
   queryOf,
-  sleep,
   type AdapterFactory,
   type AppSpec,
   type Reply,
   type RouteSpec,
-  type StreamBody,
 } from './scenario.js'
+import { serveOnLoopback, writeChunks } from './node-server.js'
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -41,17 +39,7 @@ export function nodeFactory(): AdapterFactory {
         res.statusCode = 404
         res.end('Not Found')
       })
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-      const { port } = server.address() as AddressInfo
-      return {
-        url: `http://127.0.0.1:${port}`,
-        calls: (path?: string) => counter.calls(path),
-        close: () =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve())
-            server.closeAllConnections()
-          }),
-      }
+      return serveOnLoopback(server, counter)
     },
   }
 }
@@ -123,18 +111,6 @@ async function write(res: http.ServerResponse, reply: Reply): Promise<void> {
     return void res.end(JSON.stringify(body.json))
   }
   if (isStreamBody(body)) await writeChunks(res, body)
-}
-
-async function writeChunks(res: http.ServerResponse, body: StreamBody): Promise<void> {
-  for (const [i, chunk] of body.stream.entries()) {
-    if (i > 0 && body.intervalMs) await sleep(body.intervalMs)
-    if (i > 0) await body.before?.(i)
-    res.write(chunk)
-  }
-  if (body.intervalMs) await sleep(body.intervalMs)
-  await body.before?.(body.stream.length)
-  if (body.failAtEnd) throw new Error('origin stream failed')
-  res.end()
 }
 
 /** A handler that failed: a 500 if nothing was sent yet, else the connection is cut (as Express does). */
