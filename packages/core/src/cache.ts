@@ -318,11 +318,9 @@ export class Cache implements FillHost {
     const reason = requestBypassReason(view, route)
     if (reason !== undefined) {
       adopt?.abandon('aborted')
-      if (reason === 'method' && route.invalidateAfterUnsafe && isUnsafeMethod(view.method)) {
-        this.counters.bypassed++
-        return { type: 'bypass', reason, unsafe: view }
-      }
-      return this.bypass(reason)
+      // A successful unsafe request makes the entries of its URL stale (the tap acts on it).
+      const unsafe = reason === 'method' && route.invalidateAfterUnsafe && isUnsafeMethod(view.method)
+      return this.bypass(reason, unsafe ? view : undefined)
     }
     let custom: KeyMaterial | undefined
     try {
@@ -398,9 +396,9 @@ export class Cache implements FillHost {
     return parts
   }
 
-  private bypass(reason: BypassReason | 'error'): Decision {
+  private bypass(reason: BypassReason | 'error', unsafe?: RequestView): Decision {
     this.counters.bypassed++
-    return { type: 'bypass', reason }
+    return unsafe === undefined ? { type: 'bypass', reason } : { type: 'bypass', reason, unsafe }
   }
 }
 

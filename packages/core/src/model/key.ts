@@ -205,6 +205,8 @@ export function makeVariantKey(primary: string, names: readonly string[], header
 
 /** Fields whose values compare without regard to case: language tags, content codings, charsets. */
 const CASE_INSENSITIVE: ReadonlySet<string> = new Set(['accept-language', 'accept-encoding', 'accept-charset'])
+/** What a value needs normalising for: list and parameter separators, whitespace. */
+const SPACING = /[,;=\s]/
 
 /**
  * A varied request field's value, normalised so that forms that mean the same select the same
@@ -215,11 +217,14 @@ const CASE_INSENSITIVE: ReadonlySet<string> = new Set(['accept-language', 'accep
 export function variantValue(name: string, v: string | string[] | undefined): string | null {
   const text = headerValue(v)
   if (text === null) return null
+  const fold = CASE_INSENSITIVE.has(name)
+  // The common case (one token, nothing to normalise) costs one test on every varied hit.
+  if (!SPACING.test(text)) return fold ? text.toLowerCase() : text
   if (text.includes('"')) return text.trim()
   let out = ''
   for (const member of text.split(',')) {
     const m = member.trim().replace(/\s*([;=])\s*/g, '$1')
     if (m !== '') out = out === '' ? m : `${out},${m}`
   }
-  return CASE_INSENSITIVE.has(name) ? out.toLowerCase() : out
+  return fold ? out.toLowerCase() : out
 }
