@@ -306,6 +306,19 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(res.text).toBe('versioned body')
         expect(h.calls()).toBe(1)
       })
+
+      it('If-Modified-Since is compared with Date when the entry has no Last-Modified (RFC 9111 §4.3.2)', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/dated', handler: echo }] })
+        const first = await h.get('/dated')
+        const date = Date.parse(header(first, 'date') ?? '')
+        expect(Number.isNaN(date)).toBe(false)
+        expect(header(first, 'last-modified')).toBeUndefined()
+        const later = await h.get('/dated', { 'If-Modified-Since': new Date(date + 60_000).toUTCString() })
+        expect([later.status, h.status(later), later.body.length]).toEqual([304, 'HIT', 0])
+        const earlier = await h.get('/dated', { 'If-Modified-Since': new Date(date - 3_600_000).toUTCString() })
+        expect([earlier.status, h.status(earlier), earlier.text]).toEqual([200, 'HIT', '1 /dated'])
+        expect(h.calls()).toBe(1)
+      })
     })
 
     describe('partial content', () => {

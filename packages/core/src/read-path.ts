@@ -250,7 +250,7 @@ export class ReadPath {
 
   private hit(e: ResponseEntry, requestHeaders: IncomingHttpHeaders): Decision {
     const age = String(ageOf(e, this.deps.now()))
-    if (isNotModified(requestHeaders, e.etag, e.lastModified)) {
+    if (isNotModified(requestHeaders, e.etag, e.lastModified, dateOf(e))) {
       return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age }
     }
     return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
@@ -258,6 +258,12 @@ export class ReadPath {
 }
 
 const EMPTY = Buffer.alloc(0)
+
+/** When the stored response was generated: its Date, or when it was stored. */
+function dateOf(e: ResponseEntry): string | number {
+  const d = e.headers.date
+  return typeof d === 'string' ? d : e.storedAt
+}
 
 /** Gives the request the origin sees the stored entry's validators. */
 function askConditionally(headers: IncomingHttpHeaders, stale: ResponseEntry): void {

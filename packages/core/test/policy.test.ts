@@ -267,6 +267,14 @@ describe('isNotModified', () => {
     expect(isNotModified({ 'if-modified-since': httpDate(NOW - 7_200_000) }, etag, lastModified)).toBe(false)
   })
 
+  it('compares If-Modified-Since with Date when there is no Last-Modified, and prefers Last-Modified', () => {
+    const date = httpDate(NOW - 60_000)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW) }, undefined, undefined, date)).toBe(true)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW - 120_000) }, undefined, undefined, date)).toBe(false)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW - 7_200_000) }, etag, lastModified, date)).toBe(false)
+    expect(isNotModified({ 'if-modified-since': httpDate(NOW - 120_000) }, etag, lastModified, date)).toBe(true)
+  })
+
   it('lets If-None-Match win over If-Modified-Since', () => {
     const since = httpDate(NOW)
     expect(isNotModified({ 'if-none-match': '"v0"', 'if-modified-since': since }, etag, lastModified)).toBe(false)

@@ -156,7 +156,7 @@ export class Fill {
         if (v === undefined) continue
         for (const t of (Array.isArray(v) ? v.join(',') : String(v)).split(/[\s,]+/)) if (t) this.headerTags.push(t)
       }
-      const notModified = status === 200 && this.conditionals !== undefined && isNotModified(this.conditionals, text(headers.etag), text(headers['last-modified']))
+      const notModified = status === 200 && this.conditionals !== undefined && isNotModified(this.conditionals, text(headers.etag), text(headers['last-modified']), text(headers.date) ?? this.host.now())
       const s = responseStorability(status, headers, this.route, this.host.now())
       if (!s.storable) {
         this.finish({ stored: false, reason: s.reason })
@@ -183,7 +183,7 @@ export class Fill {
       const headers = freshenedHeaders(stale.headers, storableHeaders(notModifiedHeaders, this.host.excludedHeaders))
       const revalidated: Revalidated = { status: stale.status, headers, body: stale.body }
       const notModified =
-        this.conditionals !== undefined && isNotModified(this.conditionals, text(headers.etag as OutgoingHttpHeaders[string]), text(headers['last-modified'] as OutgoingHttpHeaders[string]))
+        this.conditionals !== undefined && isNotModified(this.conditionals, text(headers.etag as OutgoingHttpHeaders[string]), text(headers['last-modified'] as OutgoingHttpHeaders[string]), text(headers.date as OutgoingHttpHeaders[string]) ?? this.host.now())
       // Freshness from the freshened fields, age from the 304 itself.
       const timing: OutgoingHttpHeaders = { ...headers, age: notModifiedHeaders.age, date: notModifiedHeaders.date ?? headers.date } as OutgoingHttpHeaders
       const s = responseStorability(stale.status, timing, this.route, this.host.now())

@@ -202,19 +202,23 @@ export function etagMatches(ifNoneMatch: string, etag: string | undefined): bool
 
 /**
  * Conditional request against a stored entry (RFC 9110 §13.2.2): If-None-Match wins; otherwise
- * If-Modified-Since against Last-Modified.
+ * If-Modified-Since against Last-Modified or, when the response has none, against `received`:
+ * its `Date`, or the clock time (ms) it was received (RFC 9111 §4.3.2: a response was not
+ * modified after it was generated).
  */
 export function isNotModified(
   requestHeaders: IncomingHttpHeaders,
   etag: string | undefined,
   lastModified: string | undefined,
+  received?: string | number,
 ): boolean {
   const inm = requestHeaders['if-none-match']
   if (inm !== undefined) return etagMatches(inm, etag)
   const ims = requestHeaders['if-modified-since']
-  if (ims === undefined || lastModified === undefined) return false
+  const stamp = lastModified ?? received
+  if (ims === undefined || stamp === undefined) return false
   const since = parseHttpDate(ims)
-  const modified = parseHttpDate(lastModified)
+  const modified = typeof stamp === 'number' ? Math.floor(stamp / 1000) * 1000 : parseHttpDate(stamp)
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
 }
 
