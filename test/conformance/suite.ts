@@ -322,21 +322,45 @@ export function runAdapterSuite(factory: SuiteOptions): void {
     })
 
     describe('partial content', () => {
-      it('a Range request bypasses the cache and stores nothing', async () => {
+      it('a Range request on a cold cache goes to the origin and stores nothing', async () => {
         const h = await setup({ routes: [{ method: 'GET', path: '/range', handler: echo }] })
         const ranged = await h.get('/range', { Range: 'bytes=0-3' })
-        expect(h.status(ranged)).toBe('BYPASS')
+        expect(h.status(ranged)).toBe('MISS')
         expect(h.calls()).toBe(1)
-
         const plain = await h.get('/range')
-        expect(h.status(plain)).toBe('MISS')
-        expect(plain.text).toBe('2 /range')
-        expect(h.status(await h.get('/range'))).toBe('HIT')
+        expect([h.status(plain), plain.text]).toEqual(['MISS', '2 /range'])
+        expect(h.calls()).toBe(2)
+      })
 
-        // An entry exists now; a Range request still goes to the origin.
-        const rangedAgain = await h.get('/range', { Range: 'bytes=0-3' })
-        expect(h.status(rangedAgain)).toBe('BYPASS')
-        expect(h.calls()).toBe(3)
+      it('a stored 200 answers single byte ranges with 206 and Content-Range, and 416 past the end', async () => {
+        const h = await setup({ routes: [{ method: 'GET', path: '/range', handler: () => ({ headers: { 'content-type': 'text/plain', etag: '"r1"' }, body: '01234567890' }) }] })
+        expect((await h.get('/range')).text).toBe('01234567890')
+        const cases: [string, string, string][] = [
+          ['bytes=0-1', '01', 'bytes 0-1/11'],
+          ['bytes=1-', '1234567890', 'bytes 1-10/11'],
+          ['bytes=-1', '0', 'bytes 10-10/11'],
+          ['bytes=4-400', '4567890', 'bytes 4-10/11'],
+        ]
+        for (const [range, body, contentRange] of cases) {
+          const res = await h.get('/range', { Range: range })
+          expect([res.status, h.status(res), res.text, header(res, 'content-range'), header(res, 'content-length')]).toEqual([206, 'HIT', body, contentRange, String(body.length)])
+          expect(header(res, 'content-type')).toMatch(/^text\/plain/)
+        }
+        const past = await h.get('/range', { Range: 'bytes=11-' })
+        expect([past.status, h.status(past), header(past, 'content-range'), past.body.length]).toEqual([416, 'HIT', 'bytes */11', 0])
+        // Several ranges, an invalid one, or an If-Range that names another version: the whole body.
+        for (const extra of [{ Range: 'bytes=0-1,4-5' }, { Range: 'bytes=5-2' }, { Range: 'bytes=0-1', 'If-Range': '"r0"' }]) {
+          const res = await h.get('/range', extra)
+          expect([res.status, h.status(res), res.text]).toEqual([200, 'HIT', '01234567890'])
+        }
+        const matching = await h.get('/range', { Range: 'bytes=0-1', 'If-Range': '"r1"' })
+        expect([matching.status, matching.text]).toEqual([206, '01'])
+        // Conditions come first: a matching If-None-Match is a 304, not a range.
+        const notModified = await h.get('/range', { Range: 'bytes=0-1', 'If-None-Match': '"r1"' })
+        expect(notModified.status).toBe(304)
+        // The stored entry is still whole.
+        expect((await h.get('/range')).text).toBe('01234567890')
+        expect(h.calls()).toBe(1)
       })
 
       it('a 206 response is never stored', async () => {
@@ -1040,6 +1064,31 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect([res.status, res.body.length]).toEqual([304, 0])
         expect(seen).toEqual([undefined, 'inm "v1"'])
         expect(h.status(await h.get('/doc'))).toBe('HIT')
+      })
+
+      it('a no-cache response with an ETag is stored and revalidated on every use, never served unasked', async () => {
+        const seen: (string | undefined)[] = []
+        const h = await setup({
+          routes: [
+            {
+              method: 'GET',
+              path: '/nc',
+              handler: (r) => {
+                const inm = r.headers['if-none-match']
+                seen.push(typeof inm === 'string' ? inm : undefined)
+                const headers = { 'cache-control': 'no-cache, max-age=600', etag: '"nc1"', 'content-type': 'text/plain' }
+                return inm === '"nc1"' ? { status: 304, headers } : { headers, body: `body ${r.call}` }
+              },
+            },
+          ],
+        })
+        const responses = [await h.get('/nc'), await h.get('/nc'), await h.get('/nc')]
+        expect(responses.map((r) => [r.status, r.text])).toEqual([[200, 'body 1'], [200, 'body 1'], [200, 'body 1']])
+        expect(seen).toEqual([undefined, '"nc1"', '"nc1"'])
+        // A client holding the ETag gets a 304 after the origin confirmed it.
+        const conditional = await h.get('/nc', { 'If-None-Match': '"nc1"' })
+        expect([conditional.status, conditional.body.length]).toEqual([304, 0])
+        expect(seen).toEqual([undefined, '"nc1"', '"nc1"', '"nc1"'])
       })
 
       it('an origin that answers 200 instead replaces the entry', async () => {

@@ -9,6 +9,7 @@ import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './model/options.js'
 import { isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
 import { isPromise, type MaybePromise } from './model/maybe-promise.js'
+import { byteRange, ifRangeMatches, type RangeAnswer } from './model/range.js'
 import type { CacheStore, Fence, FillLock, LockGrant } from './stores/types.js'
 
 /** What an adapter should do with a request. */
@@ -141,7 +142,7 @@ export class ReadPath {
   private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
     if (e?.kind === 'response' && e.expiresAt > this.deps.now()) {
       this.deps.counters.hits++
-      return this.hit(e, l.view.headers)
+      return this.hit(e, l.view)
     }
     l.stale = e?.kind === 'response' && (e.etag !== undefined || e.lastModified !== undefined) ? e : undefined
     if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return this.miss(l, undefined)
@@ -164,8 +165,9 @@ export class ReadPath {
 
   /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
   private miss(l: Lookup, fillKey: string | undefined): Decision | Promise<Decision> {
-    // A HEAD is answered from the GET entry but never creates one.
-    if (l.view.method === 'HEAD') return this.startFill(l, undefined, undefined)
+    // A HEAD is answered from the GET entry but never creates one; nor does a Range request (the
+    // origin answers it with part of the body).
+    if (l.view.method === 'HEAD' || l.view.headers.range !== undefined) return this.startFill(l, undefined, undefined)
     const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
     if (flight === undefined || fillKey === undefined || this.deps.locks === undefined) return this.startFill(l, flight, undefined)
     return this.leadFleet(l, fillKey, flight).catch((err: unknown) => {
@@ -191,7 +193,7 @@ export class ReadPath {
       locks.release(grant, 'stored')
       flight.release('stored')
       this.deps.counters.hits++
-      return this.hit(e, l.view.headers)
+      return this.hit(e, l.view)
     }
     this.deps.counters.coalesced++
     const outcome = await locks.wait(fillKey, grant.holder, this.deps.lockTimeoutMs)
@@ -208,7 +210,7 @@ export class ReadPath {
 
   private startFill(l: Lookup, flight: Flight | undefined, grant: (LockGrant & { state: 'acquired' }) | undefined): Decision {
     this.deps.counters.misses++
-    if (l.view.method === 'HEAD') return { type: 'miss', fill: null }
+    if (l.view.method === 'HEAD' || l.view.headers.range !== undefined) return { type: 'miss', fill: null }
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
     // every waiter to the origin); the client's validators are evaluated against that response.
     const conditionals = flight === undefined ? undefined : hideConditionals(l.view.headers)
@@ -248,13 +250,28 @@ export class ReadPath {
     }
   }
 
-  private hit(e: ResponseEntry, requestHeaders: IncomingHttpHeaders): Decision {
+  private hit(e: ResponseEntry, view: RequestView): Decision {
     const age = String(ageOf(e, this.deps.now()))
-    if (isNotModified(requestHeaders, e.etag, e.lastModified, dateOf(e))) {
+    const h = view.headers
+    if (isNotModified(h, e.etag, e.lastModified, dateOf(e))) {
       return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age }
+    }
+    // RFC 9110 §14.2: a range of a stored 200 (conditions first, §13.2.2).
+    if (h.range !== undefined && view.method === 'GET' && e.status === 200 && ifRangeMatches(h, e.etag, e.lastModified)) {
+      return rangeHit(e, byteRange(h.range, e.body.length), age)
     }
     return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
   }
+}
+
+function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string): Decision {
+  const length = e.body.length
+  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
+  if (range.kind === 'unsatisfiable') {
+    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age }
+  }
+  const headers = { ...e.headers, 'content-range': `bytes ${range.start}-${range.end}/${length}`, 'content-length': String(range.end - range.start + 1) }
+  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age }
 }
 
 const EMPTY = Buffer.alloc(0)

@@ -61,10 +61,8 @@ describe('requestBypassReason', () => {
     expect(requestBypassReason(both, route({ authorization: 'ignore', cookies: 'ignore' }))).toBeUndefined()
   })
 
-  it('always bypasses Range', () => {
-    const v = view('/p', { range: 'bytes=0-10' })
-    expect(requestBypassReason(v, route())).toBe('range')
-    expect(requestBypassReason(v, route({ cookies: 'ignore', authorization: 'ignore' }))).toBe('range')
+  it('looks up Range requests (a stored 200 can answer them)', () => {
+    expect(requestBypassReason(view('/p', { range: 'bytes=0-10' }), route())).toBeUndefined()
   })
 })
 
@@ -95,7 +93,7 @@ describe('responseStorability', () => {
     ['NO-STORE', { 'cache-control': 'NO-STORE, max-age=60' }, 'no-store'],
     ['private', { 'cache-control': 'private, max-age=60' }, 'private'],
     ['private with fields', { 'cache-control': 'private="x-user", max-age=60' }, 'private'],
-    ['no-cache', { 'cache-control': 'no-cache, max-age=60' }, 'no-cache'],
+    ['no-cache without a validator', { 'cache-control': 'no-cache, max-age=60' }, 'no-cache'],
     ['set-cookie', { ...ok, 'set-cookie': ['a=1'] }, 'set-cookie'],
     ['content-range', { ...ok, 'content-range': 'bytes 0-1/10' }, 'partial'],
     ['vary *', { ...ok, vary: '*' }, 'vary-star'],
@@ -111,6 +109,14 @@ describe('responseStorability', () => {
     ['Expires in the past', { expires: httpDate(NOW - 1000) }, 'stale'],
   ])('refuses %s', (_, headers, reason) => {
     expect(storable(200, headers, { maxBodyBytes: 1000 })).toEqual({ storable: false, reason })
+  })
+
+  it.each<[string, OutgoingHttpHeaders]>([
+    ['an ETag', { 'cache-control': 'no-cache', etag: '"v1"' }],
+    ['a Last-Modified and max-age', { 'cache-control': 'max-age=600, no-cache', 'last-modified': httpDate(NOW - 60_000) }],
+    ['a field-qualified no-cache and an Age', { 'cache-control': 'no-cache="x-user", max-age=60', etag: '"v1"', age: '600' }],
+  ])('stores no-cache with %s already stale, to be revalidated on every use', (_, headers) => {
+    expect(storable(200, headers)).toEqual({ storable: true, lifetimeMs: 0, initialAge: 0, vary: [] })
   })
 
   it('checks the status before anything else', () => {

@@ -117,7 +117,7 @@ describe('Decision', () => {
           void x.body
           break
         case 'bypass':
-          expectTypeOf(x.reason).toEqualTypeOf<'method' | 'authorization' | 'cookie' | 'range' | 'body' | 'route' | 'error'>()
+          expectTypeOf(x.reason).toEqualTypeOf<'method' | 'authorization' | 'cookie' | 'body' | 'route' | 'error'>()
           break
         default:
           expectTypeOf(x).toBeNever()

@@ -5,7 +5,7 @@ import type { RequestView } from './key.js'
 import type { ResolvedRoute } from './options.js'
 
 /** Why a request is not looked up (X-Cache: BYPASS). */
-export type BypassReason = 'method' | 'authorization' | 'cookie' | 'range' | 'body' | 'route'
+export type BypassReason = 'method' | 'authorization' | 'cookie' | 'body' | 'route'
 
 /**
  * May this request be answered from the cache, and may its response be stored?
@@ -19,8 +19,6 @@ export function requestBypassReason(view: RequestView, route: ResolvedRoute): By
   if (h.authorization !== undefined && route.authorization !== 'ignore') return 'authorization'
   // Cookies usually select per-user content that the origin forgets to mark Vary: Cookie.
   if (h.cookie !== undefined && route.cookies !== 'ignore') return 'cookie'
-  // Range requests get partial content; RFC 9111 §3.3-3.4 storage of partials is not supported.
-  if (h.range !== undefined) return 'range'
   // A body is not part of the key: an app that reads it would answer one client's body to another.
   if (route.requestBody !== 'ignore' && hasBody(h)) return 'body'
   return undefined
@@ -114,8 +112,10 @@ export function responseStorability(
   // RFC 9111 §5.2.2.5 no-store, §5.2.2.7 private (with or without field names: we do not strip fields).
   if (cc.has('no-store')) return { storable: false, reason: 'no-store' }
   if (cc.has('private')) return { storable: false, reason: 'private' }
-  // RFC 9111 §5.2.2.4 no-cache: would need revalidation on every use, which we do not do.
-  if (cc.has('no-cache')) return { storable: false, reason: 'no-cache' }
+  // RFC 9111 §5.2.2.4 no-cache (qualified or not): stored already stale, so that every use is
+  // revalidated with its validator; without one, storing it would save nothing.
+  const revalidateEachUse = cc.has('no-cache')
+  if (revalidateEachUse && headers.etag === undefined && headers['last-modified'] === undefined) return { storable: false, reason: 'no-cache' }
   if (headers['set-cookie'] !== undefined) return { storable: false, reason: 'set-cookie' }
   if (headers['content-range'] !== undefined) return { storable: false, reason: 'partial' }
   const vary = parseVary(headers.vary)
@@ -124,6 +124,7 @@ export function responseStorability(
   const length = Number(one(headers['content-length']))
   if (Number.isFinite(length) && length > route.maxBodyBytes) return { storable: false, reason: 'too-large' }
 
+  if (revalidateEachUse) return { storable: true, lifetimeMs: 0, initialAge: 0, vary }
   const lifetimeS = freshnessLifetime(cc, headers, now, targeted === undefined)
   const lifetimeMs = lifetimeS === undefined ? route.ttl : lifetimeS * 1000
   // No heuristic freshness (RFC 9111 §4.2.2): without explicit freshness or a configured ttl, do not store.
