@@ -349,7 +349,8 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         const past = await h.get('/range', { Range: 'bytes=11-' })
         expect([past.status, h.status(past), header(past, 'content-range'), past.body.length]).toEqual([416, 'HIT', 'bytes */11', 0])
         // Several ranges, an invalid one, or an If-Range that names another version: the whole body.
-        for (const extra of [{ Range: 'bytes=0-1,4-5' }, { Range: 'bytes=5-2' }, { Range: 'bytes=0-1', 'If-Range': '"r0"' }]) {
+        const whole: Record<string, string>[] = [{ Range: 'bytes=0-1,4-5' }, { Range: 'bytes=5-2' }, { Range: 'bytes=0-1', 'If-Range': '"r0"' }]
+        for (const extra of whole) {
           const res = await h.get('/range', extra)
           expect([res.status, h.status(res), res.text]).toEqual([200, 'HIT', '01234567890'])
         }
@@ -1231,6 +1232,23 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(h.status(hit)).toBe('HIT')
         expect(hit.headers.location).toBe('/new')
         expect(h.calls()).toBe(1)
+      })
+
+      it('a 302 is stored when it gives its own freshness, not for the cache ttl; an error never is by default', async () => {
+        const h = await setup({
+          routes: [
+            { method: 'GET', path: '/moved', handler: (r) => ({ status: 302, headers: { location: `/to/${r.call}`, 'cache-control': 'max-age=60' } }) },
+            { method: 'GET', path: '/temp', handler: (r) => ({ status: 307, headers: { location: `/to/${r.call}` } }) },
+            { method: 'GET', path: '/broken', handler: (r) => ({ status: 503, headers: { 'cache-control': 'max-age=60' }, body: `down ${r.call}` }) },
+          ],
+        })
+        const moved = [await h.get('/moved'), await h.get('/moved')]
+        expect(moved.map((r) => [r.status, h.status(r), header(r, 'location')])).toEqual([[302, 'MISS', '/to/1'], [302, 'HIT', '/to/1']])
+        const temp = [await h.get('/temp'), await h.get('/temp')]
+        expect(temp.map((r) => [r.status, h.status(r)])).toEqual([[307, 'MISS'], [307, 'MISS']])
+        const broken = [await h.get('/broken'), await h.get('/broken')]
+        expect(broken.map((r) => [r.status, h.status(r), r.text])).toEqual([[503, 'MISS', 'down 1'], [503, 'MISS', 'down 2']])
+        expect(h.calls()).toBe(5)
       })
 
       it('a 304 from the origin is never stored', async () => {

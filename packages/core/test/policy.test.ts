@@ -77,8 +77,20 @@ describe('responseStorability', () => {
     expect(storable(status, ok).storable).toBe(true)
   })
 
-  it.each([201, 302, 307, 400, 403, 404, 410, 500, 502, 503])('does not store status %i by default', (status) => {
+  it.each([400, 403, 404, 410, 500, 502, 503, 599, 101])('does not store status %i by default, fresh or not', (status) => {
     expect(storable(status, ok)).toEqual({ storable: false, reason: 'status' })
+    expect(storable(status, {}, { ttl: '1h' })).toEqual({ storable: false, reason: 'status' })
+  })
+
+  it.each([201, 299, 302, 303, 307])('stores status %i by default only with its own freshness, never for the route ttl', (status) => {
+    expect(storable(status, ok)).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 0, vary: [] })
+    expect(storable(status, { expires: httpDate(NOW + 60_000) }).storable).toBe(true)
+    expect(storable(status, {}, { ttl: '1h' })).toEqual({ storable: false, reason: 'no-freshness' })
+  })
+
+  it('stores exactly the statuses of a list the route gives', () => {
+    expect(storable(302, ok, { statuses: [200] })).toEqual({ storable: false, reason: 'status' })
+    expect(storable(302, {}, { statuses: [200, 302], ttl: '1h' }).storable).toBe(true)
   })
 
   it('stores 404 and 500 only when listed, and then no longer the defaults that are not listed', () => {

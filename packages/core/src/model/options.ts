@@ -4,7 +4,7 @@ import type { KeyMaterial, QueryRule } from './key.js'
 
 /** Statuses stored by default: RFC 9110's heuristically cacheable successes and permanent redirects. */
 export const DEFAULT_STATUSES: readonly number[] = [200, 203, 204, 300, 301, 308]
-const NEVER_STORED_STATUSES = new Set([206, 304])
+export const NEVER_STORED_STATUSES: ReadonlySet<number> = new Set([206, 304])
 
 /**
  * What a route may say about caching. Used per route (`corral(cache, options)` in Express,
@@ -48,9 +48,13 @@ export interface RouteOptions<Req = unknown> {
    */
   methods?: readonly ('GET' | 'HEAD')[]
   /**
-   * Response statuses that may be stored. Error statuses are opt-in: a stored error is an outage
-   * for every user. 206 and 304 are never stored.
-   * @default [200, 203, 204, 300, 301, 308]
+   * Response statuses that may be stored, with their own freshness or the route's `ttl`. While no
+   * list is given, any other 2xx or 3xx status (a 302, 303 or 307 redirect, a 299) is stored too
+   * when the response gives its own freshness (`max-age`, `s-maxage`, `Expires`, a targeted
+   * field), as RFC 9111 §3 allows; a list given here is exact. Error statuses are opt-in: a stored
+   * error is an outage for every user (cache-poisoned denial of service). 206 and 304 are never
+   * stored.
+   * @default [200, 203, 204, 300, 301, 308], and other 2xx and 3xx statuses with explicit freshness
    */
   statuses?: readonly number[]
   /**
@@ -116,6 +120,8 @@ export interface ResolvedRoute<Req = unknown> {
   readonly query: QueryRule
   readonly methods: ReadonlySet<'GET' | 'HEAD'>
   readonly statuses: ReadonlySet<number>
+  /** No `statuses` list was given: other 2xx and 3xx statuses are stored when the response gives its freshness. */
+  readonly otherStatusesWhenFresh: boolean
   readonly maxBodyBytes: number
   readonly bypass: ((req: Req) => boolean) | undefined
   readonly cookies: 'bypass' | 'ignore'
@@ -245,6 +251,7 @@ export function resolveRoute<Req>(
     query,
     methods,
     statuses,
+    otherStatusesWhenFresh: o.statuses === undefined ? (base?.otherStatusesWhenFresh ?? true) : false,
     maxBodyBytes: o.maxBodyBytes === undefined ? (base?.maxBodyBytes ?? 1024 * 1024) : positiveInt(o.maxBodyBytes, at('maxBodyBytes')),
     bypass: fn<(req: Req) => boolean>('bypass', o.bypass, base?.bypass),
     cookies: choice('cookies', base?.cookies ?? 'bypass'),

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { deltaSeconds, parseCacheControl, type CacheControl } from './cache-control.js'
 import { parseHttpDate } from './http-date.js'
 import type { RequestView } from './key.js'
-import type { ResolvedRoute } from './options.js'
+import { NEVER_STORED_STATUSES, type ResolvedRoute } from './options.js'
 
 /** Why a request is not looked up (X-Cache: BYPASS). */
 export type BypassReason = 'method' | 'authorization' | 'cookie' | 'body' | 'route'
@@ -104,8 +104,12 @@ export function responseStorability(
   route: ResolvedRoute,
   now: number,
 ): Storability {
-  // A stored error is an outage for everyone (CPDoS); only listed statuses are stored.
-  if (!route.statuses.has(status)) return { storable: false, reason: 'status' }
+  // A stored error is an outage for everyone (CPDoS): only listed statuses are stored, and (unless
+  // the route gave a list) other non-error statuses whose response gives its own freshness.
+  const listed = route.statuses.has(status)
+  if (!listed && !(route.otherStatusesWhenFresh && status >= 200 && status < 400 && !NEVER_STORED_STATUSES.has(status))) {
+    return { storable: false, reason: 'status' }
+  }
   // RFC 9213: a targeted field the route listed replaces Cache-Control and Expires.
   const targeted = targetedField(headers, route.targetedCacheControl)
   const cc = targeted ?? parseCacheControl(headers['cache-control'] as string | string[] | undefined)
@@ -126,7 +130,7 @@ export function responseStorability(
 
   if (revalidateEachUse) return { storable: true, lifetimeMs: 0, initialAge: 0, vary }
   const lifetimeS = freshnessLifetime(cc, headers, now, targeted === undefined)
-  const lifetimeMs = lifetimeS === undefined ? route.ttl : lifetimeS * 1000
+  const lifetimeMs = lifetimeS !== undefined ? lifetimeS * 1000 : listed ? route.ttl : undefined
   // No heuristic freshness (RFC 9111 §4.2.2): without explicit freshness or a configured ttl, do not store.
   if (lifetimeMs === undefined) return { storable: false, reason: 'no-freshness' }
   const initialAge = initialAgeSeconds(headers, now)
