@@ -416,6 +416,16 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(h.calls()).toBe(20)
         expect(h.cache.stats().inFlight).toBe(0)
       })
+      it("setCookie: 'strip' stores the response without its cookie: the filler gets its cookie, waiters and hits get none", async () => {
+        const h = await setup({ cacheOptions: { setCookie: 'strip' }, routes: [cookieRoute(40)] })
+        const responses = await h.many(20, '/session')
+        const withCookie = responses.filter((r) => cookieId(r) !== undefined)
+        expect(withCookie.map((r) => [cookieId(r), r.text])).toEqual([['call-1', 'call-1']])
+        expect(new Set(responses.map((r) => r.text))).toEqual(new Set(['call-1']))
+        const hit = await h.get('/session')
+        expect([h.status(hit), hit.text, header(hit, 'set-cookie')]).toEqual(['HIT', 'call-1', undefined])
+        expect(h.calls()).toBe(1)
+      })
     })
 
     describe('Cache-Control', () => {

@@ -99,6 +99,9 @@ describe('createCache rejects bad options, naming them', () => {
     expect(d.cookies).toBe('bypass')
     expect(d.authorization).toBe('bypass')
     expect(d.invalidateAfterUnsafe).toBe(true)
+    expect(d.otherStatusesWhenFresh).toBe(true)
+    expect(d.heuristic).toBe(0)
+    expect(d.setCookie).toBe('skip')
     expect(d.targetedCacheControl).toEqual(['surrogate-control', 'cdn-cache-control'])
     expect(d.query).toEqual({ exclude: [] })
     expect(createCache().cacheStatusHeader).toBe('x-cache')
@@ -119,6 +122,9 @@ describe('resolveRoute', () => {
     ['unknown tll', { tll: 1000 }, /route\.tll/],
     ['query {foo:1}', { query: { foo: 1 } }, /route\.query/],
     ['cookies yes', { cookies: 'yes' }, /route\.cookies/],
+    ['heuristic 10', { heuristic: 10 }, /route\.heuristic.*0 to 1/],
+    ['heuristic "0.1"', { heuristic: '0.1' }, /route\.heuristic/],
+    ['setCookie store', { setCookie: 'store' }, /route\.setCookie.*'skip' or 'strip'/],
     ['invalidateAfterUnsafe 0', { invalidateAfterUnsafe: 0 }, /route\.invalidateAfterUnsafe/],
     ['targetedCacheControl a string', { targetedCacheControl: 'cdn-cache-control' }, /route\.targetedCacheControl.*header names/],
     ['targetedCacheControl a bad name', { targetedCacheControl: ['bad name'] }, /route\.targetedCacheControl/],
@@ -143,6 +149,9 @@ describe('resolveRoute', () => {
     expect(r.scope).toBe('')
     const inherited = resolveRoute(undefined, base, 'route.')
     expect(inherited.ttl).toBe(60_000)
+    // A statuses list given anywhere is exact, in the routes that inherit it too.
+    expect(inherited.otherStatusesWhenFresh).toBe(false)
+    expect(resolveRoute({ heuristic: 0.1, setCookie: 'strip' }, createCache().defaults, 'route.')).toMatchObject({ heuristic: 0.1, setCookie: 'strip', otherStatusesWhenFresh: true })
   })
 
   it('is what cache.route() validates', () => {

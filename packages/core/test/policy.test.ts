@@ -131,6 +131,27 @@ describe('responseStorability', () => {
     expect(storable(200, headers)).toEqual({ storable: true, lifetimeMs: 0, initialAge: 0, vary: [] })
   })
 
+  it('stores a Set-Cookie response only with setCookie: strip', () => {
+    const headers = { ...ok, 'set-cookie': ['sid=1'] }
+    expect(storable(200, headers)).toEqual({ storable: false, reason: 'set-cookie' })
+    expect(storable(200, headers, { setCookie: 'strip' }).storable).toBe(true)
+  })
+
+  it('gives a Last-Modified response a heuristic lifetime only when asked, before the ttl, at most a day', () => {
+    const dated = { date: httpDate(NOW), 'last-modified': httpDate(NOW - 600_000) }
+    expect(storable(200, dated)).toEqual({ storable: false, reason: 'no-freshness' })
+    expect(lifetime(dated, { heuristic: 0.1 })).toBe(60_000)
+    expect(lifetime(dated, { heuristic: 0.1, ttl: '1h' })).toBe(60_000)
+    expect(lifetime({ date: httpDate(NOW) }, { heuristic: 0.1, ttl: '1h' })).toBe(3_600_000)
+    expect(lifetime({ date: httpDate(NOW), 'last-modified': httpDate(NOW - 100 * 86_400_000) }, { heuristic: 0.1 })).toBe(86_400_000)
+    expect(lifetime({ ...dated, 'cache-control': 'max-age=5' }, { heuristic: 0.1 })).toBe(5_000)
+    // A Last-Modified in the future, or not a date: no heuristic.
+    expect(storable(200, { date: httpDate(NOW), 'last-modified': httpDate(NOW + 60_000) }, { heuristic: 0.1 }).storable).toBe(false)
+    expect(storable(200, { 'last-modified': 'yesterday' }, { heuristic: 0.1 }).storable).toBe(false)
+    // Only for listed statuses, as the ttl.
+    expect(storable(302, dated, { heuristic: 0.1 })).toEqual({ storable: false, reason: 'no-freshness' })
+  })
+
   it('checks the status before anything else', () => {
     expect(storable(500, { 'cache-control': 'no-store' })).toEqual({ storable: false, reason: 'status' })
   })

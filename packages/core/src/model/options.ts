@@ -58,6 +58,23 @@ export interface RouteOptions<Req = unknown> {
    */
   statuses?: readonly number[]
   /**
+   * Heuristic freshness (RFC 9111 §4.2.2) for a response with a listed status, a `Last-Modified`
+   * and no freshness of its own: this fraction of the time since it was last modified (`0.1` is
+   * the usual choice), at most a day. It comes before the route's `ttl`. `0` turns it off: Corral
+   * does not guess a lifetime unless asked to.
+   * @default 0
+   * @example { heuristic: 0.1 }
+   */
+  heuristic?: number
+  /**
+   * Responses with `Set-Cookie`: `'skip'` stores nothing (the cookie may be one user's session);
+   * `'strip'` stores the response without its `Set-Cookie` fields, so the client that caused the
+   * fill gets its cookie and hits get none. Say `'strip'` only where the body is the same for
+   * every user whatever cookie it comes with.
+   * @default 'skip'
+   */
+  setCookie?: 'skip' | 'strip'
+  /**
    * Largest body captured and stored, in bytes. Larger responses still reach the client intact.
    * @default 1048576 (1 MiB)
    */
@@ -109,7 +126,8 @@ export interface RouteOptions<Req = unknown> {
 /** Route options that need no request, accepted as defaults by `createCache`. */
 export type DefaultRouteOptions = Pick<
   RouteOptions,
-  'ttl' | 'query' | 'methods' | 'statuses' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody' | 'invalidateAfterUnsafe' | 'targetedCacheControl'
+  | 'ttl' | 'query' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
+  | 'invalidateAfterUnsafe' | 'targetedCacheControl'
 >
 
 /** Route options after validation, with every default filled in. */
@@ -122,6 +140,8 @@ export interface ResolvedRoute<Req = unknown> {
   readonly statuses: ReadonlySet<number>
   /** No `statuses` list was given: other 2xx and 3xx statuses are stored when the response gives its freshness. */
   readonly otherStatusesWhenFresh: boolean
+  readonly heuristic: number
+  readonly setCookie: 'skip' | 'strip'
   readonly maxBodyBytes: number
   readonly bypass: ((req: Req) => boolean) | undefined
   readonly cookies: 'bypass' | 'ignore'
@@ -139,8 +159,8 @@ export interface ResolvedRoute<Req = unknown> {
 }
 
 const ROUTE_KEYS = new Set([
-  'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'maxBodyBytes', 'bypass', 'cookies', 'authorization', 'requestBody',
-  'invalidateAfterUnsafe', 'targetedCacheControl',
+  'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
+  'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl',
 ])
 
 function fail(option: string, expected: string, got: unknown): never {
@@ -252,6 +272,8 @@ export function resolveRoute<Req>(
     methods,
     statuses,
     otherStatusesWhenFresh: o.statuses === undefined ? (base?.otherStatusesWhenFresh ?? true) : false,
+    heuristic: o.heuristic === undefined ? (base?.heuristic ?? 0) : fraction(o.heuristic, at('heuristic')),
+    setCookie: o.setCookie === undefined ? (base?.setCookie ?? 'skip') : oneOf(o.setCookie, ['skip', 'strip'] as const, at('setCookie')),
     maxBodyBytes: o.maxBodyBytes === undefined ? (base?.maxBodyBytes ?? 1024 * 1024) : positiveInt(o.maxBodyBytes, at('maxBodyBytes')),
     bypass: fn<(req: Req) => boolean>('bypass', o.bypass, base?.bypass),
     cookies: choice('cookies', base?.cookies ?? 'bypass'),
@@ -262,6 +284,16 @@ export function resolveRoute<Req>(
       o.targetedCacheControl === undefined ? (base?.targetedCacheControl ?? DEFAULT_TARGETED) : headerNames(o.targetedCacheControl, at('targetedCacheControl')),
   }
   return { ...route, scope: '' }
+}
+
+function fraction(v: unknown, option: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) fail(option, 'a number from 0 to 1', v)
+  return v
+}
+
+function oneOf<T extends string>(v: unknown, values: readonly T[], option: string): T {
+  if (!values.includes(v as T)) fail(option, values.map((x) => `'${x}'`).join(' or '), v)
+  return v as T
 }
 
 /**
@@ -301,5 +333,6 @@ export function withScope<Req>(route: ResolvedRoute<Req>, defaults: ResolvedRout
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
-  'ttl', 'query', 'methods', 'statuses', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl',
+  'ttl', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
+  'invalidateAfterUnsafe', 'targetedCacheControl',
 ])

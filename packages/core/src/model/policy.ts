@@ -120,7 +120,7 @@ export function responseStorability(
   // revalidated with its validator; without one, storing it would save nothing.
   const revalidateEachUse = cc.has('no-cache')
   if (revalidateEachUse && headers.etag === undefined && headers['last-modified'] === undefined) return { storable: false, reason: 'no-cache' }
-  if (headers['set-cookie'] !== undefined) return { storable: false, reason: 'set-cookie' }
+  if (headers['set-cookie'] !== undefined && route.setCookie === 'skip') return { storable: false, reason: 'set-cookie' }
   if (headers['content-range'] !== undefined) return { storable: false, reason: 'partial' }
   const vary = parseVary(headers.vary)
   // RFC 9111 §4.1: Vary: * never matches.
@@ -130,8 +130,8 @@ export function responseStorability(
 
   if (revalidateEachUse) return { storable: true, lifetimeMs: 0, initialAge: 0, vary }
   const lifetimeS = freshnessLifetime(cc, headers, now, targeted === undefined)
-  const lifetimeMs = lifetimeS !== undefined ? lifetimeS * 1000 : listed ? route.ttl : undefined
-  // No heuristic freshness (RFC 9111 §4.2.2): without explicit freshness or a configured ttl, do not store.
+  const lifetimeMs = lifetimeS !== undefined ? lifetimeS * 1000 : listed ? (heuristicMs(headers, route.heuristic, now) ?? route.ttl) : undefined
+  // No heuristic freshness unless asked for: without explicit freshness, a heuristic or a ttl, do not store.
   if (lifetimeMs === undefined) return { storable: false, reason: 'no-freshness' }
   const initialAge = initialAgeSeconds(headers, now)
   // An Age that is not one non-negative integer says the response may be older than it looks.
@@ -158,6 +158,19 @@ export function freshnessLifetime(
     return Math.max(0, Math.floor((exp - generatedAt(headers, now)) / 1000))
   }
   return undefined
+}
+
+/** Heuristic freshness is never longer than this (RFC 9111 §4.2.2 asks for care beyond a day). */
+const MAX_HEURISTIC_MS = 86_400_000
+
+/** RFC 9111 §4.2.2: `fraction` of the time since `Last-Modified`, in ms; undefined when off or not dated. */
+function heuristicMs(headers: OutgoingHttpHeaders, fraction: number, now: number): number | undefined {
+  const lm = headers['last-modified']
+  if (fraction === 0 || typeof lm !== 'string') return undefined
+  const modified = parseHttpDate(lm, now)
+  if (Number.isNaN(modified)) return undefined
+  const since = generatedAt(headers, now) - modified
+  return since > 0 ? Math.min(MAX_HEURISTIC_MS, Math.floor(since * fraction)) : undefined
 }
 
 /** When the origin generated the response: its `Date`, or `now` when it has no valid one. */
