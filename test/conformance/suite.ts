@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
-import { getAndAbort, rawGet, type Res } from '../helpers/http.js'
+import { getAndAbort, getWithInterim, rawGet, type Res } from '../helpers/http.js'
 import { sleep, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
 import { harnessFor, runCleanups } from '../helpers/setup.js'
 import { runGuarantees } from './guarantees.js'
@@ -1259,6 +1259,19 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         const broken = [await h.get('/broken'), await h.get('/broken')]
         expect(broken.map((r) => [r.status, h.status(r), r.text])).toEqual([[503, 'MISS', 'down 1'], [503, 'MISS', 'down 2']])
         expect(h.calls()).toBe(5)
+      })
+
+      it('a 103 Early Hints reaches the client before the response, which is stored; a hit carries no interim response', async () => {
+        const h = await setup({
+          routes: [{ method: 'GET', path: '/hinted', handler: (r) => ({ earlyHints: { link: '</a.css>; rel=preload; as=style' }, headers: { 'content-type': 'text/plain' }, body: `call ${r.call}` }) }],
+        })
+        const first = await getWithInterim(h.app.url, '/hinted')
+        expect(first.interim.map((i) => [i.status, i.headers.link])).toEqual([[103, '</a.css>; rel=preload; as=style']])
+        expect([first.final.status, first.final.text, first.final.headers[h.statusHeader]]).toEqual([200, 'call 1', 'MISS'])
+        expect(first.final.headers.link).toBeUndefined()
+        const hit = await getWithInterim(h.app.url, '/hinted')
+        expect([hit.interim.length, hit.final.status, hit.final.text, hit.final.headers[h.statusHeader]]).toEqual([0, 200, 'call 1', 'HIT'])
+        expect(h.calls()).toBe(1)
       })
 
       it('a 304 from the origin is never stored', async () => {

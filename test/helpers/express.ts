@@ -89,6 +89,7 @@ function handlerFor(route: RouteSpec, counter: OriginCounter) {
 }
 
 async function write(res: any, reply: Reply): Promise<void> {
+  if (reply.earlyHints !== undefined) res.writeEarlyHints(reply.earlyHints)
   const status = reply.status ?? 200
   const body = reply.body
   if (reply.writeHead !== undefined) {

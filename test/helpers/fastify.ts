@@ -81,6 +81,7 @@ function handlerFor(route: RouteSpec, counter: OriginCounter) {
 }
 
 function write(reply: any, r: Reply): unknown {
+  if (r.earlyHints !== undefined) reply.raw.writeEarlyHints(r.earlyHints)
   reply.code(r.status ?? 200)
   if (r.headers) reply.headers(r.headers)
   const body = r.body

@@ -150,3 +150,22 @@ export function quickGet(url: string, path: string, headers: Readonly<Record<str
     req.on('error', reject)
   })
 }
+
+/** A GET that records the interim (1xx) responses before the final one: their statuses and headers. */
+export function getWithInterim(url: string, path: string): Promise<{ interim: { status: number; headers: IncomingHttpHeaders }[]; final: Res }> {
+  const started = performance.now()
+  return new Promise((resolve, reject) => {
+    const interim: { status: number; headers: IncomingHttpHeaders }[] = []
+    const req = http.get(new URL(path, url), (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const body = Buffer.concat(chunks)
+        resolve({ interim, final: { status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8'), ms: performance.now() - started } })
+      })
+    })
+    req.on('information', (info) => interim.push({ status: info.statusCode, headers: info.headers }))
+    req.on('error', reject)
+  })
+}

@@ -101,6 +101,7 @@ async function readJson(req: http.IncomingMessage): Promise<unknown> {
 }
 
 async function write(res: http.ServerResponse, reply: Reply): Promise<void> {
+  if (reply.earlyHints !== undefined) res.writeEarlyHints(reply.earlyHints as Record<string, string | string[]>)
   res.statusCode = reply.status ?? 200
   for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value as string | string[])
   const body = reply.body

@@ -55,6 +55,8 @@ export interface Reply {
    * headers and ignores this.
    */
   readonly writeHead?: 'object' | 'flat'
+  /** Sent first as a 103 Early Hints interim response (Node's `writeEarlyHints`), e.g. `{ link: '</a.css>; rel=preload' }`. */
+  readonly earlyHints?: Readonly<Record<string, string | readonly string[]>>
 }
 
 /** May be async (to delay) and may throw (the framework's error handler answers 500). */
