@@ -237,7 +237,7 @@ export class Cache implements FillHost {
 
   /** Drops every entry (with Redis: on every instance; rejects while Redis is away, and runs when it answers). */
   async clear(): Promise<void> {
-    for (const fill of this.reads.inflight) fill.invalidated(ALL)
+    this.reads.invalidated(ALL)
     await this.store.clear()
   }
 
@@ -356,7 +356,7 @@ export class Cache implements FillHost {
 
   private async invalidateNormalized(sel: NormalizedSelectors): Promise<number> {
     if (isEmpty(sel)) return 0
-    for (const fill of this.reads.inflight) fill.invalidated(sel)
+    this.reads.invalidated(sel)
     let removed: number
     try {
       removed = await this.store.invalidate(sel, this.namespace)
@@ -376,7 +376,7 @@ export class Cache implements FillHost {
         this.counters.rejected++
       },
       remoteInvalidation: (sel) => {
-        for (const fill of this.reads.inflight) fill.invalidated(sel)
+        this.reads.invalidated(sel)
       },
     }
   }

@@ -9,6 +9,8 @@ import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './model/options.js'
 import { isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
 import { isPromise, type MaybePromise } from './model/maybe-promise.js'
+import type { NormalizedSelectors } from './model/invalidation.js'
+import { TagLog } from './fill/tag-log.js'
 import { byteRange, ifRangeMatches, type RangeAnswer } from './model/range.js'
 import type { CacheStore, Fence, FillLock, LockGrant } from './stores/types.js'
 
@@ -61,6 +63,11 @@ export interface ReadPathDeps {
   report(error: CorralError): void
 }
 
+/**
+ * Tag names the log of invalidations keeps for the fills in flight (references to the
+ * invalidations' own sets). A fill that outlives this many invalidated tags is not stored.
+ */
+const TAG_LOG_NAMES = 65_536
 /** After this many waits a request stops waiting and goes to the origin (bounded coalescing). */
 const MAX_WAITS = 2
 /** How long a key stays in hit-for-pass after a response that could not be shared. */
@@ -80,8 +87,9 @@ const PASS_REASONS: ReadonlySet<NotStoredReason> = new Set<NotStoredReason>([
  */
 export class ReadPath {
   readonly flights: SingleFlight
-  /** Fills under way, told about every invalidation that lands meanwhile. */
+  /** Fills under way, told about every invalidation that lands meanwhile (see `invalidated`). */
   readonly inflight = new Set<Fill>()
+  private readonly tagLog = new TagLog(TAG_LOG_NAMES)
   private readonly passes: PassTable
   /** Fills that took longer than lockTimeout and gave up their fleet lock already. */
   private readonly overran = new WeakSet<Fill>()
@@ -96,9 +104,20 @@ export class ReadPath {
     return this.passes.bytes
   }
 
+  /**
+   * An invalidation landed (here, or on another instance): a fill in flight that it selects must
+   * not store what it is producing, which may predate the change.
+   */
+  invalidated(sel: NormalizedSelectors): void {
+    if (this.inflight.size === 0) return
+    this.tagLog.add(sel.tags)
+    for (const fill of this.inflight) fill.invalidated(sel)
+  }
+
   /** A fill settled: release its fleet lock, and put its key in or out of hit-for-pass. */
   settled(fill: Fill, outcome: FillOutcome): void {
     this.inflight.delete(fill)
+    if (this.inflight.size === 0) this.tagLog.clear()
     if (fill.grant !== undefined && !this.overran.has(fill)) this.deps.locks?.release(fill.grant, flightOutcome(outcome))
     const key = fill.parts.key
     if (outcome.stored) this.passes.delete(key)
@@ -228,6 +247,8 @@ export class ReadPath {
       fence: this.fence(),
       conditionals,
       stale,
+      tagLog: this.tagLog,
+      tagsSince: this.tagLog.head,
     })
     this.inflight.add(fill)
     flight?.arm(this.deps.lockTimeoutMs, () => this.overrun(fill))

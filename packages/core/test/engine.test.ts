@@ -492,6 +492,21 @@ describe('invalidation', () => {
     await expectHit(cache.handle(view('/p?a=1'), cache.defaults, undefined))
   })
 
+  it('stores through 10,000 unrelated invalidations in flight (an unsafe-request storm), and still drops a matching tag after them', async () => {
+    const cache = createCache()
+    const fill = await expectFill(cache.handle(view('/p'), cache.defaults, undefined))
+    const tagged = await expectFill(cache.handle(view('/t'), cache.defaults, undefined))
+    fill.begin(200, { ...CACHEABLE, 'cache-tag': 'kept' })
+    tagged.begin(200, { ...CACHEABLE, 'cache-tag': 'item-9' })
+    await Promise.all(Array.from({ length: 10_000 }, (_, i) => cache.invalidate(i % 2 === 0 ? { keys: [`/other/${i}`] } : { tags: [`other-${i}`] })))
+    await cache.invalidate({ tags: ['item-9'] })
+    fill.end(Buffer.from('ok'))
+    tagged.end(Buffer.from('old'))
+    await expectHit(cache.handle(view('/p'), cache.defaults, undefined))
+    await expectFill(cache.handle(view('/t'), cache.defaults, undefined))
+    expect(cache.stats().notStored.invalidated).toBe(1)
+  })
+
   it('resolves to 0 for empty selectors and rejects bad ones', async () => {
     const cache = createCache()
     expect(await cache.invalidate({})).toBe(0)

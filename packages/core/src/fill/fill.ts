@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { createResponseEntry, createVaryEntry, freshenedHeaders, storableHeaders, type Entry, type ResponseEntry, type StoredHeaders } from '../model/entry.js'
-import { ALL, matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
+import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { makeVariantKey, type KeyParts, type RequestView } from '../model/key.js'
 import type { ResolvedRoute } from '../model/options.js'
 import { isNotModified, responseStorability, type NotStoredReason, type Storability } from '../model/policy.js'
 import type { Fence, LockGrant, SetResult } from '../stores/types.js'
 import type { Flight, FlightOutcome } from './single-flight.js'
+import type { TagLog } from './tag-log.js'
 
 export type FillOutcome = { readonly stored: true } | { readonly stored: false; readonly reason: NotStoredReason }
 
@@ -51,6 +52,9 @@ export interface FillInit {
   readonly conditionals?: IncomingHttpHeaders
   /** The expired entry this request revalidates: the origin got its validators, and may answer 304. */
   readonly stale?: ResponseEntry
+  /** The tags invalidated while fills are in flight, and where it stood when this fill began. */
+  readonly tagLog: TagLog
+  readonly tagsSince: number
 }
 
 /** The stored response a 304 from the origin validated, freshened: what the client gets instead. */
@@ -78,8 +82,7 @@ export interface HeadDecision {
 }
 
 const SKIP: HeadDecision = Object.freeze({ capture: false, notModified: false })
-/** Invalidations a fill in flight keeps before it gives up telling them apart. */
-const MAX_INVALIDATIONS = 64
+const NO_TAGS: readonly string[] = []
 
 /**
  * One origin response on its way into the cache. The adapter calls `begin` when the head is
@@ -103,7 +106,10 @@ export class Fill {
   private headers: OutgoingHttpHeaders = {}
   /** The response's own Content-Length; a body of another length did not complete as declared. */
   private declaredLength: number | undefined
-  private invalidations: NormalizedSelectors[] | undefined
+  private readonly tagLog: TagLog
+  private readonly tagsSince: number
+  /** An invalidation of this fill's path or URL landed while it was in flight. */
+  private doomed = false
   private settledState = false
 
   constructor(init: FillInit) {
@@ -117,6 +123,8 @@ export class Fill {
     this.fence = init.fence
     this.conditionals = init.conditionals
     this.stale = init.stale
+    this.tagLog = init.tagLog
+    this.tagsSince = init.tagsSince
   }
 
   /**
@@ -220,13 +228,11 @@ export class Fill {
   }
 
   /**
-   * Called by the cache for every invalidation that lands while this fill is in flight. Past a
-   * handful they are not kept one by one: the fill then counts as invalidated, whatever it is.
+   * Called for every invalidation that lands while this fill is in flight. Its path and URL are
+   * known now; its tags only when it stores, so tag selectors are matched then (see `TagLog`).
    */
   invalidated(sel: NormalizedSelectors): void {
-    const list = (this.invalidations ??= [])
-    if (list.length < MAX_INVALIDATIONS) list.push(sel)
-    else this.invalidations = [ALL]
+    if (!this.doomed && matchesSelectors(sel, { path: this.parts.path, url: this.parts.url, tags: NO_TAGS })) this.doomed = true
   }
 
   private store(body: Buffer): void {
@@ -242,7 +248,7 @@ export class Fill {
     if (tags.length > this.host.maxTags) return this.abandon('too-many-tags')
     for (const t of tags) if (t.length > this.host.maxTagLength) return this.abandon('tag-too-long')
     const { path, url, key } = this.parts
-    if (this.invalidations?.some((sel) => matchesSelectors(sel, { path, url, tags }))) {
+    if (this.doomed || this.tagLog.touched(this.tagsSince, tags)) {
       // An invalidation landed while this response was being produced: it may predate the change.
       return this.abandon('invalidated')
     }
