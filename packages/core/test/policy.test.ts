@@ -148,8 +148,19 @@ describe('responseStorability', () => {
     // A Last-Modified in the future, or not a date: no heuristic.
     expect(storable(200, { date: httpDate(NOW), 'last-modified': httpDate(NOW + 60_000) }, { heuristic: 0.1 }).storable).toBe(false)
     expect(storable(200, { 'last-modified': 'yesterday' }, { heuristic: 0.1 }).storable).toBe(false)
-    // Only for listed statuses, as the ttl.
+    // Only for listed statuses, as the ttl, and of those only the heuristically cacheable ones
+    // (RFC 9110 §15.1) unless the response says public.
     expect(storable(302, dated, { heuristic: 0.1 })).toEqual({ storable: false, reason: 'no-freshness' })
+    expect(storable(404, dated, { heuristic: 0.1, statuses: [404, 502] }).storable).toBe(true)
+    expect(storable(502, dated, { heuristic: 0.1, statuses: [404, 502] })).toEqual({ storable: false, reason: 'no-freshness' })
+    expect(storable(502, { ...dated, 'cache-control': 'public' }, { heuristic: 0.1, statuses: [502] }).storable).toBe(true)
+  })
+
+  it('must-understand: an unknown status is not stored even when listed; a known one is, no-store notwithstanding', () => {
+    expect(storable(599, { 'cache-control': 'max-age=60, must-understand' }, { statuses: [200, 599] })).toEqual({ storable: false, reason: 'status' })
+    expect(storable(599, { 'cache-control': 'max-age=60' }, { statuses: [200, 599] }).storable).toBe(true)
+    expect(storable(200, { 'cache-control': 'max-age=60, must-understand, no-store' }).storable).toBe(true)
+    expect(storable(200, { 'cache-control': 'max-age=60, no-store' })).toEqual({ storable: false, reason: 'no-store' })
   })
 
   it('checks the status before anything else', () => {

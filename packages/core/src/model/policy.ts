@@ -113,8 +113,12 @@ export function responseStorability(
   // RFC 9213: a targeted field the route listed replaces Cache-Control and Expires.
   const targeted = targetedField(headers, route.targetedCacheControl)
   const cc = targeted ?? parseCacheControl(headers['cache-control'] as string | string[] | undefined)
+  // RFC 9111 §5.2.2.3 must-understand: only a cache that knows the status's rules may store it,
+  // and such a cache ignores the no-store sent along for older caches.
+  const understood = cc.has('must-understand') ? UNDERSTOOD_STATUSES.has(status) : undefined
+  if (understood === false) return { storable: false, reason: 'status' }
   // RFC 9111 §5.2.2.5 no-store, §5.2.2.7 private (with or without field names: we do not strip fields).
-  if (cc.has('no-store')) return { storable: false, reason: 'no-store' }
+  if (cc.has('no-store') && understood !== true) return { storable: false, reason: 'no-store' }
   if (cc.has('private')) return { storable: false, reason: 'private' }
   // RFC 9111 §5.2.2.4 no-cache (qualified or not): stored already stale, so that every use is
   // revalidated with its validator; without one, storing it would save nothing.
@@ -130,7 +134,8 @@ export function responseStorability(
 
   if (revalidateEachUse) return { storable: true, lifetimeMs: 0, initialAge: 0, vary }
   const lifetimeS = freshnessLifetime(cc, headers, now, targeted === undefined)
-  const lifetimeMs = lifetimeS !== undefined ? lifetimeS * 1000 : listed ? (heuristicMs(headers, route.heuristic, now) ?? route.ttl) : undefined
+  const heuristic = HEURISTIC_STATUSES.has(status) || cc.has('public') ? route.heuristic : 0
+  const lifetimeMs = lifetimeS !== undefined ? lifetimeS * 1000 : listed ? (heuristicMs(headers, heuristic, now) ?? route.ttl) : undefined
   // No heuristic freshness unless asked for: without explicit freshness, a heuristic or a ttl, do not store.
   if (lifetimeMs === undefined) return { storable: false, reason: 'no-freshness' }
   const initialAge = initialAgeSeconds(headers, now)
@@ -159,6 +164,16 @@ export function freshnessLifetime(
   }
   return undefined
 }
+
+/** RFC 9110 §15.1: statuses heuristically cacheable (206 aside: partial responses are not stored). */
+const HEURISTIC_STATUSES: ReadonlySet<number> = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
+
+/** The final statuses RFC 9110 §15 defines, whose caching rules Corral follows (for must-understand). */
+const UNDERSTOOD_STATUSES: ReadonlySet<number> = new Set([
+  200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 304, 305, 307, 308,
+  400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 426,
+  500, 501, 502, 503, 504, 505,
+])
 
 /** Heuristic freshness is never longer than this (RFC 9111 §4.2.2 asks for care beyond a day). */
 const MAX_HEURISTIC_MS = 86_400_000
