@@ -5,6 +5,8 @@
 //                                              against the committed results; writes nothing
 //   node conformance/run.mjs --only=id[,id] --dump --adapters=node
 //                                              debug some tests: every request and response printed
+//   node conformance/run.mjs --adapters=express --cache-options='{"setCookie":"strip"}' --out=/tmp/x
+//                                              the same run with createCache options of your own
 //
 // Needs the packages built (dist/). What it starts, all on 127.0.0.1 and free ports, each in a
 // process of its own: the suite's origin (lib/origin.mjs), then for each adapter in turn a proxy
@@ -35,7 +37,7 @@ const log = (msg) => console.log(msg)
 // ---- options -------------------------------------------------------------------------------
 
 function parseOptions(argv) {
-  const o = { quick: false, dump: false, adapters: undefined, only: undefined, out: undefined, help: false }
+  const o = { quick: false, dump: false, adapters: undefined, only: undefined, out: undefined, cacheOptions: undefined, help: false }
   for (const arg of argv) {
     const [flag, value] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined]
     if (flag === '--quick' || flag === '--smoke') o.quick = true
@@ -44,10 +46,17 @@ function parseOptions(argv) {
     else if (flag === '--adapters' && value) o.adapters = value.split(',')
     else if (flag === '--only' && value) o.only = value.split(',')
     else if (flag === '--out' && value) o.out = value
+    else if (flag === '--cache-options' && value) o.cacheOptions = value
     else throw new Error(`unknown option ${arg}`)
   }
   if (o.quick && o.only !== undefined) throw new Error('--quick runs every test; it does not take --only')
   if (o.dump && o.only === undefined) throw new Error('--dump prints the traffic of the --only tests; give --only')
+  if (o.cacheOptions !== undefined) {
+    const parsed = JSON.parse(o.cacheOptions)
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('--cache-options takes a JSON object')
+    // The committed results are those of createCache() as it comes.
+    if (o.quick || o.out === undefined) throw new Error('--cache-options needs --out=DIR and no --quick')
+  }
   for (const a of o.adapters ?? []) if (!ADAPTERS.includes(a)) throw new Error(`unknown adapter ${a} (one of ${ADAPTERS.join(', ')})`)
   o.adapters ??= o.quick ? [QUICK_ADAPTER] : ADAPTERS
   // Only a full run of every test replaces the committed results, unless --out says where.
@@ -70,6 +79,7 @@ if (options.help) {
   log('              required tests fail or fewer pass than in the committed results; writes nothing unless --out')
   log('  --only      run just these test ids and those they depend on (writes nothing unless --out)')
   log('  --dump      print every request and response of the --only tests as client and origin saw them')
+  log("  --cache-options='{...}'  createCache options (JSON) for the proxies; needs --out")
   process.exit(0)
 }
 
@@ -239,7 +249,7 @@ try {
 
   for (const adapter of options.adapters) {
     const t0 = Date.now()
-    const proxy = startServer(`${adapter} proxy`, 'proxy.mjs', [adapter, originUrl])
+    const proxy = startServer(`${adapter} proxy`, 'proxy.mjs', [adapter, originUrl, ...(options.cacheOptions === undefined ? [] : [options.cacheOptions])])
     let results
     try {
       await proxy.ready
@@ -293,7 +303,7 @@ function makeRecord(adapter, results, proxy, exitedDuringRun, durationMs) {
   return {
     adapter,
     framework: FRAMEWORKS[adapter](),
-    corral: { version: versionOf('../packages/core'), commit: corralCommit(), cache: 'createCache() — in memory, no default ttl, app-wide' },
+    corral: { version: versionOf('../packages/core'), commit: corralCommit(), cache: options.cacheOptions === undefined ? 'createCache() — in memory, no default ttl, app-wide' : `createCache(${options.cacheOptions}) — in memory, app-wide` },
     suite: { name: 'http-cache-tests', version: suiteVersion() },
     node: process.version,
     date: new Date().toISOString(),

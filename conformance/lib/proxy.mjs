@@ -1,9 +1,9 @@
 // One reverse-proxy app with Corral in front, in a process of its own:
 //
-//   node conformance/lib/proxy.mjs <express|fastify|node> <origin URL>
+//   node conformance/lib/proxy.mjs <express|fastify|node> <origin URL> [createCache options as JSON]
 //
-// The cache is `createCache()` as it comes: in memory, no default `ttl` (so a response without
-// explicit freshness is not stored), applied app-wide. Every request (method, path and query,
+// The cache is `createCache()` as it comes unless options are given: in memory, no default `ttl`
+// (so a response without explicit freshness is not stored), applied app-wide. Every request (method, path and query,
 // fields, body) is forwarded to the origin (forward.mjs), and the origin's status, fields and
 // body are streamed back through the framework, so Corral sees a response as it would from any
 // handler.
@@ -16,9 +16,9 @@ import { pipeline } from 'node:stream'
 import { forward, downstreamHeaders, UPSTREAM_TIMEOUT_MS } from './forward.mjs'
 import { createCache } from '../../packages/core/dist/index.js'
 
-const [adapter, originArg] = process.argv.slice(2)
+const [adapter, originArg, cacheOptionsArg] = process.argv.slice(2)
 if (!['express', 'fastify', 'node'].includes(adapter) || originArg === undefined) {
-  console.error('usage: node conformance/lib/proxy.mjs <express|fastify|node> <origin URL>')
+  console.error('usage: node conformance/lib/proxy.mjs <express|fastify|node> <origin URL> [cache options JSON]')
   process.exit(2)
 }
 const origin = new URL(originArg)
@@ -52,6 +52,7 @@ process.on('unhandledRejection', (err) => {
 })
 
 const cache = createCache({
+  ...(cacheOptionsArg === undefined ? {} : JSON.parse(cacheOptionsArg)),
   // Observation only: Corral reports the errors it swallows here instead of to process warnings.
   onError: (err) => emit({ event: 'corral-error', ...describe(err) }),
 })
