@@ -120,6 +120,18 @@ describe('a burst of invalidations across two instances', () => {
     expect(await hitsOnB(b, rest)).toBe(0)
   }, 60_000)
 
+  it('12,000 invalidations of distinct URLs at once (a burst of unsafe requests) run in batches: each drops its entry everywhere, and nothing else is flushed', async () => {
+    const { ns, a, b } = await pair(1000)
+    const ids = await fill(a, b, 300, true)
+    const outcomes = await Promise.allSettled(Array.from({ length: 12_000 }, (_, i) => a.cache.invalidate({ keys: [`/items/${i < 150 ? i : 1000 + i}`] })))
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([])
+    expect(outcomes.slice(0, 150).map((o) => (o as PromiseFulfilledResult<number>).value)).toEqual(Array.from({ length: 150 }, () => 1))
+    expect(await entriesInRedis(ns)).toBe(150)
+    expect(await hitsOnB(b, ids.slice(0, 150))).toBe(0)
+    expect(await hitsOnB(b, ids.slice(150))).toBe(150)
+    expect(await pendingOf(a)).toBe(0)
+  }, 60_000)
+
   it('when Redis stops answering mid-burst, the invalidations it could not make reject, run again once it answers, and nothing invalidated is served after', async () => {
     // A tight deadline for A, so that the pause below exceeds it.
     const { ns, a, b } = await pair(50)

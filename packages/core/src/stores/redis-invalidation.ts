@@ -6,6 +6,7 @@ import {
   chunkSelectors,
   mergeSelectors,
   matchesSelectors,
+  selectorCount,
   selectorsToJson,
   type NormalizedSelectors,
 } from '../model/invalidation.js'
@@ -31,10 +32,18 @@ export interface RedisAccess {
 }
 
 /**
- * Names merged into one batch before it degrades to a namespace-wide flush: an overload makes the
- * invalidation coarser, never lost, and the memory it holds stays bounded.
+ * Names merged into one batch: the invalidations waiting are run in batches of about this many
+ * names, one after the other; a failed batch kept to run again degrades to a namespace-wide flush
+ * past it (coarser, never lost, and bounded).
  */
 export const MAX_BATCH_NAMES = 10_000
+/**
+ * Names waiting (not yet in a batch) before they are merged into one flush of the namespace: an
+ * overload that Redis cannot keep up with makes the invalidation coarser, never lost, and keeps
+ * the memory the queue holds bounded. A burst of unsafe requests (each an invalidation of one or
+ * two URLs) up to this size flushes nothing.
+ */
+export const MAX_QUEUED_NAMES = 100_000
 /** Largest JSON of one log entry and one message between instances (a batch is split to fit). */
 const MAX_PIECE_CHARS = 4 * 1024
 /** Invalidations kept in the log (`XADD … MAXLEN ~`). */
@@ -94,6 +103,8 @@ const NO_TAGS: ReadonlySet<string> = new Set()
  */
 export class RedisInvalidator {
   private next: Waiter[] = []
+  /** Names the selectors in `next` hold. */
+  private queued = 0
   private running = false
   /** Selectors of batches that failed, to run again when Redis answers; never more than ALL. */
   private retry: NormalizedSelectors | undefined
@@ -109,8 +120,32 @@ export class RedisInvalidator {
   submit(sel: NormalizedSelectors): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.next.push({ sel, resolve, reject })
+      this.queued += selectorCount(sel)
       if (!this.running) void this.drain()
     })
+  }
+
+  /**
+   * The waiting invalidations of the next batch: in order, up to about MAX_BATCH_NAMES names (at
+   * least one invalidation); all of them, merged into a flush, once more than MAX_QUEUED_NAMES wait.
+   */
+  private take(): Waiter[] {
+    if (this.queued <= MAX_BATCH_NAMES || this.queued > MAX_QUEUED_NAMES) {
+      const all = this.next
+      this.next = []
+      this.queued = 0
+      return all
+    }
+    let names = 0
+    let n = 0
+    for (const w of this.next) {
+      const c = selectorCount(w.sel)
+      if (n > 0 && names + c > MAX_BATCH_NAMES) break
+      names += c
+      n++
+    }
+    this.queued -= names
+    return this.next.splice(0, n)
   }
 
   /** Redis answered again: run what failed before. */
@@ -122,8 +157,7 @@ export class RedisInvalidator {
     this.running = true
     try {
       while (this.next.length > 0 || (this.retry !== undefined && this.redis.canSend())) {
-        const waiters = this.next
-        this.next = []
+        const waiters = this.take()
         const retry = this.retry
         this.retry = undefined
         const list = waiters.map((w) => w.sel)
