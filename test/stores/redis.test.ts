@@ -94,7 +94,7 @@ describe('RedisStore specifics', () => {
       const bytes = await raw.getBuffer(key)
       expect(bytes).not.toBeNull()
       if (bytes === null) return
-      expect(bytes.subarray(0, 5).equals(Buffer.from([0x43, 0x52, 0x4c, 0x00, 0x02]))).toBe(true)
+      expect(bytes.subarray(0, 5).equals(Buffer.from([0x43, 0x52, 0x4c, 0x00, 0x03]))).toBe(true)
       expect(bytes.subarray(bytes.length - body.length).equals(body)).toBe(true)
       const overhead = bytes.length - body.length
       expect(overhead).toBeGreaterThan(0)

@@ -18,7 +18,7 @@ const KEY_A = Buffer.from('key-a-0123456789abcdef0123456789')
 const KEY_B = Buffer.from('key-b-0123456789abcdef0123456789')
 const MAGIC = Buffer.from([0x43, 0x52, 0x4c, 0x00])
 
-function responseEntry(over: Partial<{ status: number; headers: Record<string, HeaderValue>; body: Buffer; storedAt: number; lifetimeMs: number; initialAge: number; tags: string[] }> = {}): ResponseEntry {
+function responseEntry(over: Partial<{ status: number; headers: Record<string, HeaderValue>; body: Buffer; storedAt: number; lifetimeMs: number; initialAge: number; tags: string[]; swr: number; sie: number }> = {}): ResponseEntry {
   const headers: Record<string, HeaderValue> = Object.create(null)
   Object.assign(
     headers,
@@ -40,6 +40,8 @@ function responseEntry(over: Partial<{ status: number; headers: Record<string, H
     storedAt: over.storedAt ?? T,
     lifetimeMs: over.lifetimeMs ?? 60_000,
     initialAge: over.initialAge ?? 0,
+    staleWhileRevalidateMs: over.swr ?? 0,
+    staleIfErrorMs: over.sie ?? 0,
     tags: over.tags ?? ['product:1', 'products'],
     path: '/products',
     url: '/products?id=1',
@@ -100,6 +102,8 @@ function meta(body: Buffer, over: Record<string, unknown> = {}): Record<string, 
       ['link', ['</a>; rel=preload', '</b>; rel=preload']],
     ],
     ttl: 60_000,
+    swr: 0,
+    sie: 0,
     initialAge: 0,
     bodyLength: body.length,
     tags: ['t'],
@@ -142,6 +146,24 @@ describe('encodeEntry / decodeEntry round trip', () => {
     expect(ageOf(e, readerNow)).toBe(7 + 5)
     expect(ageOf(e, readerNow)).toBe(ageOf(original, writer + 5_000))
     expect(ageOf(e, readerNow + 10_000)).toBe(7 + 15)
+  })
+
+  it('keeps an entry in Redis for its longer stale window, and gives it back stale with both windows', () => {
+    const original = responseEntry({ lifetimeMs: 60_000, swr: 30_000, sie: 120_000 })
+    const out = encodeEntry(KEY, original, T + 1_000, undefined)!
+    expect(out.ttlMs).toBe(59_000 + 120_000)
+    // Read 70 s after it was stored: 10 s past its freshness.
+    const e = okResponse(decodeEntry(KEY, out.bytes, out.ttlMs - 69_000, T + 70_000, []))
+    expect([e.expiresAt, e.storedAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.retainMs]).toEqual([T + 60_000, T, 30_000, 120_000, 120_000])
+    // Still stored (and written) while stale: no-cache entries and stale windows live on.
+    const late = encodeEntry(KEY, e, T + 100_000, undefined)!
+    expect(late.ttlMs).toBe(80_000)
+    const again = okResponse(decodeEntry(KEY, late.bytes, late.ttlMs, T + 100_000, []))
+    expect([again.expiresAt, again.storedAt]).toEqual([T + 60_000, T])
+    expect(encodeEntry(KEY, e, T + 180_000, undefined)).toBeUndefined()
+    // A key without a TTL: expired, and no window lets it be served.
+    const none = okResponse(decodeEntry(KEY, out.bytes, -1, T, []))
+    expect([none.expiresAt, none.retainMs]).toEqual([T - 1, 0])
   })
 
   it('writes the body raw after the metadata, without Content-Length in the metadata', () => {
@@ -191,6 +213,17 @@ describe('encodeEntry / decodeEntry round trip', () => {
     const e = ok(decodeEntry(KEY, out.bytes, 50_000, T, [])) as VaryEntry
     const expected: VaryEntry = { ...original, storedAt: T - 10_000, expiresAt: T + 50_000 }
     expect(e).toEqual(expected)
+  })
+
+  it('keeps a vary marker as long as the longest stale window of its variants', () => {
+    const a = responseEntry({ lifetimeMs: 60_000, sie: 100_000 })
+    const b = responseEntry({ lifetimeMs: 120_000, swr: 10_000 })
+    const marker = createVaryEntry(['accept'], b, createVaryEntry(['accept'], a, undefined))
+    expect([marker.expiresAt, marker.retainMs]).toEqual([T + 120_000, 40_000])
+    const out = encodeEntry(KEY, marker, T, undefined)!
+    expect(out.ttlMs).toBe(160_000)
+    const e = ok(decodeEntry(KEY, out.bytes, out.ttlMs, T, [])) as VaryEntry
+    expect([e.expiresAt, e.retainMs]).toEqual([T + 120_000, 40_000])
   })
 
   it('returns undefined for an entry that has expired, and a whole-millisecond TTL otherwise', () => {
@@ -334,9 +367,14 @@ describe('decodeEntry on untrusted bytes', () => {
 
   it('checks magic, version and flags', () => {
     const good = envelope(meta(BODY), BODY)
-    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 3 })))).toBe('version')
+    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 4 })))).toBe('version')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 0 })))).toBe('version')
-    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 3 }), [KEY_A]))).toBe('version')
+    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 4 }), [KEY_A]))).toBe('version')
+    // Version 2 (no stale windows) is read, without them; the v3 fields are refused there.
+    const { swr: _swr, sie: _sie, ...v2 } = meta(BODY)
+    expect(reason(decodeAt(envelope(v2, BODY, { version: 2 })))).toBe('ok')
+    expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 2 })))).toBe('malformed')
+    expect(reason(decodeAt(envelope({ ...v2, ttl: 0 }, BODY, { version: 2 })))).toBe('malformed')
     // Version 1 (before the framework-specific routeLevel flag left the format) is a miss.
     expect(reason(decodeAt(envelope({ ...meta(BODY), routeLevel: false }, BODY, { version: 1 })))).toBe('version')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { flags: 0x02 })))).toBe('malformed')
@@ -373,7 +411,7 @@ describe('decodeEntry on untrusted bytes', () => {
       expect(reason(decodeAt(envelope(text, BODY, { signWith: KEY_A }), [KEY_A])), text).toBe('malformed')
       expect(isPolluted()).toBe(false)
     }
-    const vary = JSON.stringify({ kind: 'vary', names: ['accept'], ttl: 1000, tags: [], path: '/', url: '/' })
+    const vary = JSON.stringify({ kind: 'vary', names: ['accept'], ttl: 1000, retain: 0, tags: [], path: '/', url: '/' })
     expect(decodeMeta(vary, Buffer.alloc(0))).toBe('ok')
     for (const name of ['__proto__', 'constructor', 'prototype']) {
       expect(decodeMeta(vary.replace('"accept"', `"${name}"`), Buffer.alloc(0))).toBe('malformed')
@@ -431,7 +469,8 @@ describe('decodeEntry on untrusted bytes', () => {
   it('checks status, numbers, tags, path and url', () => {
     const bad: Record<string, unknown>[] = [
       { status: 42 }, { status: 99 }, { status: 600 }, { status: 200.5 }, { status: '200' }, { status: null },
-      { ttl: 0 }, { ttl: -5 }, { ttl: 1.5 }, { ttl: '60000' }, { ttl: 1e300 },
+      { ttl: -5 }, { ttl: 1.5 }, { ttl: '60000' }, { ttl: 1e300 },
+      { swr: -1 }, { swr: 0.5 }, { swr: '1000' }, { swr: 2 ** 31 * 1000 + 1 }, { sie: -1 }, { sie: null },
       { initialAge: -1 }, { initialAge: 0.5 }, { initialAge: 2 ** 31 + 1 },
       { bodyLength: -1 }, { bodyLength: '11' },
       { tags: 't' }, { tags: [1] }, { tags: [null] }, { tags: Array.from({ length: 1025 }, (_, i) => `t${i}`) },
@@ -441,7 +480,7 @@ describe('decodeEntry on untrusted bytes', () => {
       { kind: 'other' }, { kind: 'vary' }, { extra: 1 }, { Status: 200 },
     ]
     for (const over of bad) expect(decodeMeta(meta(BODY, over)), JSON.stringify(over).slice(0, 60)).toBe('malformed')
-    for (const missing of ['kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url']) {
+    for (const missing of ['kind', 'status', 'headers', 'ttl', 'swr', 'sie', 'initialAge', 'bodyLength', 'tags', 'path', 'url']) {
       const m = meta(BODY)
       delete m[missing]
       expect(decodeMeta(m), missing).toBe('malformed')
@@ -470,16 +509,19 @@ describe('decodeEntry on untrusted bytes', () => {
   })
 
   it('checks vary metadata', () => {
-    const vary = { kind: 'vary', names: ['accept', 'accept-language'], ttl: 1000, tags: [], path: '/', url: '/?a' }
+    const vary = { kind: 'vary', names: ['accept', 'accept-language'], ttl: 1000, retain: 0, tags: [], path: '/', url: '/?a' }
     const none = Buffer.alloc(0)
     expect(decodeMeta(vary, none)).toBe('ok')
     expect(decodeMeta(vary, Buffer.from('x'))).toBe('malformed')
     for (const names of [[], ['Accept'], ['accept', 'accept'], ['a b'], [1], 'accept', null]) {
       expect(decodeMeta({ ...vary, names }, none), JSON.stringify(names)).toBe('malformed')
     }
-    for (const extra of ['status', 'headers', 'bodyLength', 'initialAge', 'x']) {
+    for (const extra of ['status', 'headers', 'bodyLength', 'initialAge', 'swr', 'x']) {
       expect(decodeMeta({ ...vary, [extra]: 0 }, none), extra).toBe('malformed')
     }
+    const { retain: _retain, ...noRetain } = vary
+    expect(decodeMeta(noRetain, none)).toBe('malformed')
+    expect(decodeMeta({ ...vary, retain: -1 }, none)).toBe('malformed')
   })
 
   it('gives decoded entries headers that are own data fields only, and touches no prototype', () => {

@@ -101,6 +101,7 @@ describe('createCache rejects bad options, naming them', () => {
     expect(d.invalidateAfterUnsafe).toBe(true)
     expect(d.otherStatusesWhenFresh).toBe(true)
     expect(d.heuristic).toBe(0)
+    expect([d.staleWhileRevalidate, d.staleIfError]).toEqual([0, 0])
     expect(d.setCookie).toBe('skip')
     expect(d.targetedCacheControl).toEqual(['surrogate-control', 'cdn-cache-control'])
     expect(d.query).toEqual({ exclude: [] })
@@ -123,6 +124,8 @@ describe('resolveRoute', () => {
     ['query {foo:1}', { query: { foo: 1 } }, /route\.query/],
     ['cookies yes', { cookies: 'yes' }, /route\.cookies/],
     ['heuristic 10', { heuristic: 10 }, /route\.heuristic.*0 to 1/],
+    ['staleWhileRevalidate -1', { staleWhileRevalidate: -1 }, /route\.staleWhileRevalidate/],
+    ['staleIfError "soon"', { staleIfError: 'soon' }, /route\.staleIfError/],
     ['heuristic "0.1"', { heuristic: '0.1' }, /route\.heuristic/],
     ['setCookie store', { setCookie: 'store' }, /route\.setCookie.*'skip' or 'strip'/],
     ['invalidateAfterUnsafe 0', { invalidateAfterUnsafe: 0 }, /route\.invalidateAfterUnsafe/],

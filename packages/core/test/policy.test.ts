@@ -70,7 +70,7 @@ describe('responseStorability', () => {
   const ok = { 'cache-control': 'max-age=60' }
 
   it('stores a fresh 200 with its lifetime, age and vary', () => {
-    expect(storable(200, ok)).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 0, vary: [] })
+    expect(storable(200, ok)).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 0, vary: [], staleWhileRevalidateMs: 0, staleIfErrorMs: 0 })
   })
 
   it.each([200, 203, 204, 300, 301, 308])('stores status %i by default', (status) => {
@@ -83,7 +83,7 @@ describe('responseStorability', () => {
   })
 
   it.each([201, 299, 302, 303, 307])('stores status %i by default only with its own freshness, never for the route ttl', (status) => {
-    expect(storable(status, ok)).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 0, vary: [] })
+    expect(storable(status, ok)).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 0, vary: [], staleWhileRevalidateMs: 0, staleIfErrorMs: 0 })
     expect(storable(status, { expires: httpDate(NOW + 60_000) }).storable).toBe(true)
     expect(storable(status, {}, { ttl: '1h' })).toEqual({ storable: false, reason: 'no-freshness' })
   })
@@ -128,7 +128,7 @@ describe('responseStorability', () => {
     ['a Last-Modified and max-age', { 'cache-control': 'max-age=600, no-cache', 'last-modified': httpDate(NOW - 60_000) }],
     ['a field-qualified no-cache and an Age', { 'cache-control': 'no-cache="x-user", max-age=60', etag: '"v1"', age: '600' }],
   ])('stores no-cache with %s already stale, to be revalidated on every use', (_, headers) => {
-    expect(storable(200, headers)).toEqual({ storable: true, lifetimeMs: 0, initialAge: 0, vary: [] })
+    expect(storable(200, headers)).toEqual({ storable: true, lifetimeMs: 0, initialAge: 0, vary: [], staleWhileRevalidateMs: 0, staleIfErrorMs: 0 })
   })
 
   it('stores a Set-Cookie response only with setCookie: strip', () => {
@@ -163,6 +163,18 @@ describe('responseStorability', () => {
     expect(storable(200, { 'cache-control': 'max-age=60, no-store' })).toEqual({ storable: false, reason: 'no-store' })
   })
 
+  it.each<[string, string, RouteOptions, [number, number]]>([
+    ['none by default', 'max-age=60', {}, [0, 0]],
+    ['the route windows when the response is silent', 'max-age=60', { staleWhileRevalidate: '30s', staleIfError: '1h' }, [30_000, 3_600_000]],
+    ["the response's own over the route's", 'max-age=60, stale-while-revalidate=5, stale-if-error=7', { staleWhileRevalidate: '30s', staleIfError: '1h' }, [5_000, 7_000]],
+    ['an invalid directive as 0', 'max-age=60, stale-while-revalidate=soon', { staleWhileRevalidate: '30s' }, [0, 0]],
+    ['none with must-revalidate', 'max-age=60, must-revalidate, stale-while-revalidate=5', { staleIfError: '1h' }, [0, 0]],
+    ['none with proxy-revalidate', 'max-age=60, proxy-revalidate', { staleWhileRevalidate: '30s' }, [0, 0]],
+    ["only the response's own with s-maxage", 's-maxage=60, stale-if-error=9', { staleWhileRevalidate: '30s', staleIfError: '1h' }, [0, 9_000]],
+  ])('gives stale windows: %s', (_, cc, o, [swr, sie]) => {
+    expect(storable(200, { 'cache-control': cc }, o)).toMatchObject({ storable: true, staleWhileRevalidateMs: swr, staleIfErrorMs: sie })
+  })
+
   it('checks the status before anything else', () => {
     expect(storable(500, { 'cache-control': 'no-store' })).toEqual({ storable: false, reason: 'status' })
   })
@@ -193,7 +205,7 @@ describe('responseStorability', () => {
 
   it('subtracts Age from the freshness', () => {
     const s = storable(200, { 'cache-control': 'max-age=60', age: '20' })
-    expect(s).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 20, vary: [] })
+    expect(s).toEqual({ storable: true, lifetimeMs: 60_000, initialAge: 20, vary: [], staleWhileRevalidateMs: 0, staleIfErrorMs: 0 })
     expect(storable(200, { 'cache-control': 'max-age=60', age: '59' }).storable).toBe(true)
     expect(storable(200, { age: '30' }, { ttl: '30s' })).toEqual({ storable: false, reason: 'stale' })
   })

@@ -259,6 +259,8 @@ export class Fill {
       storedAt: this.host.now(),
       lifetimeMs: s.lifetimeMs,
       initialAge: s.initialAge,
+      staleWhileRevalidateMs: s.staleWhileRevalidateMs,
+      staleIfErrorMs: s.staleIfErrorMs,
       tags,
       path,
       url,

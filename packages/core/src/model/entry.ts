@@ -15,8 +15,14 @@ export interface ResponseEntry {
   readonly body: Buffer
   /** Clock time (ms) when stored. */
   readonly storedAt: number
-  /** Clock time (ms) after which the entry is not served. */
+  /** Clock time (ms) when its freshness ends. */
   readonly expiresAt: number
+  /** How long past `expiresAt` it may be served while a refresh runs (RFC 5861; ms, 0: never). */
+  readonly staleWhileRevalidateMs: number
+  /** How long past `expiresAt` it may be served instead of an origin error (RFC 5861; ms, 0: never). */
+  readonly staleIfErrorMs: number
+  /** How long past `expiresAt` a store keeps it: the longer stale window (ms). */
+  readonly retainMs: number
   /** The origin's `Age` in seconds; a hit's `Age` adds the time spent in the cache. */
   readonly initialAge: number
   readonly etag: string | undefined
@@ -36,6 +42,8 @@ export interface VaryEntry {
   readonly names: readonly string[]
   readonly storedAt: number
   readonly expiresAt: number
+  /** How long past `expiresAt` a store keeps it: as long as the variants it leads to (ms). */
+  readonly retainMs: number
   readonly tags: readonly string[]
   readonly path: string
   readonly url: string
@@ -124,6 +132,10 @@ export interface EntryInit {
   storedAt: number
   lifetimeMs: number
   initialAge: number
+  /** @default 0 */
+  staleWhileRevalidateMs?: number
+  /** @default 0 */
+  staleIfErrorMs?: number
   tags: readonly string[]
   path: string
   url: string
@@ -152,6 +164,8 @@ class StoredResponse implements ResponseEntry {
     readonly body: Buffer,
     readonly storedAt: number,
     readonly expiresAt: number,
+    readonly staleWhileRevalidateMs: number,
+    readonly staleIfErrorMs: number,
     readonly initialAge: number,
     readonly etag: string | undefined,
     readonly lastModified: string | undefined,
@@ -163,6 +177,10 @@ class StoredResponse implements ResponseEntry {
 
   get kind(): 'response' {
     return 'response'
+  }
+
+  get retainMs(): number {
+    return Math.max(this.staleWhileRevalidateMs, this.staleIfErrorMs)
   }
 
   get notModifiedHeaders(): StoredHeaders {
@@ -190,6 +208,8 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
     body,
     init.storedAt,
     init.storedAt + init.lifetimeMs - init.initialAge * 1000,
+    init.staleWhileRevalidateMs ?? 0,
+    init.staleIfErrorMs ?? 0,
     init.initialAge,
     typeof etag === 'string' ? etag : undefined,
     typeof lastModified === 'string' ? lastModified : undefined,
@@ -201,14 +221,16 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
 }
 
 export function createVaryEntry(names: readonly string[], of: ResponseEntry, previous: Entry | undefined): VaryEntry {
-  // Keep the marker as long as the longest-lived variant it leads to.
-  const expiresAt =
-    previous?.kind === 'vary' && sameNames(previous.names, names) ? Math.max(previous.expiresAt, of.expiresAt) : of.expiresAt
+  // Keep the marker as long as the longest-lived variant it leads to, stale windows included.
+  const same = previous?.kind === 'vary' && sameNames(previous.names, names)
+  const expiresAt = same ? Math.max(previous.expiresAt, of.expiresAt) : of.expiresAt
+  const keptUntil = same ? Math.max(previous.expiresAt + previous.retainMs, of.expiresAt + of.retainMs) : of.expiresAt + of.retainMs
   return {
     kind: 'vary',
     names,
     storedAt: of.storedAt,
     expiresAt,
+    retainMs: keptUntil - expiresAt,
     tags: of.tags,
     path: of.path,
     url: of.url,

@@ -22,6 +22,24 @@ export interface RouteOptions<Req = unknown> {
    */
   ttl?: Duration
   /**
+   * After an entry's freshness ends, how long it may still be served (`X-Cache: STALE`) while one
+   * background request refreshes it (RFC 5861 `stale-while-revalidate`), when the response does not
+   * say itself. Never for a response with `must-revalidate`, `proxy-revalidate`, `no-cache`, or
+   * `s-maxage` without its own `stale-while-revalidate` (RFC 9111 §4.2.4). `0` turns it off.
+   * @default 0
+   * @example { staleWhileRevalidate: '30s' }
+   */
+  staleWhileRevalidate?: Duration | 0
+  /**
+   * After an entry's freshness ends, how long it may still be served (`X-Cache: STALE`) instead of
+   * an origin error: a 5xx, a handler that throws, an origin call that fails (RFC 5861
+   * `stale-if-error`), when the response does not say itself. The same exceptions as
+   * `staleWhileRevalidate`. `0` turns it off.
+   * @default 0
+   * @example { staleIfError: '1h' }
+   */
+  staleIfError?: Duration | 0
+  /**
    * Tags (surrogate keys) attached to the stored entry, for `invalidate({ tags })`. Added to those
    * the response sends in a `Cache-Tag` or `Surrogate-Key` header (which is not sent on to the client).
    * @default undefined
@@ -126,13 +144,16 @@ export interface RouteOptions<Req = unknown> {
 /** Route options that need no request, accepted as defaults by `createCache`. */
 export type DefaultRouteOptions = Pick<
   RouteOptions,
-  | 'ttl' | 'query' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
+  | 'ttl' | 'staleWhileRevalidate' | 'staleIfError' | 'query' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
   | 'invalidateAfterUnsafe' | 'targetedCacheControl'
 >
 
 /** Route options after validation, with every default filled in. */
 export interface ResolvedRoute<Req = unknown> {
   readonly ttl: number | undefined
+  /** Milliseconds; 0 when off. */
+  readonly staleWhileRevalidate: number
+  readonly staleIfError: number
   readonly tags: readonly string[] | ((req: Req) => readonly string[]) | undefined
   readonly key: ((req: Req) => KeyMaterial) | undefined
   readonly query: QueryRule
@@ -159,7 +180,7 @@ export interface ResolvedRoute<Req = unknown> {
 }
 
 const ROUTE_KEYS = new Set([
-  'ttl', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
+  'ttl', 'staleWhileRevalidate', 'staleIfError', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
   'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl',
 ])
 
@@ -266,6 +287,8 @@ export function resolveRoute<Req>(
 
   const route = {
     ttl: o.ttl === undefined ? base?.ttl : ttlOf(o.ttl, at('ttl')),
+    staleWhileRevalidate: o.staleWhileRevalidate === undefined ? (base?.staleWhileRevalidate ?? 0) : windowOf(o.staleWhileRevalidate, at('staleWhileRevalidate')),
+    staleIfError: o.staleIfError === undefined ? (base?.staleIfError ?? 0) : windowOf(o.staleIfError, at('staleIfError')),
     tags,
     key: fn<(req: Req) => KeyMaterial>('key', o.key, base?.key),
     query,
@@ -284,6 +307,11 @@ export function resolveRoute<Req>(
       o.targetedCacheControl === undefined ? (base?.targetedCacheControl ?? DEFAULT_TARGETED) : headerNames(o.targetedCacheControl, at('targetedCacheControl')),
   }
   return { ...route, scope: '' }
+}
+
+/** A stale window in milliseconds: a duration, or 0 for none. */
+function windowOf(v: unknown, option: string): number {
+  return v === 0 ? 0 : parseDuration(v, option)
 }
 
 function fraction(v: unknown, option: string): number {
@@ -333,6 +361,6 @@ export function withScope<Req>(route: ResolvedRoute<Req>, defaults: ResolvedRout
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
-  'ttl', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
+  'ttl', 'staleWhileRevalidate', 'staleIfError', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
   'invalidateAfterUnsafe', 'targetedCacheControl',
 ])

@@ -74,6 +74,10 @@ export type Storability =
       readonly initialAge: number
       /** Lower-case, sorted, de-duplicated `Vary` field names; empty when the response does not vary. */
       readonly vary: readonly string[]
+      /** How long past its freshness it may be served while a refresh runs (ms, 0: never). */
+      readonly staleWhileRevalidateMs: number
+      /** How long past its freshness it may be served instead of an origin error (ms, 0: never). */
+      readonly staleIfErrorMs: number
     }
 
 function one(v: OutgoingHttpHeaders[string]): string | undefined {
@@ -132,7 +136,7 @@ export function responseStorability(
   const length = Number(one(headers['content-length']))
   if (Number.isFinite(length) && length > route.maxBodyBytes) return { storable: false, reason: 'too-large' }
 
-  if (revalidateEachUse) return { storable: true, lifetimeMs: 0, initialAge: 0, vary }
+  if (revalidateEachUse) return { storable: true, lifetimeMs: 0, initialAge: 0, vary, staleWhileRevalidateMs: 0, staleIfErrorMs: 0 }
   const lifetimeS = freshnessLifetime(cc, headers, now, targeted === undefined)
   const heuristic = HEURISTIC_STATUSES.has(status) || cc.has('public') ? route.heuristic : 0
   const lifetimeMs = lifetimeS !== undefined ? lifetimeS * 1000 : listed ? (heuristicMs(headers, heuristic, now) ?? route.ttl) : undefined
@@ -141,7 +145,25 @@ export function responseStorability(
   const initialAge = initialAgeSeconds(headers, now)
   // An Age that is not one non-negative integer says the response may be older than it looks.
   if (initialAge === undefined || lifetimeMs - initialAge * 1000 <= 0) return { storable: false, reason: 'stale' }
-  return { storable: true, lifetimeMs, initialAge, vary }
+  return { storable: true, lifetimeMs, initialAge, vary, ...staleWindows(cc, route) }
+}
+
+const NO_STALE = { staleWhileRevalidateMs: 0, staleIfErrorMs: 0 } as const
+
+/**
+ * RFC 5861 stale windows (ms): the response's `stale-while-revalidate` / `stale-if-error`, else
+ * the route's. None where RFC 9111 §4.2.4 forbids serving stale: `must-revalidate`,
+ * `proxy-revalidate`, `no-cache`. `s-maxage` implies proxy-revalidate for a shared cache
+ * (§5.2.2.10): then only the response's own stale directives allow it, not the route's defaults.
+ */
+export function staleWindows(cc: CacheControl, route: ResolvedRoute): { staleWhileRevalidateMs: number; staleIfErrorMs: number } {
+  if (cc.has('must-revalidate') || cc.has('proxy-revalidate') || cc.has('no-cache')) return NO_STALE
+  const defaults = !cc.has('s-maxage')
+  const window = (directive: string, fallback: number): number => {
+    const seconds = deltaSeconds(cc, directive)
+    return seconds !== undefined ? seconds * 1000 : defaults ? fallback : 0
+  }
+  return { staleWhileRevalidateMs: window('stale-while-revalidate', route.staleWhileRevalidate), staleIfErrorMs: window('stale-if-error', route.staleIfError) }
 }
 
 /** RFC 9111 §4.2.1: s-maxage (shared caches), then max-age, then Expires - Date. Seconds. */

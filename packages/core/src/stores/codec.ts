@@ -13,11 +13,12 @@ import {
 /*
  * The bytes an Entry is stored as in a shared store (Redis, L2), and the way back.
  *
- * Envelope v1, integers big-endian:
+ * Envelope v3, integers big-endian:
  *
  *   offset  size  field
  *   0       4     magic: 0x43 0x52 0x4C 0x00 ("CRL\0")
- *   4       1     version: 2 (version 1 also held a framework's routeLevel flag; it reads as a miss)
+ *   4       1     version: 3 (2 is read too: it had no stale windows; 1 also held a framework's
+ *                 routeLevel flag, and reads as a miss)
  *   5       1     flags: bit 0 = signed; every other bit must be 0
  *   6       32    HMAC-SHA256, present only when signed
  *   6|38    4     u32 metadata length M (at most 256 KiB)
@@ -30,15 +31,17 @@ import {
  *
  * Metadata, response entry (every key required except storedAt; no other key allowed):
  *   { kind: 'response', status: 100..599, headers: [[name, string | string[]], ...],
- *     ttl, initialAge: whole seconds ≥ 0, bodyLength, tags: string[], path: '/...',
+ *     ttl, swr, sie, initialAge: whole seconds ≥ 0, bodyLength, tags: string[], path: '/...',
  *     url: path + query, storedAt?: writer's clock, informational }
  * Metadata, vary entry:
- *   { kind: 'vary', names: string[] (non-empty), ttl, tags, path, url, storedAt? }
+ *   { kind: 'vary', names: string[] (non-empty), ttl, retain, tags, path, url, storedAt? }
  *
- * `ttl` (ms, integer ≥ 1) is the entry's lifetime counted from when it was stored in the cache: the
- * TTL given to Redis plus the time the entry had already been cached when it was encoded (0 when
- * it is encoded as it is stored). The reader derives both the expiry and the age from it and the
- * key's PTTL, on its own clock; the writer's clock (`storedAt`) is never used.
+ * `ttl` (ms, integer ≥ 0) is the entry's fresh lifetime counted from when it was stored in the
+ * cache. `swr` and `sie` (ms, integers ≥ 0) are its stale windows (RFC 5861), and the store keeps
+ * it for the longer of them past its freshness (`retain` for a vary marker): the TTL given to Redis
+ * is what is left of `ttl` plus that. The reader derives the expiry and the age from `ttl`, the
+ * retention and the key's PTTL, on its own clock; the writer's clock (`storedAt`) is never used.
+ * Version 2 had neither windows nor `retain`, and `ttl` ≥ 1.
  */
 
 /**
@@ -52,8 +55,8 @@ export type DecodeFailure = 'malformed' | 'version' | 'unsigned' | 'signature' |
 /** The outcome of `decodeEntry`: an entry, or why the bytes were refused. */
 export type DecodeResult = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly reason: DecodeFailure }
 
-/** The envelope version `encodeEntry` writes and `decodeEntry` accepts. */
-export const ENVELOPE_VERSION = 2
+/** The envelope version `encodeEntry` writes; `decodeEntry` accepts it and version 2. */
+export const ENVELOPE_VERSION = 3
 
 const MAGIC = Buffer.from([0x43, 0x52, 0x4c, 0x00])
 const FLAG_SIGNED = 0x01
@@ -70,10 +73,14 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
 /** Fields Corral never stores, and names that could reach an object's prototype. */
 const FORBIDDEN_NAMES: ReadonlySet<string> = new Set([...NEVER_STORED, ...PROTOTYPE_NAMES])
-const RESPONSE_KEYS = new Set([
+const RESPONSE_KEYS_V2 = new Set([
   'kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url', 'storedAt',
 ])
-const VARY_KEYS = new Set(['kind', 'names', 'ttl', 'tags', 'path', 'url', 'storedAt'])
+const VARY_KEYS_V2 = new Set(['kind', 'names', 'ttl', 'tags', 'path', 'url', 'storedAt'])
+const RESPONSE_KEYS = new Set([...RESPONSE_KEYS_V2, 'swr', 'sie'])
+const VARY_KEYS = new Set([...VARY_KEYS_V2, 'retain'])
+/** Longest stale window an envelope may carry: the TTL Redis is given stays a safe integer. */
+const MAX_WINDOW_MS = 2 ** 31 * 1000
 
 function u32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4)
@@ -106,11 +113,12 @@ export function encodeEntry(
   now: number,
   signingKey: Buffer | undefined,
 ): { bytes: Buffer; ttlMs: number } | undefined {
-  // Rounded down: the L2 copy never outlives the entry.
-  const ttlMs = Math.floor(entry.expiresAt - now)
-  if (!(ttlMs >= 1) || entry.tags.length > MAX_TAGS) return undefined
+  // Rounded down: the L2 copy never outlives the entry and its stale windows.
+  const retain = entry.retainMs
+  const ttlMs = Math.floor(entry.expiresAt + retain - now)
+  if (!(ttlMs >= 1) || entry.tags.length > MAX_TAGS || !(retain <= MAX_WINDOW_MS)) return undefined
   if (entry.kind === 'response' && entry.initialAge > MAX_AGE) return undefined
-  const ttl = ttlMs + Math.max(0, Math.floor(now - entry.storedAt))
+  const ttl = Math.max(0, Math.floor(entry.expiresAt - now) + Math.max(0, Math.floor(now - entry.storedAt)))
   let json: string
   let body: Buffer | undefined
   if (entry.kind === 'response') {
@@ -124,6 +132,8 @@ export function encodeEntry(
       status: entry.status,
       headers,
       ttl,
+      swr: entry.staleWhileRevalidateMs,
+      sie: entry.staleIfErrorMs,
       initialAge: entry.initialAge,
       bodyLength: entry.body.length,
       tags: entry.tags,
@@ -137,6 +147,7 @@ export function encodeEntry(
       kind: 'vary',
       names: entry.names,
       ttl,
+      retain,
       tags: entry.tags,
       path: entry.path,
       url: entry.url,
@@ -199,7 +210,9 @@ export function decodeEntry(
 
 function decode(key: string, bytes: Buffer, remainingMs: number, now: number, verifyKeys: readonly Buffer[]): DecodeResult {
   if (bytes.length < PREFIX_BYTES || MAGIC.compare(bytes, 0, 4) !== 0) return MALFORMED
-  if (bytes[4] !== ENVELOPE_VERSION) return fail('version')
+  const version = bytes[4]
+  if (version !== ENVELOPE_VERSION && version !== 2) return fail('version')
+  const v2 = version === 2
   const flags = bytes[5] as number
   if ((flags & ~FLAG_SIGNED) !== 0) return MALFORMED
   const signed = (flags & FLAG_SIGNED) !== 0
@@ -236,22 +249,33 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
   if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return MALFORMED
   const m = meta as Record<string, unknown>
   const kind = m.kind
-  const allowed = kind === 'response' ? RESPONSE_KEYS : kind === 'vary' ? VARY_KEYS : undefined
+  const allowed = kind === 'response' ? (v2 ? RESPONSE_KEYS_V2 : RESPONSE_KEYS) : kind === 'vary' ? (v2 ? VARY_KEYS_V2 : VARY_KEYS) : undefined
   if (!allowed) return MALFORMED
   for (const k of Object.keys(m)) if (!allowed.has(k)) return MALFORMED
 
   // Fields common to both kinds.
   const { ttl, tags, path, url, storedAt } = m
-  if (!isInt(ttl, 1)) return MALFORMED
+  if (!isInt(ttl, v2 ? 1 : 0)) return MALFORMED
+  // The stale windows (none before v3); the store keeps the entry for the longer one.
+  const swr = v2 ? 0 : m.swr
+  const sie = v2 ? 0 : m.sie
+  const retainField = v2 ? 0 : m.retain
+  if (kind === 'response' && !(isInt(swr, 0) && isInt(sie, 0) && swr <= MAX_WINDOW_MS && sie <= MAX_WINDOW_MS)) return MALFORMED
+  if (kind === 'vary' && !(isInt(retainField, 0) && retainField <= MAX_WINDOW_MS)) return MALFORMED
+  const retain = kind === 'response' ? Math.max(swr as number, sie as number) : (retainField as number)
   if (!Array.isArray(tags) || tags.length > MAX_TAGS || !tags.every((t) => typeof t === 'string')) return MALFORMED
   if (typeof path !== 'string' || !path.startsWith('/')) return MALFORMED
   if (typeof url !== 'string' || !url.startsWith(path)) return MALFORMED
   if (storedAt !== undefined && !(typeof storedAt === 'number' && Number.isFinite(storedAt))) return MALFORMED
 
-  // Reader's clock only: the entry has been in the cache for (ttl − remaining).
-  const remaining = remainingMs > 0 ? Math.min(remainingMs, ttl) : -1
+  // Reader's clock only. What is left of its freshness is the TTL less the retention (capped at
+  // `ttl`: a TTL extended behind the writer's back extends nothing); it has been in the cache for
+  // (ttl − that). A key without a TTL is expired, and past every window.
+  const kept = remainingMs > 0
+  const remaining = kept ? Math.min(remainingMs - retain, ttl) : -1
   const expiresAt = now + remaining
   const stored = now - Math.max(0, ttl - remaining)
+  const windows = kept ? { staleWhileRevalidateMs: swr as number, staleIfErrorMs: sie as number } : { staleWhileRevalidateMs: 0, staleIfErrorMs: 0 }
 
   if (kind === 'vary') {
     const names = m.names
@@ -275,6 +299,9 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
       body: NO_BODY,
       storedAt: stored,
       expiresAt,
+      staleWhileRevalidateMs: kept ? retain : 0,
+      staleIfErrorMs: 0,
+      retainMs: kept ? retain : 0,
       initialAge: 0,
       etag: undefined,
       lastModified: undefined,
@@ -302,6 +329,7 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
     // createResponseEntry sets expiresAt = storedAt + lifetimeMs − initialAge·1000.
     lifetimeMs: expiresAt - stored + initialAge * 1000,
     initialAge,
+    ...windows,
     tags: tags as string[],
     path,
     url,
