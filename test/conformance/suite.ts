@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { getAndAbort, getWithInterim, rawGet, type Res } from '../helpers/http.js'
 import { sleep, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
 import { harnessFor, runCleanups } from '../helpers/setup.js'
+import { runFreshness } from './freshness.js'
 import { runGuarantees } from './guarantees.js'
 
 /** Capabilities some adapters have and others do not. */
@@ -49,6 +50,7 @@ export function runAdapterSuite(factory: SuiteOptions): void {
     afterEach(() => runCleanups(cleanups))
     const setup = harnessFor(factory, cleanups)
     runGuarantees(setup, factory)
+    runFreshness(setup, factory)
 
     describe('miss then hit', () => {
       const bodies: [string, BodySpec, string][] = [

@@ -1,9 +1,10 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { resolveCacheOptions, type CacheOptions } from './cache-options.js'
 import { describeValue } from './model/duration.js'
-import type { Entry } from './model/entry.js'
-import { CallbackError, ConfigError, CorralError, InternalError, StoreError, StoreUnavailableError } from './model/errors.js'
+import type { Entry, ResponseEntry } from './model/entry.js'
+import { CallbackError, ConfigError, CorralError, InternalError, OriginError, StoreError, StoreUnavailableError } from './model/errors.js'
 import type { Fill, FillHost, FillOutcome } from './fill/fill.js'
+import { REFRESH_HEADER, Refreshes, type Replay } from './fill/refresh.js'
 import {
   ALL,
   isEmpty,
@@ -24,6 +25,9 @@ export type { CacheOptions, L2Options } from './cache-options.js'
 
 export type { Decision } from './read-path.js'
 
+
+/** Background refreshes under way at once in one process; past it, stale hits refresh nothing. */
+const MAX_REFRESHES = 64
 /**
  * What a mutation route invalidates after a 2xx response: selectors, or a function of the request
  * that returns them (or a promise of them).
@@ -63,6 +67,8 @@ export class Cache implements FillHost {
   private readonly store: CacheStore
   private readonly keys: KeyMemo
   private readonly reads: ReadPath
+  /** Background refreshes under way, and the mark of their replayed requests. */
+  private readonly refreshes = new Refreshes(MAX_REFRESHES)
   private readonly counters = newCounters()
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
   private readonly onError: (error: CorralError) => void
@@ -89,6 +95,7 @@ export class Cache implements FillHost {
       passBytes: o.passBytes,
       counters: this.counters,
       fillHost: this,
+      refreshes: this.refreshes,
       now: this.now,
       report: (error) => this.report(error),
     })
@@ -176,10 +183,13 @@ export class Cache implements FillHost {
    * callback, a store, Corral itself) is reported and the request bypasses the cache. `req` is
    * the framework's request, passed to route callbacks. `adopt` is a fill an earlier (app-wide)
    * lookup started for this request: it is kept if the route's key is the same, else abandoned.
+   * `replay` runs a request through the app again: with it, a stale hit refreshes the entry in
+   * the background (without it, stale entries are still served, and refreshed by the first
+   * request after their window).
    */
-  handle<Req>(view: RequestView, route: ResolvedRoute<Req>, req: Req, adopt?: Fill | null): Decision | Promise<Decision> {
+  handle<Req>(view: RequestView, route: ResolvedRoute<Req>, req: Req, adopt?: Fill | null, replay?: Replay): Decision | Promise<Decision> {
     try {
-      const d = this.decide(view, route as ResolvedRoute, req, adopt ?? undefined)
+      const d = this.decide(view, route as ResolvedRoute, req, adopt ?? undefined, replay)
       if (!isPromise(d)) return d
       return d.catch((err: unknown) => this.broken(err, adopt))
     } catch (err) {
@@ -297,6 +307,11 @@ export class Cache implements FillHost {
     }
   }
 
+  servedStale(fallback: ResponseEntry, status: number): void {
+    this.counters.stale++
+    this.report(new OriginError(`the origin answered ${status} for ${fallback.url}; its stale entry was served instead (stale-if-error)`))
+  }
+
   failed(err: unknown, where: 'store' | 'internal'): void {
     // Redis being away is what health() reports; a fill it could not store is counted, not news.
     if (err instanceof StoreUnavailableError) return
@@ -310,7 +325,7 @@ export class Cache implements FillHost {
     else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
   }
 
-  private decide(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | undefined): Decision | Promise<Decision> {
+  private decide(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | undefined, replay: Replay | undefined): Decision | Promise<Decision> {
     if (this.closed) {
       adopt?.abandon('aborted')
       return this.bypass('error')
@@ -344,7 +359,9 @@ export class Cache implements FillHost {
       }
       adopt.abandon('aborted')
     }
-    return this.reads.lookup({ view, route, req, parts, waits: 0 })
+    // A background refresh's own request (marked; the mark is taken off) is never answered stale.
+    const refresh = this.refreshes.size > 0 || view.headers[REFRESH_HEADER] !== undefined ? this.refreshes.ticketOf(view, req) : undefined
+    return this.reads.lookup({ view, route, req, parts, waits: 0, replay, refresh })
   }
 
   /** Corral itself failed: report it, give up the adopted fill, and let the request through. */

@@ -5,7 +5,7 @@
  */
 export { Cache, createCache, type CacheOptions, type InvalidateSpec, type L2Options } from './cache.js'
 export type { Duration } from './model/duration.js'
-export { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, errors } from './model/errors.js'
+export { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, OriginError, errors } from './model/errors.js'
 export type { InvalidateSelectors } from './model/invalidation.js'
 export type { KeyMaterial, QueryRule } from './model/key.js'
 export type { CacheHealth, CacheStats } from './metrics.js'

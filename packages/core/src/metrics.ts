@@ -19,6 +19,15 @@ export interface CacheStats {
   notStored: Partial<Record<NotStoredReason, number>>
   /** Requests that skipped the cache (X-Cache: BYPASS). */
   bypassed: number
+  /**
+   * Requests answered with an entry past its freshness (X-Cache: STALE): within its
+   * stale-while-revalidate window, or instead of an origin error (stale-if-error). Not in `hits`.
+   */
+  stale: number
+  /** Background refreshes started by stale hits. */
+  revalidations: number
+  /** Background refreshes that did not store a new entry (the origin failed, or the app did not pass the replay through Corral). */
+  revalidationFailures: number
   /** Entries removed by invalidation. */
   invalidated: number
   /** Entries read from a shared store that failed to decode or verify: never served, deleted. */
@@ -37,7 +46,7 @@ export interface CacheStats {
 export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'overheadBytes' | 'inFlight' | 'notStored'>
 
 export function newCounters(): Counters {
-  return { hits: 0, misses: 0, coalesced: 0, stored: 0, bypassed: 0, invalidated: 0, rejected: 0, errors: 0 }
+  return { hits: 0, misses: 0, coalesced: 0, stored: 0, bypassed: 0, stale: 0, revalidations: 0, revalidationFailures: 0, invalidated: 0, rejected: 0, errors: 0 }
 }
 
 /** What `cache.health()` answers. */

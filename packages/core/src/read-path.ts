@@ -11,6 +11,8 @@ import { isNotModified, type BypassReason, type NotStoredReason } from './model/
 import { isPromise, type MaybePromise } from './model/maybe-promise.js'
 import type { NormalizedSelectors } from './model/invalidation.js'
 import { TagLog } from './fill/tag-log.js'
+import type { Refreshes, Replay, Ticket } from './fill/refresh.js'
+import { OriginError } from './model/errors.js'
 import { byteRange, ifRangeMatches, type RangeAnswer } from './model/range.js'
 import type { CacheStore, Fence, FillLock, LockGrant } from './stores/types.js'
 
@@ -32,6 +34,8 @@ export type Decision =
       readonly body: Buffer
       /** Value of the Age header. */
       readonly age: string
+      /** Past its freshness, within its stale-while-revalidate window (X-Cache: STALE). */
+      readonly stale?: boolean
     }
   /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
   | { readonly type: 'miss'; readonly fill: Fill | null }
@@ -46,6 +50,12 @@ export interface Lookup {
   waits: number
   /** The expired entry found under the key, when it has a validator to revalidate it with. */
   stale?: ResponseEntry | undefined
+  /** The expired entry found under the key, within its stale-if-error window. */
+  fallback?: ResponseEntry | undefined
+  /** How the adapter runs a request through the app again (for background refreshes), if it can. */
+  readonly replay?: Replay | undefined
+  /** This request is the replay of a background refresh: never answered with a stale entry. */
+  readonly refresh?: Ticket | undefined
 }
 
 /** What the read path works with, owned by the cache. */
@@ -59,6 +69,7 @@ export interface ReadPathDeps {
   readonly counters: Counters
   /** What a fill reports to (the cache). */
   readonly fillHost: FillHost
+  readonly refreshes: Refreshes
   now(): number
   report(error: CorralError): void
 }
@@ -90,6 +101,8 @@ export class ReadPath {
   /** Fills under way, told about every invalidation that lands meanwhile (see `invalidated`). */
   readonly inflight = new Set<Fill>()
   private readonly tagLog = new TagLog(TAG_LOG_NAMES)
+  /** Keys a background refresh is under way for, in this process. */
+  private readonly refreshing = new Set<string>()
   private readonly passes: PassTable
   /** Fills that took longer than lockTimeout and gave up their fleet lock already. */
   private readonly overran = new WeakSet<Fill>()
@@ -117,6 +130,7 @@ export class ReadPath {
   /** A fill settled: release its fleet lock, and put its key in or out of hit-for-pass. */
   settled(fill: Fill, outcome: FillOutcome): void {
     this.inflight.delete(fill)
+    if (fill.ticket !== undefined) fill.ticket.stored = outcome.stored
     if (this.inflight.size === 0) this.tagLog.clear()
     if (fill.grant !== undefined && !this.overran.has(fill)) this.deps.locks?.release(fill.grant, flightOutcome(outcome))
     const key = fill.parts.key
@@ -159,11 +173,24 @@ export class ReadPath {
   }
 
   private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
-    if (e?.kind === 'response' && e.expiresAt > this.deps.now()) {
-      this.deps.counters.hits++
-      return this.hit(e, l.view)
+    l.stale = l.fallback = undefined
+    if (e?.kind === 'response') {
+      const now = this.deps.now()
+      if (e.expiresAt > now) {
+        this.deps.counters.hits++
+        // A replayed request finds the entry fresh: another request or instance refreshed it.
+        if (l.refresh !== undefined) l.refresh.stored = true
+        return this.hit(e, l.view)
+      }
+      // RFC 5861 stale-while-revalidate: answer now, refresh in the background.
+      if (l.refresh === undefined && now < e.expiresAt + e.staleWhileRevalidateMs) {
+        this.deps.counters.stale++
+        this.refresh(l, fillKey, e)
+        return this.hit(e, l.view, true)
+      }
+      if (e.etag !== undefined || e.lastModified !== undefined) l.stale = e
+      if (now < e.expiresAt + e.staleIfErrorMs) l.fallback = e
     }
-    l.stale = e?.kind === 'response' && (e.etag !== undefined || e.lastModified !== undefined) ? e : undefined
     if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return this.miss(l, undefined)
     const flight = this.flights.get(fillKey)
     if (flight !== undefined && l.waits < MAX_WAITS) {
@@ -179,7 +206,58 @@ export class ReadPath {
    */
   private afterWait(l: Lookup, outcome: FlightOutcome): Decision | Promise<Decision> {
     l.waits++
+    if (outcome === 'failed') {
+      // The leader's origin call failed where a stale entry could answer: so does ours.
+      const f = l.fallback
+      if (f !== undefined && f.expiresAt + f.staleIfErrorMs > this.deps.now()) {
+        this.deps.counters.stale++
+        return this.hit(f, l.view, true)
+      }
+      return this.miss(l, undefined)
+    }
     return outcome === 'not-stored' ? this.miss(l, undefined) : this.lookup(l)
+  }
+
+  /**
+   * A stale hit: refresh `fillKey` in the background, once in this process (not while a request
+   * is filling it or another refresh runs) and once in the fleet (the fill lock), by replaying the
+   * request through the app. Nothing happens when the adapter cannot replay, after a refresh of
+   * the key failed lately (hit-for-pass), or when too many refreshes are under way already: the
+   * entry is still served stale, and the request after its window ends goes to the origin.
+   */
+  private refresh(l: Lookup, fillKey: string, e: ResponseEntry): void {
+    if (l.replay === undefined || this.flights.get(fillKey) !== undefined || this.refreshing.has(fillKey)) return
+    if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return
+    const ticket = this.deps.refreshes.issue(fillKey, undefined)
+    if (ticket === undefined) return
+    this.refreshing.add(fillKey)
+    this.deps.counters.revalidations++
+    void this.runRefresh(l, e, ticket, l.replay).finally(() => {
+      this.refreshing.delete(fillKey)
+      this.deps.refreshes.close(ticket)
+    })
+  }
+
+  private async runRefresh(l: Lookup, e: ResponseEntry, ticket: Ticket, replay: Replay): Promise<void> {
+    const locks = this.deps.locks
+    try {
+      if (locks !== undefined) {
+        const grant = await locks.acquire(ticket.fillKey, this.deps.lockTimeoutMs)
+        // Another instance refreshes it; this one keeps serving stale and reads its entry from L2.
+        if (grant.state === 'held') return
+        if (grant.state === 'acquired') ticket.grant = grant
+      }
+      await withDeadline(replay(this.deps.refreshes.request(l.view, e.headers.vary as string | string[] | undefined, ticket)), this.deps.lockTimeoutMs)
+      if (ticket.stored !== true) throw new Error(ticket.stored === false ? 'its response was not stored' : 'the app did not pass it through Corral')
+    } catch (err) {
+      this.deps.counters.revalidationFailures++
+      // Not again for a while: the stale entry serves until its window ends.
+      this.passes.add(l.parts.key, this.deps.now())
+      this.deps.report(new OriginError(`a background refresh of ${l.view.url} failed; the stale entry is served until its window ends`, err))
+    } finally {
+      // A grant the replayed request's fill did not take is given back here.
+      if (ticket.grant !== undefined) locks?.release(ticket.grant, ticket.stored === true ? 'stored' : 'not-stored')
+    }
   }
 
   /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
@@ -188,6 +266,13 @@ export class ReadPath {
     // origin answers it with part of the body).
     if (l.view.method === 'HEAD' || l.view.headers.range !== undefined) return this.startFill(l, undefined, undefined)
     const flight = fillKey === undefined ? undefined : this.flights.lead(fillKey)
+    // The replay of a background refresh holds the fleet lock already.
+    const ticket = l.refresh
+    if (flight !== undefined && ticket?.grant !== undefined && ticket.fillKey === fillKey) {
+      const grant = ticket.grant
+      ticket.grant = undefined
+      return this.startFill(l, flight, grant)
+    }
     if (flight === undefined || fillKey === undefined || this.deps.locks === undefined) return this.startFill(l, flight, undefined)
     return this.leadFleet(l, fillKey, flight).catch((err: unknown) => {
       flight.release('retry')
@@ -238,6 +323,8 @@ export class ReadPath {
     if (stale !== undefined) askConditionally(l.view.headers, stale)
     const fill = new Fill({
       host: this.deps.fillHost,
+      fallback: l.fallback,
+      ticket: l.refresh,
       parts: l.parts,
       view: l.view,
       route: l.route,
@@ -271,28 +358,37 @@ export class ReadPath {
     }
   }
 
-  private hit(e: ResponseEntry, view: RequestView): Decision {
+  private hit(e: ResponseEntry, view: RequestView, stale = false): Decision {
     const age = String(ageOf(e, this.deps.now()))
     const h = view.headers
     if (isNotModified(h, e.etag, e.lastModified, dateOf(e))) {
-      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age }
+      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age, stale }
     }
     // RFC 9110 §14.2: a range of a stored 200 (conditions first, §13.2.2).
     if (h.range !== undefined && view.method === 'GET' && e.status === 200 && ifRangeMatches(h, e.etag, e.lastModified)) {
-      return rangeHit(e, byteRange(h.range, e.body.length), age)
+      return rangeHit(e, byteRange(h.range, e.body.length), age, stale)
     }
-    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
+    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale }
   }
 }
 
-function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string): Decision {
+function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string, stale: boolean): Decision {
   const length = e.body.length
-  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age }
+  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale }
   if (range.kind === 'unsatisfiable') {
-    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age }
+    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age, stale }
   }
   const headers = { ...e.headers, 'content-range': `bytes ${range.start}-${range.end}/${length}`, 'content-length': String(range.end - range.start + 1) }
-  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age }
+  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age, stale }
+}
+
+/** Settles with `work`, or rejects after `ms` (the work goes on; its result is then not waited for). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+  })
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
 }
 
 const EMPTY = Buffer.alloc(0)

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Cache, ConfigError, type RouteOptions } from '@corral/core'
 import { isPromise, ResponseTap, tapServerResponse, writeHit, type Decision, type Fill, type RequestView, type ResolvedRoute } from '@corral/core/adapter'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { replayFor } from './replay.js'
 
 /** What the first Corral middleware a request passes through left for the next one. */
 interface RequestState {
@@ -41,7 +42,7 @@ export function corral(cache: Cache, options?: CorralExpressOptions | false): Re
     if (state !== undefined && r.route === undefined) return next()
     const view: RequestView = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle(view, route, req, state?.fill ?? null)
+    const d = cache.handle(view, route, req, state?.fill ?? null, replayFor(req.app as unknown as Parameters<typeof replayFor>[0]))
     if (isPromise(d)) void d.then((d) => apply(cache, d, r, res, next))
     else apply(cache, d, r, res, next)
   }

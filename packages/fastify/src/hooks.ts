@@ -1,5 +1,5 @@
 import type { Cache } from '@corral/core'
-import { isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type HeadSource, type ResolvedRoute } from '@corral/core/adapter'
+import { isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type HeadSource, type Replay, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { byteLength, tapPayload } from './payload.js'
 import type { CorralRequest } from './plugin.js'
@@ -20,12 +20,12 @@ export type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done:
 export type OnSendHook = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone) => void
 
 /** The hooks of one plugin registration; the per-route ones close over a compiled route only. */
-export function createHooks(cache: Cache) {
+export function createHooks(cache: Cache, replay: Replay) {
   function apply(d: Decision, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const req = request as StatefulRequest
     if (d.type === 'hit') {
       req[kState] = HIT
-      reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(cache.cacheStatusHeader, 'HIT')
+      reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(cache.cacheStatusHeader, d.stale === true ? 'STALE' : 'HIT')
       // No payload for an empty body: Fastify would add Content-Type to a 304 or 204 otherwise.
       reply.send(d.body.length === 0 ? undefined : d.body)
       return
@@ -45,7 +45,7 @@ export function createHooks(cache: Cache) {
     return function corralLookup(request, reply, done) {
       const view = { method: request.method, url: request.raw.url ?? request.url, headers: request.headers }
       // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-      const d = cache.handle(view, route, request as CorralRequest)
+      const d = cache.handle(view, route, request as CorralRequest, null, replay)
       if (isPromise(d)) void d.then((decision) => apply(decision, request, reply, done))
       else apply(d, request, reply, done)
     }
@@ -53,6 +53,11 @@ export function createHooks(cache: Cache) {
 
   /** Carries out the tap's head plan with Fastify's reply (and its raw response, for headers set there). */
   function applyPlan(reply: FastifyReply, plan: HeadPlan): void {
+    // A stale entry standing in for an error: nothing of the error's head stays.
+    if (plan.exclusive === true) {
+      for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+      if (!reply.raw.headersSent) for (const name of reply.raw.getHeaderNames()) reply.raw.removeHeader(name)
+    }
     // A renewed entry's stored headers over those of the origin's 304.
     if (plan.replace !== undefined) reply.headers(plan.replace.headers as ReplyHeaders)
     for (const name of plan.remove) {
@@ -81,7 +86,8 @@ export function createHooks(cache: Cache) {
     const plan = tap.head(reply.statusCode, reply as unknown as HeadSource)
     applyPlan(reply, plan)
     if (plan.replace !== undefined) {
-      // The origin's 304 renewed a stale entry: the client gets the stored body (or a 304).
+      // The origin's 304 renewed a stale entry, or a stale entry stands in for its error: the
+      // client gets the stored body (or a 304).
       tap.end()
       done(null, plan.sendBody && plan.replace.body.length > 0 ? plan.replace.body : null)
       return

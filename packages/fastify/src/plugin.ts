@@ -80,7 +80,8 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
     return
   }
 
-  const hooks = createHooks(cache)
+  // Background refreshes run a request through the whole app again, with Fastify's own inject.
+  const hooks = createHooks(cache, (request) => fastify.inject({ method: request.method, url: request.url, headers: request.headers }))
   fastify.decorateRequest(kState, null)
   fastify.decorate('corral', { cache, invalidate: (selectors: InvalidateSelectors) => cache.invalidate(selectors) })
 

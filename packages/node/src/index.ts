@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Cache, ConfigError, type InvalidateSpec, type RouteOptions } from '@corral/core'
-import { isPromise, ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit } from '@corral/core/adapter'
+import { isPromise, ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit, type Replay } from '@corral/core/adapter'
+import { inject } from 'light-my-request'
 
 /** A plain `node:http` request handler. */
 export type Handler = (req: IncomingMessage, res: ServerResponse) => unknown
@@ -19,9 +20,12 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
   assertCache(cache, 'cached')
   if (typeof handler !== 'function') throw new ConfigError('expected the second argument of cached() to be a request handler')
   const route = cache.route<IncomingMessage>(options, 'options.')
-  return function corralCached(req, res) {
+  // Background refreshes run a request through this same handler, with light-my-request.
+  const replay: Replay = (request) => inject(corralCached, { method: request.method, url: request.url, headers: request.headers })
+  return corralCached
+  function corralCached(req: IncomingMessage, res: ServerResponse): unknown {
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req)
+    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req, null, replay)
     const act = (decision: Awaited<typeof d>): unknown => {
       if (decision.type === 'hit') return writeHit(res, decision, cache.cacheStatusHeader)
       tapServerResponse(res, new ResponseTap(cache, decision))

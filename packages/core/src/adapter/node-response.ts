@@ -38,6 +38,8 @@ function applyHeaders(res: ServerResponse, headers: HeaderArg): void {
 
 /** Carries out a head plan on a Node response whose head is not written yet. */
 export function applyHeadPlan(res: ServerResponse, plan: HeadPlan): void {
+  // A stale entry standing in for an error: nothing of the error's head stays.
+  if (plan.exclusive === true) for (const name of res.getHeaderNames()) res.removeHeader(name)
   // A renewed entry's stored headers over those of the origin's 304.
   if (plan.replace !== undefined) for (const [name, value] of Object.entries(plan.replace.headers)) res.setHeader(name, value as string | string[])
   for (const name of plan.remove) res.removeHeader(name)
@@ -59,11 +61,13 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
   const end = res.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse
   let headDone = false
   let ended = false
-  /** The body to send in place of the origin's, once its 304 renewed a stale entry. */
+  /** Inside the original `end`: a response class whose `end` calls `write` (light-my-request's) is teed once, by `end`. */
+  let ending = false
+  /** The body to send in place of the origin's: a stale entry its 304 renewed, or one standing in for its error. */
   let replacement: Buffer | undefined
-  // A 304 answering a revalidation is decided before Node writes it, so its body can be replaced.
+  // A head whose body may be replaced is decided before Node writes it with the body.
   const decideHead = (r: ServerResponse): void => {
-    if (!headDone && !r.headersSent && r.statusCode === 304 && tap.revalidating) r.writeHead(304)
+    if (!headDone && !r.headersSent && tap.replaces(r.statusCode)) r.writeHead(r.statusCode)
   }
 
   res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
@@ -87,7 +91,7 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
     if (replacement !== undefined) return true
     // The original write writes the head first (through our writeHead), which decides the capture.
     const ok = write.apply(this, arguments as unknown as unknown[])
-    tap.data(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
+    if (!ending) tap.data(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
     return ok
   } as ServerResponse['write']
 
@@ -99,7 +103,13 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
       const cb = [chunk, encoding, arguments[2]].find((a) => typeof a === 'function') as (() => void) | undefined
       return end.call(this, replacement.length > 0 ? replacement : undefined, cb)
     }
-    const r = end.apply(this, arguments as unknown as unknown[])
+    let r: ServerResponse
+    ending = true
+    try {
+      r = end.apply(this, arguments as unknown as unknown[])
+    } finally {
+      ending = false
+    }
     if (ended) return r
     ended = true
     tap.end(typeof chunk === 'function' ? undefined : chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
@@ -111,8 +121,8 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
 }
 
 /** Writes a hit on a Node response: stored headers over those earlier middleware set, then the body. */
-export function writeHit(res: ServerResponse, hit: { status: number; headers: Readonly<Record<string, string | readonly string[]>>; body: Buffer; age: string }, statusHeader: string): void {
-  res.setHeader(statusHeader, 'HIT')
+export function writeHit(res: ServerResponse, hit: { status: number; headers: Readonly<Record<string, string | readonly string[]>>; body: Buffer; age: string; stale?: boolean | undefined }, statusHeader: string): void {
+  res.setHeader(statusHeader, hit.stale === true ? 'STALE' : 'HIT')
   res.setHeader('age', hit.age)
   // writeHead merges these into the headers already set (CORS and security headers of earlier
   // middleware stay); stored values win.

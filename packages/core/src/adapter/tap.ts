@@ -38,6 +38,12 @@ export interface HeadPlan {
    * is false, then a 304) and drops whatever body the origin writes.
    */
   readonly replace?: Revalidated
+  /**
+   * With `replace`: the origin failed and a stale entry answers instead (stale-if-error). The
+   * adapter removes every header the response has before it sets the stored ones, so nothing of
+   * the error (its Content-Type, a Content-Security-Policy of an error page) reaches the client.
+   */
+  readonly exclusive?: boolean
 }
 
 /**
@@ -86,6 +92,16 @@ export class ResponseTap {
     return this.fill !== null && !this.fill.settled && this.fill.revalidates
   }
 
+  /**
+   * Whether a response with this status is answered with a stored one instead (a 304 that renews
+   * a stale entry, an error a stale entry stands in for): an adapter that would write the head
+   * together with the body decides it first, so that the body can be swapped.
+   */
+  replaces(status: number): boolean {
+    const fill = this.fill
+    return fill !== null && !fill.settled && ((status === 304 && fill.revalidates) || (status >= 500 && fill.hasFallback))
+  }
+
   /** Whether the response may still be stored: its head, then its body, are wanted. */
   get storing(): boolean {
     return this.fill !== null && !this.fill.settled
@@ -110,6 +126,9 @@ export class ResponseTap {
     }
     if (d.revalidated !== undefined) {
       const r = d.revalidated
+      if (d.stale === true) {
+        return { status: r.status, remove: this.host.tagHeaders, set: [this.host.cacheStatusHeader, 'STALE'], sendBody: true, replace: r, exclusive: true }
+      }
       if (!d.notModified) return { status: r.status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, replace: r }
       return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false, replace: r }
     }

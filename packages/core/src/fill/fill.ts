@@ -7,6 +7,7 @@ import { isNotModified, responseStorability, type NotStoredReason, type Storabil
 import type { Fence, LockGrant, SetResult } from '../stores/types.js'
 import type { Flight, FlightOutcome } from './single-flight.js'
 import type { TagLog } from './tag-log.js'
+import type { Ticket } from './refresh.js'
 
 export type FillOutcome = { readonly stored: true } | { readonly stored: false; readonly reason: NotStoredReason }
 
@@ -15,7 +16,8 @@ export type FillOutcome = { readonly stored: true } | { readonly stored: false; 
  * next response may well be storable: one waiter fetches it); otherwise ask the origin themselves.
  */
 export function flightOutcome(outcome: FillOutcome): FlightOutcome {
-  return outcome.stored ? 'stored' : outcome.reason === 'invalidated' ? 'retry' : 'not-stored'
+  if (outcome.stored) return 'stored'
+  return outcome.reason === 'invalidated' ? 'retry' : outcome.reason === 'origin-error' ? 'failed' : 'not-stored'
 }
 
 /** What a fill needs from the cache that owns it. */
@@ -34,6 +36,8 @@ export interface FillHost {
   settled(fill: Fill, outcome: FillOutcome): void
   /** Reports a failure of the store (`'store'`) or inside the fill itself (`'internal'`: a bug). */
   failed(err: unknown, where: 'store' | 'internal'): void
+  /** The origin answered `status` and `fallback`, stale, goes to the client instead (stale-if-error). */
+  servedStale(fallback: ResponseEntry, status: number): void
 }
 
 export interface FillInit {
@@ -52,6 +56,10 @@ export interface FillInit {
   readonly conditionals?: IncomingHttpHeaders
   /** The expired entry this request revalidates: the origin got its validators, and may answer 304. */
   readonly stale?: ResponseEntry
+  /** A stale entry within its stale-if-error window: what the client gets if the origin fails. */
+  readonly fallback?: ResponseEntry
+  /** The background refresh this fill is the replayed request of. */
+  readonly ticket?: Ticket
   /** The tags invalidated while fills are in flight, and where it stood when this fill began. */
   readonly tagLog: TagLog
   readonly tagsSince: number
@@ -79,6 +87,11 @@ export interface HeadDecision {
    * `notModified`, its 304) in place of the origin's. The fill has settled already.
    */
   readonly revalidated?: Revalidated
+  /**
+   * The origin failed (a 5xx) and `revalidated` is a stale entry served instead (stale-if-error):
+   * it replaces the whole response, none of the origin's headers stay.
+   */
+  readonly stale?: boolean
 }
 
 const SKIP: HeadDecision = Object.freeze({ capture: false, notModified: false })
@@ -108,6 +121,8 @@ export class Fill {
   private declaredLength: number | undefined
   private readonly tagLog: TagLog
   private readonly tagsSince: number
+  private readonly fallback: ResponseEntry | undefined
+  readonly ticket: Ticket | undefined
   /** An invalidation of this fill's path or URL landed while it was in flight. */
   private doomed = false
   private settledState = false
@@ -125,6 +140,8 @@ export class Fill {
     this.stale = init.stale
     this.tagLog = init.tagLog
     this.tagsSince = init.tagsSince
+    this.fallback = init.fallback
+    this.ticket = init.ticket
   }
 
   /**
@@ -134,6 +151,11 @@ export class Fill {
   handOver(route: ResolvedRoute, req: unknown): void {
     this.route = route
     this.req = req
+  }
+
+  /** Whether a stale entry stands in if the origin fails (stale-if-error). */
+  get hasFallback(): boolean {
+    return this.fallback !== undefined
   }
 
   /** Whether the origin was asked conditionally, for a stale entry it may renew with a 304. */
@@ -158,6 +180,9 @@ export class Fill {
   begin(status: number, headers: OutgoingHttpHeaders): HeadDecision {
     if (this.settledState) return SKIP
     if (status === 304 && this.stale !== undefined) return this.revalidate(this.stale, headers)
+    if (status >= 500 && this.fallback !== undefined && this.fallback.expiresAt + this.fallback.staleIfErrorMs > this.host.now()) {
+      return this.serveStale(this.fallback, status)
+    }
     try {
       for (const name of this.host.tagHeaders) {
         const v = headers[name]
@@ -209,6 +234,13 @@ export class Fill {
       this.fail(err)
       return SKIP
     }
+  }
+
+  /** RFC 5861 stale-if-error: the origin failed; the stale entry answers, and nothing of the error is kept. */
+  private serveStale(fallback: ResponseEntry, status: number): HeadDecision {
+    this.host.servedStale(fallback, status)
+    this.finish({ stored: false, reason: 'origin-error' })
+    return { capture: false, notModified: false, stale: true, revalidated: { status: fallback.status, headers: fallback.headers, body: fallback.body } }
   }
 
   /** The whole body, as the origin produced it. */

@@ -44,4 +44,14 @@ export class InternalError extends CorralError {
   }
 }
 
-export const errors = { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError } as const
+/**
+ * The origin failed where a stale entry could answer instead (RFC 5861 stale-if-error): it
+ * answered 5xx, or a background refresh did not store. Reported; the client got the stale entry.
+ */
+export class OriginError extends CorralError {
+  constructor(message: string, cause?: unknown) {
+    super('CORRAL_ERR_ORIGIN', message, { cause })
+  }
+}
+
+export const errors = { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, OriginError } as const

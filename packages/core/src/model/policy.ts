@@ -63,6 +63,8 @@ export type NotStoredReason =
   | 'declined'
   /** A route callback (`tags`) or Corral itself failed. */
   | 'error'
+  /** The origin failed (a 5xx) and the request was answered with a stale entry (stale-if-error). */
+  | 'origin-error'
 
 export type Storability =
   | { readonly storable: false; readonly reason: NotStoredReason }

@@ -15,7 +15,7 @@ export interface LockDeps {
 }
 
 const CHANNEL = 'fill'
-const OUTCOMES: ReadonlySet<unknown> = new Set<FlightOutcome>(['stored', 'not-stored', 'retry'])
+const OUTCOMES: ReadonlySet<unknown> = new Set<FlightOutcome>(['stored', 'not-stored', 'retry', 'failed'])
 
 // Takes the lock, or answers who holds it. A token says how long its lock may live
 // (`<ttlMs>.<random>`), so a lock Corral did not write is recognised and replaced instead of

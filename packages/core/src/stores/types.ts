@@ -13,8 +13,10 @@ export type { MaybePromise }
  *   each waiter asks the origin itself, side by side.
  * - `retry`: look again, and exactly one waiter takes the lead while the others wait for it: the
  *   leader took longer than `lockTimeout`, or its response was invalidated while it was produced.
+ * - `failed`: the origin failed (a 5xx, or an error) where a stale entry could answer: a waiter
+ *   that has one within its stale-if-error window serves it; others act as for `not-stored`.
  */
-export type FlightOutcome = 'stored' | 'not-stored' | 'retry'
+export type FlightOutcome = 'stored' | 'not-stored' | 'retry' | 'failed'
 
 /** A lock on one key's origin call, held across instances. */
 export type LockGrant =

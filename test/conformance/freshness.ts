@@ -1,0 +1,174 @@
+import { OriginError, type CorralError } from '@corral/core'
+import { describe, expect, it } from 'vitest'
+import type { Res } from '../helpers/http.js'
+import { signal, until, type AdapterFactory, type OriginRequest, type Reply } from '../helpers/scenario.js'
+import type { Harness, HarnessSpec } from '../helpers/setup.js'
+
+const header = (res: Res, name: string): string | undefined => {
+  const v = res.headers[name]
+  return Array.isArray(v) ? v.join(', ') : v
+}
+
+/** Generous bound for a background refresh to land: far above a loopback round trip and an in-memory store. */
+const REFRESH_MS = 5000
+
+/**
+ * Freshness (issue 11): stale-while-revalidate with one background refresh, stale-if-error, and
+ * the directives that forbid serving stale, run against every adapter by runAdapterSuite.
+ */
+export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _factory: AdapterFactory): void {
+  describe('freshness: stale entries (RFC 5861)', () => {
+    it('50 concurrent requests on a stale entry are answered at once from it, one origin call refreshes it, and the next request is fresh', async () => {
+      const gate = signal()
+      const seen: (string | undefined)[] = []
+      const h = await setup({
+        routes: [
+          {
+            method: 'GET',
+            path: '/swr',
+            handler: async (r: OriginRequest): Promise<Reply> => {
+              seen.push(typeof r.headers.cookie === 'string' ? r.headers.cookie : undefined)
+              // The refresh waits until every stale answer is in: none of them can have waited for it.
+              if (r.call === 2) await gate.promise
+              return { headers: { 'content-type': 'text/plain', 'cache-control': 'max-age=60, stale-while-revalidate=60' }, body: `version ${r.call}` }
+            },
+          },
+        ],
+        cacheOptions: { cookies: 'ignore' },
+      })
+      expect((await h.get('/swr')).text).toBe('version 1')
+      h.clock.advance(61_000)
+
+      const stale = await h.many(50, '/swr', { headers: { cookie: 'sid=secret' } })
+      expect(new Set(stale.map((r) => `${r.status} ${h.status(r)} ${r.text}`))).toEqual(new Set(['200 STALE version 1']))
+      expect(stale.every((r) => Number(header(r, 'age')) >= 61)).toBe(true)
+      gate.resolve()
+      await until(() => h.cache.stats().stored === 2, REFRESH_MS, 'the background refresh to store')
+      const fresh = await h.get('/swr')
+      expect([h.status(fresh), fresh.text, header(fresh, 'age')]).toEqual(['HIT', 'version 2', '0'])
+      expect(h.calls()).toBe(2)
+      // The refresh carried no cookie, though the requests that found the entry stale had one.
+      expect(seen).toEqual([undefined, undefined])
+      expect(h.cache.stats()).toMatchObject({ stale: 50, revalidations: 1, revalidationFailures: 0 })
+    })
+
+    it('the route option staleWhileRevalidate applies where the response is silent; a refresh answered 304 keeps the body', async () => {
+      const h = await setup({
+        cacheOptions: { staleWhileRevalidate: '30s' },
+        routes: [
+          {
+            method: 'GET',
+            path: '/etagged',
+            handler: (r: OriginRequest): Reply =>
+              r.headers['if-none-match'] === '"e1"'
+                ? { status: 304, headers: { etag: '"e1"', 'cache-control': 'max-age=60', 'x-renewed': `call ${r.call}` } }
+                : { headers: { etag: '"e1"', 'cache-control': 'max-age=60', 'content-type': 'text/plain' }, body: `body ${r.call}` },
+          },
+        ],
+      })
+      await h.get('/etagged')
+      h.clock.advance(70_000)
+      const stale = await h.get('/etagged')
+      expect([h.status(stale), stale.text]).toEqual(['STALE', 'body 1'])
+      await until(() => h.cache.stats().stored === 2, REFRESH_MS, 'the renewed entry')
+      const renewed = await h.get('/etagged')
+      expect([h.status(renewed), renewed.text, header(renewed, 'age'), header(renewed, 'x-renewed')]).toEqual(['HIT', 'body 1', '0', 'call 2'])
+      // Past the stale window, a request waits for the origin again.
+      h.clock.advance(60_000 + 31_000)
+      expect(h.status(await h.get('/etagged'))).toBe('MISS')
+    })
+
+    it('stale-if-error: a 500, a thrown error and a 502 from a failed upstream are answered with the stale entry; nothing of the error is kept', async () => {
+      const errors: CorralError[] = []
+      let mode: 'ok' | '500' | 'throw' | '502' = 'ok'
+      const h = await setup({
+        cacheOptions: { onError: (e) => errors.push(e) },
+        routes: [
+          {
+            method: 'GET',
+            path: '/sie',
+            handler: (r: OriginRequest): Reply => {
+              if (mode === 'throw') throw new Error('database down')
+              if (mode !== 'ok') return { status: Number(mode), headers: { 'content-type': 'text/html', 'x-error': 'yes', 'content-security-policy': "default-src 'none'" }, body: `<h1>error ${r.call}</h1>` }
+              return { headers: { 'content-type': 'text/plain', 'cache-control': 'max-age=60, stale-if-error=600', 'x-version': `${r.call}` }, body: `good ${r.call}` }
+            },
+          },
+        ],
+      })
+      const first = await h.get('/sie')
+      h.clock.advance(61_000)
+      for (const m of ['500', 'throw', '502'] as const) {
+        mode = m
+        const res = await h.get('/sie')
+        expect([res.status, h.status(res), res.text, header(res, 'x-version'), header(res, 'content-type')], m).toEqual([200, 'STALE', 'good 1', '1', header(first, 'content-type')])
+        expect(header(res, 'x-error'), m).toBeUndefined()
+        expect(header(res, 'content-security-policy'), m).toBeUndefined()
+        expect(header(res, 'content-length'), m).toBe(String('good 1'.length))
+      }
+      expect(errors.filter((e) => e instanceof OriginError)).toHaveLength(3)
+      expect(h.cache.stats().notStored['origin-error']).toBe(3)
+      // The origin recovers: its answer is stored and served.
+      mode = 'ok'
+      const recovered = await h.get('/sie')
+      expect([h.status(recovered), recovered.text]).toEqual(['MISS', 'good 5'])
+      expect(h.status(await h.get('/sie'))).toBe('HIT')
+      // Past the window, the error reaches the client.
+      h.clock.advance(61_000 + 601_000)
+      mode = '500'
+      const late = await h.get('/sie')
+      expect([late.status, h.status(late)]).toEqual([500, 'MISS'])
+    })
+
+    it('must-revalidate is never served stale, whatever the route or the response says', async () => {
+      let fail = false
+      const h = await setup({
+        cacheOptions: { staleWhileRevalidate: '1h', staleIfError: '1h' },
+        routes: [
+          {
+            method: 'GET',
+            path: '/strict',
+            handler: (r: OriginRequest): Reply =>
+              fail
+                ? { status: 503, body: 'down' }
+                : { headers: { 'cache-control': 'max-age=60, must-revalidate, stale-while-revalidate=600, stale-if-error=600' }, body: `v${r.call}` },
+          },
+        ],
+      })
+      await h.get('/strict')
+      h.clock.advance(61_000)
+      const next = await h.get('/strict')
+      expect([h.status(next), next.text]).toEqual(['MISS', 'v2'])
+      h.clock.advance(61_000)
+      fail = true
+      const down = await h.get('/strict')
+      expect([down.status, h.status(down), down.text]).toEqual([503, 'MISS', 'down'])
+      expect(h.cache.stats().stale).toBe(0)
+    })
+
+    it('a refresh that fails keeps the stale entry until its window ends, and is not tried again at once', async () => {
+      const errors: CorralError[] = []
+      let fail = false
+      const h = await setup({
+        cacheOptions: { onError: (e) => errors.push(e) },
+        routes: [
+          {
+            method: 'GET',
+            path: '/flaky',
+            handler: (r: OriginRequest): Reply =>
+              fail ? { status: 500, body: 'broken' } : { headers: { 'cache-control': 'max-age=60, stale-while-revalidate=120' }, body: `v${r.call}` },
+          },
+        ],
+      })
+      await h.get('/flaky')
+      h.clock.advance(61_000)
+      fail = true
+      expect((await h.get('/flaky')).text).toBe('v1')
+      await until(() => h.cache.stats().revalidationFailures === 1, REFRESH_MS, 'the failed refresh')
+      expect(errors.some((e) => e instanceof OriginError)).toBe(true)
+      const calls = h.calls()
+      for (let i = 0; i < 5; i++) expect(h.status(await h.get('/flaky'))).toBe('STALE')
+      expect(h.calls()).toBe(calls)
+      expect(h.cache.stats().revalidations).toBe(1)
+    })
+  })
+}
