@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto'
+import { expect, it } from 'vitest'
+import { fileRedis, healthy, instance, xcache } from '../helpers/fleet.js'
+import { signal, until, type OriginRequest, type Reply } from '../helpers/scenario.js'
+
+// Issue 11: two instances sharing Redis serve a stale entry side by side while exactly one of
+// them refreshes it for both (the fill lock), then both pick up the new entry from L2.
+
+const redis = fileRedis()
+const { cleanups } = redis
+
+/** The entry's freshness in the test below: short, because Redis counts real time. */
+const MAX_AGE_S = 1
+
+it('two instances: a stale entry is served by both, one refresh for the fleet, then both serve the new entry', async () => {
+  const ns = `swr-${randomBytes(5).toString('hex')}`
+  const gate = signal()
+  let calls = 0
+  const routes = (name: string) => [
+    {
+      method: 'GET' as const,
+      path: '/hot',
+      handler: async (r: OriginRequest): Promise<Reply> => {
+        calls++
+        // Every refresh waits until both instances have answered from the stale entry.
+        if (calls > 1) await gate.promise
+        return { headers: { 'content-type': 'text/plain', 'cache-control': `max-age=${MAX_AGE_S}, stale-while-revalidate=60` }, body: `${name} call ${r.call}` }
+      },
+    },
+  ]
+  const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('A') }, cleanups)
+  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('B') }, cleanups)
+  await healthy([a, b], 5000)
+
+  expect(xcache(await a.get('/hot'))).toBe('MISS')
+  await until(async () => xcache(await b.get('/hot')) === 'HIT', 5000, "A's entry in Redis, read by B")
+  // Past its freshness (Redis counts real time): derived from max-age, with margin.
+  const stale = Date.now() + MAX_AGE_S * 1000 + 200
+  await until(() => Date.now() > stale, MAX_AGE_S * 1000 + 1000, 'the entry to be stale')
+
+  const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).get('/hot')))
+  expect(new Set(answers.map((r) => `${xcache(r)} ${r.text}`))).toEqual(new Set(['STALE A call 1']))
+  // One refresh for both instances; the one that did not take the lock refreshes nothing.
+  await until(() => calls === 2, 5000, 'the one refresh to reach an origin')
+  gate.resolve()
+  await until(async () => (await a.get('/hot')).text !== 'A call 1' && (await b.get('/hot')).text !== 'A call 1', 5000, 'both instances to serve the refreshed entry')
+  const [onA, onB] = [await a.get('/hot'), await b.get('/hot')]
+  expect([xcache(onA), xcache(onB)]).toEqual(['HIT', 'HIT'])
+  expect(onA.text).toBe(onB.text)
+  expect(calls).toBe(2)
+  expect(a.cache.stats().revalidations + b.cache.stats().revalidations).toBeGreaterThanOrEqual(1)
+  expect(a.cache.stats().revalidationFailures + b.cache.stats().revalidationFailures).toBe(0)
+  expect([...a.errors, ...b.errors]).toEqual([])
+}, 30_000)
