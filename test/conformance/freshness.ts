@@ -145,6 +145,67 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
       expect(h.cache.stats().stale).toBe(0)
     })
 
+    it('refreshAfter: a hit on an entry older than it is answered from the entry and refreshes it in the background', async () => {
+      const h = await setup({
+        cacheOptions: { refreshAfter: '10s' },
+        routes: [{ method: 'GET', path: '/raw', handler: (r: OriginRequest): Reply => ({ headers: { 'cache-control': 'max-age=60' }, body: `v${r.call}` }) }],
+      })
+      await h.get('/raw')
+      h.clock.advance(5_000)
+      expect((await h.get('/raw')).text).toBe('v1')
+      expect(h.calls()).toBe(1)
+      h.clock.advance(6_000)
+      const due = await h.get('/raw')
+      expect([h.status(due), due.text]).toEqual(['HIT', 'v1'])
+      await until(() => h.cache.stats().stored === 2, REFRESH_MS, 'the refresh after write')
+      const next = await h.get('/raw')
+      expect([h.status(next), next.text, header(next, 'age')]).toEqual(['HIT', 'v2', '0'])
+      expect(h.cache.stats()).toMatchObject({ earlyRefreshes: 1, revalidations: 1, revalidationFailures: 0 })
+    })
+
+    it('earlyRefresh (XFetch) with an injected random source: a hot key under steady load never misses, refreshed about once per lifetime', async () => {
+      // A seeded generator (mulberry32): the same run every time.
+      let seed = 42
+      const random = (): number => {
+        seed = (seed + 0x6d2b79f5) | 0
+        let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+        return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
+      }
+      let h: Harness | undefined
+      h = await setup({
+        cacheOptions: { earlyRefresh: { beta: 2 }, random },
+        routes: [
+          {
+            method: 'GET',
+            path: '/hot',
+            handler: (r: OriginRequest): Reply => {
+              // Each origin call takes 200 ms on the cache's clock.
+              h?.clock.advance(200)
+              return { headers: { 'cache-control': 'max-age=10' }, body: `v${r.call}` }
+            },
+          },
+        ],
+      })
+      const harness = h
+      await harness.get('/hot')
+      const statuses: string[] = []
+      // 50 s of steady load, a request every 100 ms: five lifetimes of the entry.
+      for (let i = 0; i < 500; i++) {
+        harness.clock.advance(100)
+        statuses.push(harness.status(await harness.get('/hot')) ?? '')
+        const s = harness.cache.stats()
+        // Let a refresh that started land before the next request, as it would between two on a busy server.
+        await until(() => harness.cache.stats().stored === 1 + s.revalidations - s.revalidationFailures, REFRESH_MS, 'the early refresh')
+      }
+      expect(new Set(statuses)).toEqual(new Set(['HIT']))
+      const s = harness.cache.stats()
+      // Refreshed about once per lifetime, never far from expiry.
+      expect(s.earlyRefreshes).toBeGreaterThanOrEqual(5)
+      expect(s.earlyRefreshes).toBeLessThanOrEqual(10)
+      expect(s.misses).toBe(1 + s.revalidations)
+    })
+
     it('a refresh that fails keeps the stale entry until its window ends, and is not tried again at once', async () => {
       const errors: CorralError[] = []
       let fail = false

@@ -90,6 +90,11 @@ export interface CacheOptions extends DefaultRouteOptions {
    */
   now?: () => number
   /**
+   * Random numbers in [0, 1), for tests of early refresh (`earlyRefresh`).
+   * @default Math.random
+   */
+  random?: () => number
+  /**
    * Called with every error the cache swallows (a store failure, a route callback that threw, a
    * bug in Corral). Requests never fail because of the cache.
    * @default logs a warning, at most once every 10 seconds
@@ -107,6 +112,7 @@ export interface ResolvedCacheOptions {
   readonly maxTagLength: number
   readonly lockTimeoutMs: number
   readonly now: () => number
+  readonly random: () => number
   readonly onError: (error: CorralError) => void
   readonly store: CacheStore
   /** Byte budgets of the key memo and of the hit-for-pass table. */
@@ -117,7 +123,7 @@ export interface ResolvedCacheOptions {
 const CACHE_OPTION_KEYS = new Set([
   ...DEFAULT_ROUTE_KEYS,
   'maxBytes', 'maxEntryBytes', 'store', 'redis', 'l2', 'signingKeys', 'namespace', 'cacheStatusHeader', 'tagHeaders',
-  'maxTags', 'maxTagLength', 'lockTimeout', 'now', 'onError',
+  'maxTags', 'maxTagLength', 'lockTimeout', 'now', 'random', 'onError',
 ])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -191,6 +197,7 @@ export function resolveCacheOptions(options: CacheOptions): ResolvedCacheOptions
     maxTagLength,
     lockTimeoutMs,
     now: options.now ?? Date.now,
+    random: fnOption(options.random, 'options.random', Math.random),
     onError: options.onError ?? rateLimitedWarning(),
     store,
     memoBytes: Math.floor(maxBytes / 32),
@@ -228,4 +235,10 @@ function tiered(l1: MemoryStore, o: CacheOptions): TieredStore {
   for (const k of ['redis', 'signingKeys']) if (k in l2) throw new ConfigError(`unknown option options.l2.${k} (set options.${k})`)
   const redis = new RedisStore({ ...l2, redis: o.redis as RedisStoreOptions['redis'], signingKeys: o.signingKeys }, 'options.l2.', 'options.')
   return new TieredStore(l1, redis, l1Ttl === undefined ? {} : { l1Ttl }, 'options.l2.')
+}
+
+function fnOption<F>(v: F | undefined, option: string, fallback: F): F {
+  if (v === undefined) return fallback
+  if (typeof v !== 'function') throw new ConfigError(`expected ${option} to be a function, got ${describeValue(v)}`)
+  return v
 }

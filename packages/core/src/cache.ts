@@ -97,6 +97,7 @@ export class Cache implements FillHost {
       fillHost: this,
       refreshes: this.refreshes,
       now: this.now,
+      random: o.random,
       report: (error) => this.report(error),
     })
   }

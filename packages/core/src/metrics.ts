@@ -24,8 +24,12 @@ export interface CacheStats {
    * stale-while-revalidate window, or instead of an origin error (stale-if-error). Not in `hits`.
    */
   stale: number
-  /** Background refreshes started by stale hits. */
+  /** Background refreshes started (by stale hits, `earlyRefresh` and `refreshAfter`). */
   revalidations: number
+  /** Hits on fresh entries that started an early refresh (`earlyRefresh`, `refreshAfter`). */
+  earlyRefreshes: number
+  /** Entries stored by `warm()`. */
+  warmed: number
   /** Background refreshes that did not store a new entry (the origin failed, or the app did not pass the replay through Corral). */
   revalidationFailures: number
   /** Entries removed by invalidation. */
@@ -46,7 +50,7 @@ export interface CacheStats {
 export type Counters = Omit<CacheStats, 'entries' | 'bytes' | 'overheadBytes' | 'inFlight' | 'notStored'>
 
 export function newCounters(): Counters {
-  return { hits: 0, misses: 0, coalesced: 0, stored: 0, bypassed: 0, stale: 0, revalidations: 0, revalidationFailures: 0, invalidated: 0, rejected: 0, errors: 0 }
+  return { hits: 0, misses: 0, coalesced: 0, stored: 0, bypassed: 0, stale: 0, revalidations: 0, earlyRefreshes: 0, warmed: 0, revalidationFailures: 0, invalidated: 0, rejected: 0, errors: 0 }
 }
 
 /** What `cache.health()` answers. */

@@ -7,7 +7,7 @@ import { SingleFlight, type Flight, type FlightOutcome } from './fill/single-fli
 import { makeVariantKey, type KeyParts, type RequestView } from './model/key.js'
 import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './model/options.js'
-import { isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
+import { earlyRefreshDue, isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
 import { isPromise, type MaybePromise } from './model/maybe-promise.js'
 import type { NormalizedSelectors } from './model/invalidation.js'
 import { TagLog } from './fill/tag-log.js'
@@ -71,6 +71,7 @@ export interface ReadPathDeps {
   readonly fillHost: FillHost
   readonly refreshes: Refreshes
   now(): number
+  random(): number
   report(error: CorralError): void
 }
 
@@ -130,7 +131,10 @@ export class ReadPath {
   /** A fill settled: release its fleet lock, and put its key in or out of hit-for-pass. */
   settled(fill: Fill, outcome: FillOutcome): void {
     this.inflight.delete(fill)
-    if (fill.ticket !== undefined) fill.ticket.stored = outcome.stored
+    if (fill.ticket !== undefined) {
+      fill.ticket.stored = outcome.stored
+      fill.ticket.reason = outcome.stored ? undefined : outcome.reason
+    }
     if (this.inflight.size === 0) this.tagLog.clear()
     if (fill.grant !== undefined && !this.overran.has(fill)) this.deps.locks?.release(fill.grant, flightOutcome(outcome))
     const key = fill.parts.key
@@ -176,14 +180,18 @@ export class ReadPath {
     l.stale = l.fallback = undefined
     if (e?.kind === 'response') {
       const now = this.deps.now()
-      if (e.expiresAt > now) {
+      // A replayed request uses only an entry stored since its refresh began (by another request or instance).
+      if (e.expiresAt > now && (l.refresh === undefined || e.storedAt > l.refresh.before)) {
         this.deps.counters.hits++
-        // A replayed request finds the entry fresh: another request or instance refreshed it.
         if (l.refresh !== undefined) l.refresh.stored = true
+        else if (l.replay !== undefined && earlyRefreshDue(e, l.route, now, this.deps.random)) {
+          this.deps.counters.earlyRefreshes++
+          this.refresh(l, fillKey, e)
+        }
         return this.hit(e, l.view)
       }
       // RFC 5861 stale-while-revalidate: answer now, refresh in the background.
-      if (l.refresh === undefined && now < e.expiresAt + e.staleWhileRevalidateMs) {
+      if (l.refresh === undefined && e.expiresAt <= now && now < e.expiresAt + e.staleWhileRevalidateMs) {
         this.deps.counters.stale++
         this.refresh(l, fillKey, e)
         return this.hit(e, l.view, true)
@@ -228,7 +236,7 @@ export class ReadPath {
   private refresh(l: Lookup, fillKey: string, e: ResponseEntry): void {
     if (l.replay === undefined || this.flights.get(fillKey) !== undefined || this.refreshing.has(fillKey)) return
     if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return
-    const ticket = this.deps.refreshes.issue(fillKey, undefined)
+    const ticket = this.deps.refreshes.issue(fillKey, e.storedAt)
     if (ticket === undefined) return
     this.refreshing.add(fillKey)
     this.deps.counters.revalidations++
@@ -242,7 +250,7 @@ export class ReadPath {
     const locks = this.deps.locks
     try {
       if (locks !== undefined) {
-        const grant = await locks.acquire(ticket.fillKey, this.deps.lockTimeoutMs)
+        const grant = await locks.acquire(fillKeyOf(ticket), this.deps.lockTimeoutMs)
         // Another instance refreshes it; this one keeps serving stale and reads its entry from L2.
         if (grant.state === 'held') return
         if (grant.state === 'acquired') ticket.grant = grant
@@ -413,4 +421,9 @@ function hideConditionals(headers: IncomingHttpHeaders): IncomingHttpHeaders | u
   if (inm !== undefined) delete headers['if-none-match']
   if (ims !== undefined) delete headers['if-modified-since']
   return { 'if-none-match': inm, 'if-modified-since': ims }
+}
+
+function fillKeyOf(ticket: Ticket): string {
+  if (ticket.fillKey === undefined) throw new Error('a refresh ticket without a key')
+  return ticket.fillKey
 }

@@ -18,7 +18,7 @@ const KEY_A = Buffer.from('key-a-0123456789abcdef0123456789')
 const KEY_B = Buffer.from('key-b-0123456789abcdef0123456789')
 const MAGIC = Buffer.from([0x43, 0x52, 0x4c, 0x00])
 
-function responseEntry(over: Partial<{ status: number; headers: Record<string, HeaderValue>; body: Buffer; storedAt: number; lifetimeMs: number; initialAge: number; tags: string[]; swr: number; sie: number }> = {}): ResponseEntry {
+function responseEntry(over: Partial<{ status: number; headers: Record<string, HeaderValue>; body: Buffer; storedAt: number; lifetimeMs: number; initialAge: number; tags: string[]; swr: number; sie: number; computeMs: number }> = {}): ResponseEntry {
   const headers: Record<string, HeaderValue> = Object.create(null)
   Object.assign(
     headers,
@@ -42,6 +42,7 @@ function responseEntry(over: Partial<{ status: number; headers: Record<string, H
     initialAge: over.initialAge ?? 0,
     staleWhileRevalidateMs: over.swr ?? 0,
     staleIfErrorMs: over.sie ?? 0,
+    computeMs: over.computeMs ?? 0,
     tags: over.tags ?? ['product:1', 'products'],
     path: '/products',
     url: '/products?id=1',
@@ -104,6 +105,7 @@ function meta(body: Buffer, over: Record<string, unknown> = {}): Record<string, 
     ttl: 60_000,
     swr: 0,
     sie: 0,
+    delta: 0,
     initialAge: 0,
     bodyLength: body.length,
     tags: ['t'],
@@ -149,12 +151,12 @@ describe('encodeEntry / decodeEntry round trip', () => {
   })
 
   it('keeps an entry in Redis for its longer stale window, and gives it back stale with both windows', () => {
-    const original = responseEntry({ lifetimeMs: 60_000, swr: 30_000, sie: 120_000 })
+    const original = responseEntry({ lifetimeMs: 60_000, swr: 30_000, sie: 120_000, computeMs: 250 })
     const out = encodeEntry(KEY, original, T + 1_000, undefined)!
     expect(out.ttlMs).toBe(59_000 + 120_000)
     // Read 70 s after it was stored: 10 s past its freshness.
     const e = okResponse(decodeEntry(KEY, out.bytes, out.ttlMs - 69_000, T + 70_000, []))
-    expect([e.expiresAt, e.storedAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.retainMs]).toEqual([T + 60_000, T, 30_000, 120_000, 120_000])
+    expect([e.expiresAt, e.storedAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.retainMs, e.computeMs]).toEqual([T + 60_000, T, 30_000, 120_000, 120_000, 250])
     // Still stored (and written) while stale: no-cache entries and stale windows live on.
     const late = encodeEntry(KEY, e, T + 100_000, undefined)!
     expect(late.ttlMs).toBe(80_000)
@@ -371,7 +373,7 @@ describe('decodeEntry on untrusted bytes', () => {
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 0 })))).toBe('version')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 4 }), [KEY_A]))).toBe('version')
     // Version 2 (no stale windows) is read, without them; the v3 fields are refused there.
-    const { swr: _swr, sie: _sie, ...v2 } = meta(BODY)
+    const { swr: _swr, sie: _sie, delta: _delta, ...v2 } = meta(BODY)
     expect(reason(decodeAt(envelope(v2, BODY, { version: 2 })))).toBe('ok')
     expect(reason(decodeAt(envelope(meta(BODY), BODY, { version: 2 })))).toBe('malformed')
     expect(reason(decodeAt(envelope({ ...v2, ttl: 0 }, BODY, { version: 2 })))).toBe('malformed')
@@ -470,6 +472,7 @@ describe('decodeEntry on untrusted bytes', () => {
     const bad: Record<string, unknown>[] = [
       { status: 42 }, { status: 99 }, { status: 600 }, { status: 200.5 }, { status: '200' }, { status: null },
       { ttl: -5 }, { ttl: 1.5 }, { ttl: '60000' }, { ttl: 1e300 },
+      { delta: -1 }, { delta: 1.5 }, { delta: '5' },
       { swr: -1 }, { swr: 0.5 }, { swr: '1000' }, { swr: 2 ** 31 * 1000 + 1 }, { sie: -1 }, { sie: null },
       { initialAge: -1 }, { initialAge: 0.5 }, { initialAge: 2 ** 31 + 1 },
       { bodyLength: -1 }, { bodyLength: '11' },
@@ -480,7 +483,7 @@ describe('decodeEntry on untrusted bytes', () => {
       { kind: 'other' }, { kind: 'vary' }, { extra: 1 }, { Status: 200 },
     ]
     for (const over of bad) expect(decodeMeta(meta(BODY, over)), JSON.stringify(over).slice(0, 60)).toBe('malformed')
-    for (const missing of ['kind', 'status', 'headers', 'ttl', 'swr', 'sie', 'initialAge', 'bodyLength', 'tags', 'path', 'url']) {
+    for (const missing of ['kind', 'status', 'headers', 'ttl', 'swr', 'sie', 'delta', 'initialAge', 'bodyLength', 'tags', 'path', 'url']) {
       const m = meta(BODY)
       delete m[missing]
       expect(decodeMeta(m), missing).toBe('malformed')

@@ -101,7 +101,9 @@ describe('createCache rejects bad options, naming them', () => {
     expect(d.invalidateAfterUnsafe).toBe(true)
     expect(d.otherStatusesWhenFresh).toBe(true)
     expect(d.heuristic).toBe(0)
-    expect([d.staleWhileRevalidate, d.staleIfError]).toEqual([0, 0])
+    expect([d.staleWhileRevalidate, d.staleIfError, d.earlyRefreshBeta, d.refreshAfter]).toEqual([0, 0, 0, undefined])
+    expect(resolveRoute({ earlyRefresh: true }, d, 'r.').earlyRefreshBeta).toBe(1)
+    expect(resolveRoute({ earlyRefresh: { beta: 2.5 } }, d, 'r.').earlyRefreshBeta).toBe(2.5)
     expect(d.setCookie).toBe('skip')
     expect(d.targetedCacheControl).toEqual(['surrogate-control', 'cdn-cache-control'])
     expect(d.query).toEqual({ exclude: [] })
@@ -126,6 +128,10 @@ describe('resolveRoute', () => {
     ['heuristic 10', { heuristic: 10 }, /route\.heuristic.*0 to 1/],
     ['staleWhileRevalidate -1', { staleWhileRevalidate: -1 }, /route\.staleWhileRevalidate/],
     ['staleIfError "soon"', { staleIfError: 'soon' }, /route\.staleIfError/],
+    ['earlyRefresh 1', { earlyRefresh: 1 }, /route\.earlyRefresh/],
+    ['earlyRefresh beta 0', { earlyRefresh: { beta: 0 } }, /route\.earlyRefresh.*beta/],
+    ['earlyRefresh unknown key', { earlyRefresh: { alpha: 1 } }, /route\.earlyRefresh/],
+    ['refreshAfter 0', { refreshAfter: 0 }, /route\.refreshAfter/],
     ['heuristic "0.1"', { heuristic: '0.1' }, /route\.heuristic/],
     ['setCookie store', { setCookie: 'store' }, /route\.setCookie.*'skip' or 'strip'/],
     ['invalidateAfterUnsafe 0', { invalidateAfterUnsafe: 0 }, /route\.invalidateAfterUnsafe/],

@@ -1,7 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import type { RouteOptions } from '../src/index.js'
-import { etagMatches, isNotModified, isUnsafeMethod, parseAge, parseVary, unsafeTargets, requestBypassReason, responseStorability, type Storability } from '../src/model/policy.js'
+import { earlyRefreshDue, xfetchDue, etagMatches, isNotModified, isUnsafeMethod, parseAge, parseVary, unsafeTargets, requestBypassReason, responseStorability, type Storability } from '../src/model/policy.js'
 import { resolveRoute } from '../src/model/options.js'
 import { freshenedHeaders } from '../src/model/entry.js'
 import { view } from './helpers.js'
@@ -426,5 +426,38 @@ describe('freshenedHeaders (RFC 9111 §4.3.4)', () => {
     })
     // The stored headers are not changed.
     expect(stored['cache-control']).toBe('max-age=1')
+  })
+})
+
+describe('XFetch early refresh', () => {
+  const expiresAt = NOW + 10_000
+
+  it('refreshes with a chance that rises as expiry nears: e^(-remaining / (computeMs * beta))', () => {
+    const rate = (remaining: number, computeMs: number, beta: number): number => {
+      let due = 0
+      for (let i = 1; i <= 1000; i++) if (xfetchDue(expiresAt, computeMs, beta, expiresAt - remaining, i / 1000)) due++
+      return due / 1000
+    }
+    const chances = [1_000, 500, 200, 100, 0].map((r) => rate(r, 200, 1))
+    for (let i = 1; i < chances.length; i++) expect(chances[i]).toBeGreaterThan(chances[i - 1] as number)
+    expect(rate(5_000, 200, 1)).toBe(0)
+    expect(rate(1_000, 200, 1)).toBeCloseTo(Math.exp(-5), 2)
+    expect(rate(0, 200, 1)).toBe(1)
+    // A larger beta, or a slower origin, refreshes earlier.
+    expect(rate(1_000, 200, 3)).toBeCloseTo(Math.exp(-5 / 3), 2)
+    expect(rate(1_000, 1_000, 1)).toBeCloseTo(Math.exp(-1), 2)
+  })
+
+  it('never refreshes an entry that took no time, and reads a random 0 as the smallest number above it', () => {
+    expect(xfetchDue(expiresAt, 0, 1, expiresAt - 1, 0.000001)).toBe(false)
+    expect(xfetchDue(expiresAt, 200, 1, NOW, 0)).toBe(true)
+  })
+
+  it('refreshes after write once the entry is older than refreshAfter, whatever XFetch says', () => {
+    const e = { expiresAt, storedAt: NOW, computeMs: 0 }
+    expect(earlyRefreshDue(e, route({ refreshAfter: '5s' }), NOW + 4_999, () => 0.5)).toBe(false)
+    expect(earlyRefreshDue(e, route({ refreshAfter: '5s' }), NOW + 5_000, () => 0.5)).toBe(true)
+    expect(earlyRefreshDue({ ...e, computeMs: 200 }, route({ earlyRefresh: true }), expiresAt - 10, () => 0.5)).toBe(true)
+    expect(earlyRefreshDue({ ...e, computeMs: 200 }, route(), expiresAt - 10, () => 0.5)).toBe(false)
   })
 })

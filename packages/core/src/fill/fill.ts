@@ -122,6 +122,8 @@ export class Fill {
   private readonly tagLog: TagLog
   private readonly tagsSince: number
   private readonly fallback: ResponseEntry | undefined
+  /** When the origin was asked (the cache's clock), for the entry's `computeMs`. */
+  private readonly startedAt: number
   readonly ticket: Ticket | undefined
   /** An invalidation of this fill's path or URL landed while it was in flight. */
   private doomed = false
@@ -141,6 +143,7 @@ export class Fill {
     this.tagLog = init.tagLog
     this.tagsSince = init.tagsSince
     this.fallback = init.fallback
+    this.startedAt = init.host.now()
     this.ticket = init.ticket
   }
 
@@ -293,6 +296,7 @@ export class Fill {
       initialAge: s.initialAge,
       staleWhileRevalidateMs: s.staleWhileRevalidateMs,
       staleIfErrorMs: s.staleIfErrorMs,
+      computeMs: Math.max(0, Math.round(this.host.now() - this.startedAt)),
       tags,
       path,
       url,

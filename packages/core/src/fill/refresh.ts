@@ -29,12 +29,15 @@ const NEVER_CARRIED: ReadonlySet<string> = new Set(['cookie', 'authorization', '
 /** One background refresh under way. */
 export interface Ticket {
   readonly id: string
-  /** The key (the variant's, for a varied response) the refresh is for. */
-  readonly fillKey: string
+  /** The key (the variant's, for a varied response) the refresh is for; undefined when not known (warming). */
+  readonly fillKey: string | undefined
+  /** When the entry it replaces was stored: an entry stored since (another refresh's) is used as it is. */
+  readonly before: number
   /** The fleet lock taken for it, if any, handed to the fill of the replayed request. */
   grant: (LockGrant & { state: 'acquired' }) | undefined
-  /** Set when the replayed request's fill settles: whether it stored. */
+  /** Set when the replayed request's fill settles: whether it stored, and why not. */
   stored: boolean | undefined
+  reason: string | undefined
 }
 
 /**
@@ -56,9 +59,9 @@ export class Refreshes {
   }
 
   /** A ticket for a refresh of `fillKey`, or undefined when `max` are under way already. */
-  issue(fillKey: string, grant: Ticket['grant']): Ticket | undefined {
-    if (this.open.size >= this.max) return undefined
-    const ticket: Ticket = { id: String(this.next++), fillKey, grant, stored: undefined }
+  issue(fillKey: string | undefined, before: number, bounded = true): Ticket | undefined {
+    if (bounded && this.open.size >= this.max) return undefined
+    const ticket: Ticket = { id: String(this.next++), fillKey, before, grant: undefined, stored: undefined, reason: undefined }
     this.open.set(ticket.id, ticket)
     return ticket
   }

@@ -23,6 +23,8 @@ export interface ResponseEntry {
   readonly staleIfErrorMs: number
   /** How long past `expiresAt` a store keeps it: the longer stale window (ms). */
   readonly retainMs: number
+  /** How long the origin took to produce it (ms): what early refresh (XFetch) weighs. */
+  readonly computeMs: number
   /** The origin's `Age` in seconds; a hit's `Age` adds the time spent in the cache. */
   readonly initialAge: number
   readonly etag: string | undefined
@@ -136,6 +138,8 @@ export interface EntryInit {
   staleWhileRevalidateMs?: number
   /** @default 0 */
   staleIfErrorMs?: number
+  /** @default 0 */
+  computeMs?: number
   tags: readonly string[]
   path: string
   url: string
@@ -166,6 +170,7 @@ class StoredResponse implements ResponseEntry {
     readonly expiresAt: number,
     readonly staleWhileRevalidateMs: number,
     readonly staleIfErrorMs: number,
+    readonly computeMs: number,
     readonly initialAge: number,
     readonly etag: string | undefined,
     readonly lastModified: string | undefined,
@@ -210,6 +215,7 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
     init.storedAt + init.lifetimeMs - init.initialAge * 1000,
     init.staleWhileRevalidateMs ?? 0,
     init.staleIfErrorMs ?? 0,
+    init.computeMs ?? 0,
     init.initialAge,
     typeof etag === 'string' ? etag : undefined,
     typeof lastModified === 'string' ? lastModified : undefined,

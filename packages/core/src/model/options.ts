@@ -40,6 +40,23 @@ export interface RouteOptions<Req = unknown> {
    */
   staleIfError?: Duration | 0
   /**
+   * Probabilistic early refresh (XFetch: Vattani, Chierichetti and Lowenstein, VLDB 2015): each
+   * hit on a fresh entry starts a background refresh with a probability that rises as expiry nears,
+   * scaled by how long the entry's last origin call took (`beta` above 1 refreshes earlier). Hot
+   * keys are refreshed before they expire; cold keys are left to expire. `true` is `{ beta: 1 }`.
+   * @default false
+   * @example { earlyRefresh: { beta: 2 } }
+   */
+  earlyRefresh?: boolean | { beta?: number }
+  /**
+   * Refresh after write (Caffeine's `refreshAfterWrite`): a hit on an entry stored longer ago than
+   * this starts a background refresh, so a key read steadily never expires. Shorter than its
+   * freshness to be of use.
+   * @default undefined (off)
+   * @example { refreshAfter: '1m' }
+   */
+  refreshAfter?: Duration
+  /**
    * Tags (surrogate keys) attached to the stored entry, for `invalidate({ tags })`. Added to those
    * the response sends in a `Cache-Tag` or `Surrogate-Key` header (which is not sent on to the client).
    * @default undefined
@@ -144,7 +161,7 @@ export interface RouteOptions<Req = unknown> {
 /** Route options that need no request, accepted as defaults by `createCache`. */
 export type DefaultRouteOptions = Pick<
   RouteOptions,
-  | 'ttl' | 'staleWhileRevalidate' | 'staleIfError' | 'query' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
+  | 'ttl' | 'staleWhileRevalidate' | 'staleIfError' | 'earlyRefresh' | 'refreshAfter' | 'query' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
   | 'invalidateAfterUnsafe' | 'targetedCacheControl'
 >
 
@@ -154,6 +171,10 @@ export interface ResolvedRoute<Req = unknown> {
   /** Milliseconds; 0 when off. */
   readonly staleWhileRevalidate: number
   readonly staleIfError: number
+  /** XFetch's beta; 0 when early refresh is off. */
+  readonly earlyRefreshBeta: number
+  /** Milliseconds, or undefined when off. */
+  readonly refreshAfter: number | undefined
   readonly tags: readonly string[] | ((req: Req) => readonly string[]) | undefined
   readonly key: ((req: Req) => KeyMaterial) | undefined
   readonly query: QueryRule
@@ -180,7 +201,7 @@ export interface ResolvedRoute<Req = unknown> {
 }
 
 const ROUTE_KEYS = new Set([
-  'ttl', 'staleWhileRevalidate', 'staleIfError', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
+  'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
   'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl',
 ])
 
@@ -289,6 +310,8 @@ export function resolveRoute<Req>(
     ttl: o.ttl === undefined ? base?.ttl : ttlOf(o.ttl, at('ttl')),
     staleWhileRevalidate: o.staleWhileRevalidate === undefined ? (base?.staleWhileRevalidate ?? 0) : windowOf(o.staleWhileRevalidate, at('staleWhileRevalidate')),
     staleIfError: o.staleIfError === undefined ? (base?.staleIfError ?? 0) : windowOf(o.staleIfError, at('staleIfError')),
+    earlyRefreshBeta: o.earlyRefresh === undefined ? (base?.earlyRefreshBeta ?? 0) : betaOf(o.earlyRefresh, at('earlyRefresh')),
+    refreshAfter: o.refreshAfter === undefined ? base?.refreshAfter : parseDuration(o.refreshAfter, at('refreshAfter')),
     tags,
     key: fn<(req: Req) => KeyMaterial>('key', o.key, base?.key),
     query,
@@ -307,6 +330,18 @@ export function resolveRoute<Req>(
       o.targetedCacheControl === undefined ? (base?.targetedCacheControl ?? DEFAULT_TARGETED) : headerNames(o.targetedCacheControl, at('targetedCacheControl')),
   }
   return { ...route, scope: '' }
+}
+
+/** XFetch's beta from `earlyRefresh`: 0 for off. */
+function betaOf(v: unknown, option: string): number {
+  if (v === false) return 0
+  if (v === true) return 1
+  if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).every((k) => k === 'beta')) {
+    const beta = (v as { beta?: unknown }).beta
+    if (beta === undefined) return 1
+    if (typeof beta === 'number' && Number.isFinite(beta) && beta > 0 && beta <= 100) return beta
+  }
+  fail(option, 'true, false or { beta } with beta a number above 0 and at most 100', v)
 }
 
 /** A stale window in milliseconds: a duration, or 0 for none. */
@@ -361,6 +396,6 @@ export function withScope<Req>(route: ResolvedRoute<Req>, defaults: ResolvedRout
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
-  'ttl', 'staleWhileRevalidate', 'staleIfError', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
+  'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
   'invalidateAfterUnsafe', 'targetedCacheControl',
 ])

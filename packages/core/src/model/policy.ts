@@ -333,3 +333,26 @@ function safeUrl(text: string, base: string | undefined): URL | undefined {
     return undefined
   }
 }
+
+/**
+ * XFetch (Vattani, Chierichetti, Lowenstein, VLDB 2015): refresh a fresh entry early when
+ * `now − computeMs·beta·ln(rand) ≥ expiresAt`, `rand` uniform in (0, 1]. The chance,
+ * e^(−remaining / (computeMs·beta)), rises as expiry nears, and more for entries that are slow to
+ * compute; an entry that took no measurable time is never refreshed early.
+ */
+export function xfetchDue(expiresAt: number, computeMs: number, beta: number, now: number, rand: number): boolean {
+  if (computeMs <= 0 || beta <= 0) return false
+  const u = rand > 0 && rand <= 1 ? rand : Number.MIN_VALUE
+  return now - computeMs * beta * Math.log(u) >= expiresAt
+}
+
+/** Whether a hit on a fresh entry starts a background refresh: refresh-after-write, then XFetch. */
+export function earlyRefreshDue(
+  e: { readonly expiresAt: number; readonly storedAt: number; readonly computeMs: number },
+  route: ResolvedRoute,
+  now: number,
+  random: () => number,
+): boolean {
+  if (route.refreshAfter !== undefined && now - e.storedAt >= route.refreshAfter) return true
+  return route.earlyRefreshBeta > 0 && xfetchDue(e.expiresAt, e.computeMs, route.earlyRefreshBeta, now, 1 - random())
+}

@@ -31,7 +31,7 @@ import {
  *
  * Metadata, response entry (every key required except storedAt; no other key allowed):
  *   { kind: 'response', status: 100..599, headers: [[name, string | string[]], ...],
- *     ttl, swr, sie, initialAge: whole seconds ≥ 0, bodyLength, tags: string[], path: '/...',
+ *     ttl, swr, sie, delta, initialAge: whole seconds ≥ 0, bodyLength, tags: string[], path: '/...',
  *     url: path + query, storedAt?: writer's clock, informational }
  * Metadata, vary entry:
  *   { kind: 'vary', names: string[] (non-empty), ttl, retain, tags, path, url, storedAt? }
@@ -39,7 +39,8 @@ import {
  * `ttl` (ms, integer ≥ 0) is the entry's fresh lifetime counted from when it was stored in the
  * cache. `swr` and `sie` (ms, integers ≥ 0) are its stale windows (RFC 5861), and the store keeps
  * it for the longer of them past its freshness (`retain` for a vary marker): the TTL given to Redis
- * is what is left of `ttl` plus that. The reader derives the expiry and the age from `ttl`, the
+ * is what is left of `ttl` plus that. `delta` (ms, integer ≥ 0) is how long the origin took to
+ * produce it, for early refresh. The reader derives the expiry and the age from `ttl`, the
  * retention and the key's PTTL, on its own clock; the writer's clock (`storedAt`) is never used.
  * Version 2 had neither windows nor `retain`, and `ttl` ≥ 1.
  */
@@ -77,7 +78,7 @@ const RESPONSE_KEYS_V2 = new Set([
   'kind', 'status', 'headers', 'ttl', 'initialAge', 'bodyLength', 'tags', 'path', 'url', 'storedAt',
 ])
 const VARY_KEYS_V2 = new Set(['kind', 'names', 'ttl', 'tags', 'path', 'url', 'storedAt'])
-const RESPONSE_KEYS = new Set([...RESPONSE_KEYS_V2, 'swr', 'sie'])
+const RESPONSE_KEYS = new Set([...RESPONSE_KEYS_V2, 'swr', 'sie', 'delta'])
 const VARY_KEYS = new Set([...VARY_KEYS_V2, 'retain'])
 /** Longest stale window an envelope may carry: the TTL Redis is given stays a safe integer. */
 const MAX_WINDOW_MS = 2 ** 31 * 1000
@@ -134,6 +135,7 @@ export function encodeEntry(
       ttl,
       swr: entry.staleWhileRevalidateMs,
       sie: entry.staleIfErrorMs,
+      delta: entry.computeMs,
       initialAge: entry.initialAge,
       bodyLength: entry.body.length,
       tags: entry.tags,
@@ -260,7 +262,8 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
   const swr = v2 ? 0 : m.swr
   const sie = v2 ? 0 : m.sie
   const retainField = v2 ? 0 : m.retain
-  if (kind === 'response' && !(isInt(swr, 0) && isInt(sie, 0) && swr <= MAX_WINDOW_MS && sie <= MAX_WINDOW_MS)) return MALFORMED
+  const delta = v2 ? 0 : m.delta
+  if (kind === 'response' && !(isInt(swr, 0) && isInt(sie, 0) && swr <= MAX_WINDOW_MS && sie <= MAX_WINDOW_MS && isInt(delta, 0) && delta <= MAX_WINDOW_MS)) return MALFORMED
   if (kind === 'vary' && !(isInt(retainField, 0) && retainField <= MAX_WINDOW_MS)) return MALFORMED
   const retain = kind === 'response' ? Math.max(swr as number, sie as number) : (retainField as number)
   if (!Array.isArray(tags) || tags.length > MAX_TAGS || !tags.every((t) => typeof t === 'string')) return MALFORMED
@@ -302,6 +305,7 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
       staleWhileRevalidateMs: kept ? retain : 0,
       staleIfErrorMs: 0,
       retainMs: kept ? retain : 0,
+      computeMs: 0,
       initialAge: 0,
       etag: undefined,
       lastModified: undefined,
@@ -329,6 +333,7 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
     // createResponseEntry sets expiresAt = storedAt + lifetimeMs − initialAge·1000.
     lifetimeMs: expiresAt - stored + initialAge * 1000,
     initialAge,
+    computeMs: delta as number,
     ...windows,
     tags: tags as string[],
     path,
