@@ -206,6 +206,35 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
       expect(s.misses).toBe(1 + s.revalidations)
     })
 
+    it('warm() fills entries through the app and reports what was stored, what was not and why, and what failed', async () => {
+      const h = await setup({
+        routes: [
+          { method: 'GET', path: '/w/:id', handler: (r: OriginRequest): Reply => (r.params.id === 'broken' ? { status: 500, body: 'no' } : { headers: { 'cache-control': 'max-age=60' }, body: `page ${String(r.params.id)} for ${r.hostname}` }) },
+          { method: 'GET', path: '/private', handler: (): Reply => ({ headers: { 'cache-control': 'private, max-age=60' }, body: 'mine' }) },
+        ],
+      })
+      const report = await h.app.warm(['/w/1', 'http://shop.example/w/2', { url: '/w/3', headers: { host: 'other.example' } }, '/w/broken', '/private', 'ftp://x/y'], {
+        concurrency: 2,
+        headers: { host: 'shop.example' },
+      })
+      expect(report.stored.sort()).toEqual(['/w/1', '/w/3', 'http://shop.example/w/2'].sort())
+      expect(report.notStored.sort((a, b) => a.url.localeCompare(b.url))).toEqual([
+        { url: '/private', reason: 'private', status: 200 },
+        { url: '/w/broken', reason: 'status', status: 500 },
+      ])
+      expect(report.failed.map((f) => f.url)).toEqual(['ftp://x/y'])
+      expect(h.cache.stats().warmed).toBe(3)
+      // Warmed for the host clients send: hits without the origin.
+      const calls = h.calls()
+      const hit = await h.get('/w/1', { host: 'shop.example' })
+      expect([h.status(hit), hit.text]).toEqual(['HIT', 'page 1 for shop.example'])
+      expect([h.status(await h.get('/w/2', { host: 'shop.example' })), h.status(await h.get('/w/3', { host: 'other.example' }))]).toEqual(['HIT', 'HIT'])
+      expect(h.calls()).toBe(calls)
+      // Warming again fetches again: what it stores is new.
+      expect((await h.app.warm(['/w/1'], { headers: { host: 'shop.example' } })).stored).toEqual(['/w/1'])
+      expect(h.calls()).toBe(calls + 1)
+    })
+
     it('a refresh that fails keeps the stale entry until its window ends, and is not tried again at once', async () => {
       const errors: CorralError[] = []
       let fail = false

@@ -1,5 +1,5 @@
 import * as http from 'node:http'
-import { corral, invalidate } from '@corral/express'
+import { corral, invalidate, warm } from '@corral/express'
 import {
   OriginCounter,
   isJsonBody,
@@ -55,7 +55,7 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
       }
 
       const server = http.createServer(app)
-      return serveOnLoopback(server, counter)
+      return serveOnLoopback(server, counter, (targets, options) => warm(app, spec.cache, targets, options))
     },
   }
 }

@@ -52,6 +52,7 @@ export function fastifyFactory(name: string, fastify: FastifyLib): AdapterFactor
         url: `http://127.0.0.1:${port}`,
         calls: (path?: string) => counter.calls(path),
         invalidate: (selectors) => app.corral.invalidate(selectors),
+        warm: (targets, options) => app.corral.warm(targets, options),
         close: async () => {
           app.server.closeAllConnections?.()
           await app.close()

@@ -3,12 +3,13 @@ import type { AddressInfo } from 'node:net'
 import { sleep, type AppHandle, type OriginCounter, type StreamBody } from './scenario.js'
 
 /** Listens on a free loopback port; the handle closes the server and every connection it holds. */
-export async function serveOnLoopback(server: http.Server, counter: OriginCounter): Promise<AppHandle> {
+export async function serveOnLoopback(server: http.Server, counter: OriginCounter, warm: AppHandle['warm']): Promise<AppHandle> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}`,
     calls: (path?: string) => counter.calls(path),
+    warm,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve())

@@ -1,11 +1,13 @@
 import * as http from 'node:http'
-import { cached, invalidating, type Handler } from '@corral/node'
+import { cached, invalidating, warm, type Handler } from '@corral/node'
+import type { WarmReport } from '@corral/core'
 import {
   OriginCounter,
   isJsonBody,
   isStreamBody,
   queryOf,
   type AdapterFactory,
+  type AppHandle,
   type AppSpec,
   type Reply,
   type RouteSpec,
@@ -39,7 +41,25 @@ export function nodeFactory(): AdapterFactory {
         res.statusCode = 404
         res.end('Not Found')
       })
-      return serveOnLoopback(server, counter)
+      // warm() takes one cached() handler: each target goes to the handler of its route.
+      const warmAll: AppHandle['warm'] = async (targets, options) => {
+        const report: WarmReport = { stored: [], notStored: [], failed: [] }
+        for (const target of targets) {
+          const url = typeof target === 'string' ? target : target.url
+          const path = url.startsWith('/') ? (url.split('?', 1)[0] ?? '/') : new URL(url).pathname
+          const r = routes.find((x) => x.route.method === 'GET' && x.match(path) !== undefined)
+          if (r === undefined) {
+            report.failed.push({ url: String(target), error: 'no route' })
+            continue
+          }
+          const one = await warm(r.handle, spec.cache, [target], options)
+          report.stored.push(...one.stored)
+          report.notStored.push(...one.notStored)
+          report.failed.push(...one.failed)
+        }
+        return report
+      }
+      return serveOnLoopback(server, counter, warmAll)
     },
   }
 }
@@ -56,7 +76,8 @@ function wrap(spec: AppSpec, route: RouteSpec, counter: OriginCounter): Handler 
       url,
       hostname: String(forwarded ?? req.headers.host ?? '').split(':')[0] ?? '',
       headers: req.headers,
-      params: { ...(req as any).params },
+      // A replay (a refresh, warming) calls the handler without the router: match the path here.
+      params: { ...((req as any).params ?? matcher(route.path)((req.url ?? '/').split('?', 1)[0] ?? '/')) },
       query: queryOf(url),
       parsedQuery: Object.fromEntries(queryOf(url)),
       body,

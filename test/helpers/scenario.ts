@@ -1,4 +1,4 @@
-import type { Cache, InvalidateSelectors, InvalidateSpec } from '@corral/core'
+import type { Cache, InvalidateSelectors, InvalidateSpec, WarmOptions, WarmReport, WarmTarget } from '@corral/core'
 
 /**
  * A framework-neutral description of an app, which each adapter factory turns into a real
@@ -103,6 +103,8 @@ export interface AppHandle {
   calls(route?: string): number
   /** Fastify's `app.corral.invalidate`; undefined for adapters without an app-level helper. */
   readonly invalidate?: (selectors: InvalidateSelectors) => Promise<number>
+  /** The adapter's warm(): Express `warm(app, cache, ...)`, Fastify `app.corral.warm(...)`, node `warm(handler, cache, ...)` per route. */
+  warm(targets: readonly WarmTarget[], options?: WarmOptions): Promise<WarmReport>
   close(): Promise<void>
 }
 

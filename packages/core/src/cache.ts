@@ -5,6 +5,7 @@ import type { Entry, ResponseEntry } from './model/entry.js'
 import { CallbackError, ConfigError, CorralError, InternalError, OriginError, StoreError, StoreUnavailableError } from './model/errors.js'
 import type { Fill, FillHost, FillOutcome } from './fill/fill.js'
 import { REFRESH_HEADER, Refreshes, type Replay } from './fill/refresh.js'
+import { warm, warmOptions, type WarmOptions, type WarmReport, type WarmTarget } from './warm.js'
 import {
   ALL,
   isEmpty,
@@ -196,6 +197,19 @@ export class Cache implements FillHost {
     } catch (err) {
       return this.broken(err, adopt)
     }
+  }
+
+  /**
+   * Fills entries by running each URL through the app with `replay` (the adapters' `warm` give it),
+   * `concurrency` at a time; an entry already stored is fetched again. Resolves to a report of what
+   * was stored, what was not (and why) and what failed; never rejects for one bad URL (bad options
+   * throw a ConfigError).
+   */
+  warm(replay: Replay, targets: Iterable<WarmTarget>, options?: WarmOptions): Promise<WarmReport> {
+    const o = warmOptions(options)
+    return warm(this.refreshes, replay, targets, o, this.now, () => {
+      this.counters.warmed++
+    })
   }
 
   /**

@@ -7,6 +7,7 @@ export { Cache, createCache, type CacheOptions, type InvalidateSpec, type L2Opti
 export type { Duration } from './model/duration.js'
 export { CorralError, ConfigError, StoreError, StoreUnavailableError, CallbackError, InternalError, OriginError, errors } from './model/errors.js'
 export type { InvalidateSelectors } from './model/invalidation.js'
+export type { WarmOptions, WarmReport, WarmTarget } from './warm.js'
 export type { KeyMaterial, QueryRule } from './model/key.js'
 export type { CacheHealth, CacheStats } from './metrics.js'
 export { DEFAULT_STATUSES, type DefaultRouteOptions, type RouteOptions } from './model/options.js'

@@ -1,2 +1,3 @@
 export { corral, type CorralExpressOptions } from './middleware.js'
 export { invalidate, type InvalidateSpec } from './invalidate.js'
+export { warm } from './warm.js'

@@ -1,5 +1,5 @@
-import { Cache, ConfigError, type InvalidateSelectors, type RouteOptions } from '@corral/core'
-import { describeValue, type CompiledInvalidation, type ResolvedRoute } from '@corral/core/adapter'
+import { Cache, ConfigError, type InvalidateSelectors, type RouteOptions, type WarmOptions, type WarmReport, type WarmTarget } from '@corral/core'
+import { describeValue, type CompiledInvalidation, type Replay, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyInstance, FastifyRequest, RouteOptions as FastifyRouteOptions } from 'fastify'
 
 /**
@@ -27,6 +27,13 @@ export interface CorralFastifyDecorator {
    * before it returns.
    */
   invalidate(selectors: InvalidateSelectors): Promise<number>
+  /**
+   * Fills the cache by running each URL through the app (`inject`), `concurrency` at a time:
+   * `await app.corral.warm(['/', '/products'], { headers: { host: 'shop.example' } })` once the app
+   * is ready. Resolves to a report of what was stored, what was not and why, and what failed; one
+   * bad URL never rejects it.
+   */
+  warm(targets: Iterable<WarmTarget>, options?: WarmOptions): Promise<WarmReport>
 }
 
 /** Fastify's own `register` options, passed along to every plugin; not route options. */
@@ -80,10 +87,16 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
     return
   }
 
-  // Background refreshes run a request through the whole app again, with Fastify's own inject.
-  const hooks = createHooks(cache, (request) => fastify.inject({ method: request.method, url: request.url, headers: request.headers }))
+  // Background refreshes and warming run a request through the whole app again, with Fastify's own inject.
+  const replay: Replay = (request) => fastify.inject({ method: request.method, url: request.url, headers: request.headers })
+  const hooks = createHooks(cache, replay)
   fastify.decorateRequest(kState, null)
-  fastify.decorate('corral', { cache, invalidate: (selectors: InvalidateSelectors) => cache.invalidate(selectors) })
+  const decorator: CorralFastifyDecorator = {
+    cache,
+    invalidate: (selectors) => cache.invalidate(selectors),
+    warm: (targets, options) => cache.warm(replay, targets, options),
+  }
+  fastify.decorate('corral', decorator)
 
   fastify.addHook('onRoute', (opts) => {
     const config = opts.config as { cache?: unknown; invalidate?: unknown } | undefined

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Cache, ConfigError, type InvalidateSpec, type RouteOptions } from '@corral/core'
+import { Cache, ConfigError, type InvalidateSpec, type RouteOptions, type WarmOptions, type WarmReport, type WarmTarget } from '@corral/core'
 import { isPromise, ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit, type Replay } from '@corral/core/adapter'
 import { inject } from 'light-my-request'
 
@@ -22,6 +22,7 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
   const route = cache.route<IncomingMessage>(options, 'options.')
   // Background refreshes run a request through this same handler, with light-my-request.
   const replay: Replay = (request) => inject(corralCached, { method: request.method, url: request.url, headers: request.headers })
+  replays.set(corralCached, replay)
   return corralCached
   function corralCached(req: IncomingMessage, res: ServerResponse): unknown {
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
@@ -33,6 +34,20 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
     }
     return isPromise(d) ? d.then(act) : act(d)
   }
+}
+
+const replays = new WeakMap<Handler, Replay>()
+
+/**
+ * Fills the cache by running each URL through a handler made by `cached()`:
+ * `await warm(handler, cache, ['/', '/products'], { headers: { host: 'shop.example' } })`.
+ * Resolves to a report of what was stored, what was not and why, and what failed.
+ */
+export function warm(handler: Handler, cache: Cache, targets: Iterable<WarmTarget>, options?: WarmOptions): Promise<WarmReport> {
+  assertCache(cache, 'warm')
+  const replay = replays.get(handler)
+  if (replay === undefined) throw new ConfigError('expected the first argument of warm() to be a handler made by cached()')
+  return cache.warm(replay, targets, options)
 }
 
 /**

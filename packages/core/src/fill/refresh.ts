@@ -99,7 +99,12 @@ export class Refreshes {
     }
     for (const name of KEY_HEADERS) carry(name)
     for (const name of parseVary(vary)) carry(name)
-    headers[REFRESH_HEADER] = `${this.secret}.${ticket.id}`
+    headers[REFRESH_HEADER] = this.mark(ticket)
     return { method: 'GET', url: view.url, headers }
+  }
+
+  /** The value of the mark a replayed request carries for `ticket`. */
+  mark(ticket: Ticket): string {
+    return `${this.secret}.${ticket.id}`
   }
 }
