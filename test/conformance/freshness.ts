@@ -235,6 +235,41 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
       expect(h.calls()).toBe(calls + 1)
     })
 
+    it('soft purge marks entries stale instead of removing them: served stale once, refreshed in the background; a hard invalidation still removes them', async () => {
+      const versions = new Map<string, number>()
+      const h = await setup({
+        routes: [
+          {
+            method: 'GET',
+            path: '/soft/:id',
+            handler: (r: OriginRequest): Reply => {
+              const id = String(r.params.id)
+              versions.set(id, (versions.get(id) ?? 0) + 1)
+              return {
+                headers: { 'cache-tag': `item-${id}`, 'cache-control': id === 'plain' ? 'max-age=600' : 'max-age=600, stale-while-revalidate=60' },
+                body: `${id} v${versions.get(id)}`,
+              }
+            },
+          },
+        ],
+      })
+      for (const id of ['a', 'b', 'plain']) await h.get(`/soft/${id}`)
+      expect(await h.cache.invalidate({ tags: ['item-a', 'item-plain'], soft: true })).toBe(2)
+      const stale = await h.get('/soft/a')
+      expect([h.status(stale), stale.text]).toEqual(['STALE', 'a v1'])
+      await until(() => h.cache.stats().stored === 4, REFRESH_MS, 'the refresh of the soft-purged entry')
+      expect((await h.get('/soft/a')).text).toBe('a v2')
+      // Untouched by the purge.
+      expect(h.status(await h.get('/soft/b'))).toBe('HIT')
+      // No stale window: soft-purged is simply expired, and the next request waits for the origin.
+      const plain = await h.get('/soft/plain')
+      expect([h.status(plain), plain.text]).toEqual(['MISS', 'plain v2'])
+      // Soft, then hard: gone.
+      await h.cache.invalidate({ tags: ['item-b'], soft: true })
+      expect(await h.cache.invalidate({ tags: ['item-b'] })).toBe(1)
+      expect(h.status(await h.get('/soft/b'))).toBe('MISS')
+    })
+
     it('a refresh that fails keeps the stale entry until its window ends, and is not tried again at once', async () => {
       const errors: CorralError[] = []
       let fail = false

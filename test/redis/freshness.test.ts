@@ -52,3 +52,43 @@ it('two instances: a stale entry is served by both, one refresh for the fleet, t
   expect(a.cache.stats().revalidationFailures + b.cache.stats().revalidationFailures).toBe(0)
   expect([...a.errors, ...b.errors]).toEqual([])
 }, 30_000)
+
+it('soft purge across two instances and Redis: the entry is served stale by both and kept only for its stale window; a removal after it still finds it', async () => {
+  const ns = `soft-${randomBytes(5).toString('hex')}`
+  let calls = 0
+  const routes = [
+    {
+      method: 'GET' as const,
+      path: '/doc',
+      handler: (): Reply => {
+        calls++
+        return { headers: { 'content-type': 'text/plain', 'cache-tag': 'doc', 'cache-control': 'max-age=600, stale-while-revalidate=30' }, body: `version ${calls}` }
+      },
+    },
+  ]
+  const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes }, cleanups)
+  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes }, cleanups)
+  await healthy([a, b], 5000)
+  expect(xcache(await a.get('/doc'))).toBe('MISS')
+  await until(async () => xcache(await b.get('/doc')) === 'HIT', 5000, "A's entry in Redis, read by B")
+  const entryKeys = async () => (await redis.raw.keys(`${ns}:v1:*`)).filter((k) => /:v1:[\w-]{43}$/.test(k))
+  const [key] = await entryKeys()
+  expect(await redis.raw.pttl(key as string)).toBeGreaterThan(30_000)
+
+  expect(await a.cache.invalidate({ tags: ['doc'], soft: true })).toBe(1)
+  // Resolved: Redis keeps the entry for its stale window only, and B has been told.
+  const ttl = await redis.raw.pttl(key as string)
+  expect(ttl).toBeGreaterThan(0)
+  expect(ttl).toBeLessThanOrEqual(30_000)
+  const onB = await b.get('/doc')
+  expect([xcache(onB), onB.text]).toEqual(['STALE', 'version 1'])
+  await until(async () => (await a.get('/doc')).text === 'version 2' && (await b.get('/doc')).text === 'version 2', 5000, 'both to serve the refreshed entry')
+  expect(calls).toBe(2)
+
+  // A soft purge leaves the entry indexed: a removal finds it.
+  await a.cache.invalidate({ tags: ['doc'], soft: true })
+  expect(await a.cache.invalidate({ tags: ['doc'] })).toBe(1)
+  expect(await entryKeys()).toEqual([])
+  expect(xcache(await b.get('/doc'))).toBe('MISS')
+  expect([...a.errors, ...b.errors]).toEqual([])
+}, 30_000)

@@ -226,6 +226,18 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
   )
 }
 
+/**
+ * The entry as a soft purge leaves it: the same response, its freshness ended at `now` (if it had
+ * not already), its stale windows counted from then. Other entries are returned as they are.
+ */
+export function expiredAt(e: Entry, now: number): Entry {
+  if (e.kind !== 'response' || e.expiresAt <= now) return e
+  return new StoredResponse(
+    e.status, e.headers, e.body, e.storedAt, now, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
+    e.initialAge, e.etag, e.lastModified, e.tags, e.path, e.url, e.size,
+  )
+}
+
 export function createVaryEntry(names: readonly string[], of: ResponseEntry, previous: Entry | undefined): VaryEntry {
   // Keep the marker as long as the longest-lived variant it leads to, stale windows included.
   const same = previous?.kind === 'vary' && sameNames(previous.names, names)

@@ -10,6 +10,15 @@ export interface InvalidateSelectors {
   keys?: readonly string[]
   tags?: readonly string[]
   prefixes?: readonly string[]
+  /**
+   * Soft purge: mark the entries stale instead of removing them (on every instance and in Redis),
+   * so that requests within their stale window are answered from them while one refreshes them
+   * (`staleWhileRevalidate`), and an origin failure can still be answered (`staleIfError`). An
+   * entry without a stale window is then simply expired (revalidated with its validator if it has
+   * one). Under overload, or merged with removals, it may become a removal: coarser, never lost.
+   * @default false
+   */
+  soft?: boolean
 }
 
 /** Selectors after validation and URL normalisation. */
@@ -20,6 +29,8 @@ export interface NormalizedSelectors {
   readonly prefixes: readonly string[]
   /** Every entry of the namespace (`clear()`, and what an overloaded invalidation degrades to). */
   readonly all?: true
+  /** Mark stale instead of removing (never with `all`). */
+  readonly soft?: true
 }
 
 const NONE: ReadonlySet<string> = new Set()
@@ -48,7 +59,7 @@ export function normalizeSelectors(sel: InvalidateSelectors): NormalizedSelector
     throw new CallbackError('expected invalidate selectors to be an object of { keys, tags, prefixes }, not a promise or a primitive')
   }
   for (const k of Object.keys(sel)) {
-    if (k !== 'keys' && k !== 'tags' && k !== 'prefixes') throw new CallbackError(`unknown invalidate selector ${k}`)
+    if (k !== 'keys' && k !== 'tags' && k !== 'prefixes' && k !== 'soft') throw new CallbackError(`unknown invalidate selector ${k}`)
   }
   const paths = new Set<string>()
   const urls = new Set<string>()
@@ -60,7 +71,9 @@ export function normalizeSelectors(sel: InvalidateSelectors): NormalizedSelector
       urls.add(params.length === 0 ? path : `${path}?${serializeQuery(params)}`)
     } else paths.add(path)
   }
+  if (sel.soft !== undefined && typeof sel.soft !== 'boolean') throw new CallbackError('expected invalidate soft to be true or false')
   return {
+    ...(sel.soft === true ? { soft: true as const } : {}),
     paths,
     urls,
     tags: new Set(strings(sel.tags, 'tags')),
@@ -85,7 +98,7 @@ export function isEmpty(sel: NormalizedSelectors): boolean {
 /** Selectors as JSON, for messages between instances and the invalidation log in Redis. */
 export function selectorsToJson(sel: NormalizedSelectors, extra: Record<string, string> = {}): string {
   if (sel.all === true) return JSON.stringify({ ...extra, all: true, paths: [], urls: [], tags: [], prefixes: [] })
-  return JSON.stringify({ ...extra, paths: [...sel.paths], urls: [...sel.urls], tags: [...sel.tags], prefixes: [...sel.prefixes] })
+  return JSON.stringify({ ...extra, ...(sel.soft === true ? { soft: true } : {}), paths: [...sel.paths], urls: [...sel.urls], tags: [...sel.tags], prefixes: [...sel.prefixes] })
 }
 
 /** How many names selectors hold (paths, urls, tags and prefixes). */
@@ -112,7 +125,8 @@ export function mergeSelectors(list: readonly NormalizedSelectors[], maxNames: n
     for (const p of sel.prefixes) prefixes.add(p)
     if (paths.size + urls.size + tags.size + prefixes.size > maxNames) return ALL
   }
-  return { paths, urls, tags, prefixes: [...prefixes] }
+  // Soft only if every one is: a removal merged with a soft purge is a removal (coarser).
+  return { ...(list.every((s) => s.soft === true) ? { soft: true as const } : {}), paths, urls, tags, prefixes: [...prefixes] }
 }
 
 /**
@@ -123,13 +137,14 @@ export function mergeSelectors(list: readonly NormalizedSelectors[], maxNames: n
 export function chunkSelectors(sel: NormalizedSelectors, maxChars: number): NormalizedSelectors[] {
   if (sel.all === true) return [ALL]
   const out: NormalizedSelectors[] = []
-  let cur = { paths: new Set<string>(), urls: new Set<string>(), tags: new Set<string>(), prefixes: [] as string[] }
+  const soft = sel.soft === true ? { soft: true as const } : {}
+  let cur = { ...soft, paths: new Set<string>(), urls: new Set<string>(), tags: new Set<string>(), prefixes: [] as string[] }
   let chars = 0
   const push = (kind: 'paths' | 'urls' | 'tags' | 'prefixes', name: string): void => {
     const cost = JSON.stringify(name).length + 1
     if (chars > 0 && chars + cost > maxChars) {
       out.push(cur)
-      cur = { paths: new Set(), urls: new Set(), tags: new Set(), prefixes: [] }
+      cur = { ...soft, paths: new Set(), urls: new Set(), tags: new Set(), prefixes: [] }
       chars = 0
     }
     if (kind === 'prefixes') cur.prefixes.push(name)
@@ -162,6 +177,7 @@ export function selectorsFromJson(text: string, extra?: Record<string, unknown>)
   if (extra !== undefined) for (const k of Object.keys(o)) if (typeof o[k] === 'string') extra[k] = o[k]
   if (o.all !== undefined && o.all !== true) return undefined
   if (o.all === true) return ALL
+  if (o.soft !== undefined && o.soft !== true) return undefined
   const [paths, urls, tags, prefixes] = lists as string[][]
-  return { paths: new Set(paths), urls: new Set(urls), tags: new Set(tags), prefixes: prefixes ?? [] }
+  return { ...(o.soft === true ? { soft: true as const } : {}), paths: new Set(paths), urls: new Set(urls), tags: new Set(tags), prefixes: prefixes ?? [] }
 }

@@ -1,9 +1,9 @@
 import { LRUCache } from 'lru-cache'
-import type { Entry } from '../model/entry.js'
+import { expiredAt, type Entry } from '../model/entry.js'
 import { ConfigError } from '../model/errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { positiveInt } from '../model/options.js'
-import type { LocalStore, SetResult, StoreHealth } from './types.js'
+import type { LocalStore, SetResult, StoreHealth, StoreHost } from './types.js'
 
 export interface MemoryStoreOptions {
   /**
@@ -32,6 +32,8 @@ export class MemoryStore implements LocalStore {
   // (a one-element Set costs ~250 bytes).
   private readonly byPath: Index = new Map()
   private readonly byTag: Index = new Map()
+  /** The cache's clock (for soft purges), once attached. */
+  private now: () => number = Date.now
 
   /** `prefix` names the options in error messages (`'options.'` when built by createCache). */
   constructor(options: MemoryStoreOptions = {}, prefix = '') {
@@ -51,6 +53,10 @@ export class MemoryStore implements LocalStore {
       sizeCalculation: (e) => e.size,
       dispose: (e, key) => this.unindex(key, e),
     })
+  }
+
+  attach(host: StoreHost): void {
+    this.now = host.now
   }
 
   get(key: string): Entry | undefined {
@@ -88,12 +94,16 @@ export class MemoryStore implements LocalStore {
       }
     }
     let removed = 0
+    const now = this.now()
     for (const k of candidates) {
       const e = k.startsWith(own) ? this.lru.peek(k) : undefined
-      if (e !== undefined && matchesSelectors(sel, e)) {
-        this.lru.delete(k)
-        removed++
-      }
+      if (e === undefined || !matchesSelectors(sel, e)) continue
+      removed++
+      // A soft purge keeps the entry, its freshness ended: it is served stale within its windows.
+      if (sel.soft === true) {
+        const stale = expiredAt(e, now)
+        if (stale !== e) this.set(k, stale)
+      } else this.lru.delete(k)
     }
     return removed
   }

@@ -32,6 +32,37 @@ export interface RedisAccess {
 }
 
 /**
+ * A soft purge of one entry key: its freshness ends now. The envelope's metadata (read without
+ * verifying its MAC: shortening a TTL is safe whoever wrote the value) gives the stale window the
+ * entry is kept for past its freshness (`swr`/`sie`, or a marker's `retain`; none before v3):
+ * the TTL becomes that window (if shorter), or the key goes when it has none. Answers 1 when the
+ * entry was there, 0 when it was not (or is not an envelope).
+ */
+const SOFTEN_SCRIPT = `
+local head = redis.call('GETRANGE', KEYS[1], 0, 41)
+if #head < 10 or string.sub(head, 1, 4) ~= 'CRL\0' then return 0 end
+local version = string.byte(head, 5)
+local at = 7
+if string.byte(head, 6) % 2 == 1 then at = 39 end
+if #head < at + 3 then return 0 end
+local b1, b2, b3, b4 = string.byte(head, at, at + 3)
+local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+if len < 2 or len > 262144 then return 0 end
+local ok, meta = pcall(cjson.decode, redis.call('GETRANGE', KEYS[1], at + 3, at + 2 + len))
+if not ok or type(meta) ~= 'table' then return 0 end
+local retain = 0
+if version == 3 then
+  if meta.kind == 'vary' then retain = tonumber(meta.retain) or 0
+  else retain = math.max(tonumber(meta.swr) or 0, tonumber(meta.sie) or 0) end
+end
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl < 0 then return 0 end
+if retain < 1 then redis.call('UNLINK', KEYS[1]) return 1 end
+if retain < pttl then redis.call('PEXPIRE', KEYS[1], math.floor(retain)) end
+return 1
+`
+
+/**
  * Names merged into one batch: the invalidations waiting are run in batches of about this many
  * names, one after the other; a failed batch kept to run again degrades to a namespace-wide flush
  * past it (coarser, never lost, and bounded).
@@ -127,20 +158,23 @@ export class RedisInvalidator {
 
   /**
    * The waiting invalidations of the next batch: in order, up to about MAX_BATCH_NAMES names (at
-   * least one invalidation); all of them, merged into a flush, once more than MAX_QUEUED_NAMES wait.
+   * least one invalidation), soft purges apart from removals; all of them, merged into a flush,
+   * once more than MAX_QUEUED_NAMES wait.
    */
   private take(): Waiter[] {
-    if (this.queued <= MAX_BATCH_NAMES || this.queued > MAX_QUEUED_NAMES) {
+    if (this.queued > MAX_QUEUED_NAMES) {
       const all = this.next
       this.next = []
       this.queued = 0
       return all
     }
+    // Soft purges and removals go in batches of their own, so that neither changes the other.
+    const soft = this.next[0]?.sel.soft === true
     let names = 0
     let n = 0
     for (const w of this.next) {
       const c = selectorCount(w.sel)
-      if (n > 0 && names + c > MAX_BATCH_NAMES) break
+      if (n > 0 && ((w.sel.soft === true) !== soft || names + c > MAX_BATCH_NAMES)) break
       names += c
       n++
     }
@@ -230,7 +264,7 @@ export class RedisInvalidator {
     const worker = async (): Promise<void> => {
       while (at < jobs.length) {
         const job = jobs[at++] as (typeof jobs)[number]
-        if (!(await this.sweepIndex(job.index, job.select, job.tag, removed, unlinked))) foreign = true
+        if (!(await this.sweepIndex(job.index, job.select, job.tag, removed, unlinked, sel.soft === true))) foreign = true
       }
     }
     await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, jobs.length) }, worker))
@@ -247,6 +281,7 @@ export class RedisInvalidator {
     tag: string | undefined,
     removed: Removed,
     unlinked: Map<string, Promise<number>>,
+    soft: boolean,
   ): Promise<boolean> {
     const { client, writeTimeoutMs } = this.redis
     let cursor = '0'
@@ -271,16 +306,17 @@ export class RedisInvalidator {
         const url = m.slice(space + 1)
         if (!select(url)) continue
         chosen.push(m)
-        // Each entry is unlinked once per run, whichever index finds it first.
+        // Each entry is unlinked (or, for a soft purge, made stale) once per run, whichever index finds it first.
         let gone = unlinked.get(key)
         if (gone === undefined) {
-          gone = this.redis.call(() => client.unlink(key), writeTimeoutMs)
+          gone = this.redis.call(() => (soft ? (client.eval(SOFTEN_SCRIPT, 1, key) as Promise<number>) : client.unlink(key)), writeTimeoutMs)
           unlinked.set(key, gone)
         }
         waits.push(gone.then((n) => (n > 0 ? removed.add(key, url, tag) : undefined)))
       }
       await Promise.all(waits)
-      if (chosen.length > 0) await this.redis.call(() => client.srem(index, ...chosen), writeTimeoutMs)
+      // A softened entry stays, and stays indexed: a removal later still finds it.
+      if (chosen.length > 0 && !soft) await this.redis.call(() => client.srem(index, ...chosen), writeTimeoutMs)
     } while (cursor !== '0')
     return true
   }
