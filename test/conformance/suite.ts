@@ -1,7 +1,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAndAbort, getWithInterim, rawGet, type Res } from '../helpers/http.js'
-import { sleep, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
+import { sleep, until, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
 import { harnessFor, runCleanups } from '../helpers/setup.js'
 import { runFreshness } from './freshness.js'
 import { runGuarantees } from './guarantees.js'
@@ -794,6 +794,20 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(after.text).toBe('product 42 v2')
         expect(h.calls('GET /products/:id')).toBe(2)
         expect(h.calls('PUT /products/:id')).toBe(8)
+      })
+
+      it('the route invalidate helper soft-purges with soft: true: the next request is answered stale and the entry refreshed', async () => {
+        const routes = productRoutes().map((r) =>
+          r.method === 'PUT' ? { ...r, invalidate: (req: { params: { id: string } }) => ({ tags: [`product:${req.params.id}`], soft: true }) } : r,
+        )
+        const h = await setup({ defaults: { invalidateAfterUnsafe: false }, cacheOptions: { staleWhileRevalidate: '1m' }, routes })
+        expect((await h.get('/products/42')).text).toBe('product 42 v1')
+        expect((await h.req('/products/42', { method: 'PUT' })).status).toBe(200)
+        const stale = await h.get('/products/42')
+        expect([h.status(stale), stale.text]).toEqual(['STALE', 'product 42 v1'])
+        await until(() => h.cache.stats().stored === 2, 5000, 'the refresh after the soft purge')
+        const fresh = await h.get('/products/42')
+        expect([h.status(fresh), fresh.text]).toEqual(['HIT', 'product 42 v2'])
       })
 
       describe('after an unsafe request (RFC 9111 §4.4)', () => {

@@ -66,6 +66,9 @@ export function nodeFactory(): AdapterFactory {
 
 function wrap(spec: AppSpec, route: RouteSpec, counter: OriginCounter): Handler {
   let handle: Handler = async (req, res) => {
+    // A replay (a background refresh, warming) calls the handler given to cached() without the
+    // router: match the path here, before the route's tags function reads the params.
+    ;(req as any).params ??= matcher(route.path)((req.url ?? '/').split('?', 1)[0] ?? '/')
     const call = counter.next(route.method, route.path)
     const url = req.url ?? '/'
     const body = spec.parseJson ? await readJson(req) : undefined
@@ -76,8 +79,7 @@ function wrap(spec: AppSpec, route: RouteSpec, counter: OriginCounter): Handler 
       url,
       hostname: String(forwarded ?? req.headers.host ?? '').split(':')[0] ?? '',
       headers: req.headers,
-      // A replay (a refresh, warming) calls the handler without the router: match the path here.
-      params: { ...((req as any).params ?? matcher(route.path)((req.url ?? '/').split('?', 1)[0] ?? '/')) },
+      params: { ...(req as any).params },
       query: queryOf(url),
       parsedQuery: Object.fromEntries(queryOf(url)),
       body,
