@@ -5,6 +5,7 @@
 //   targets      other pass/fail checks: { id, text, measured, met }
 //   tables       extra tables for the report: { title, columns, rows }
 // To add one, write the module and list it here; `--only=<id>` runs it alone.
+import expiryCliff from './expiry-cliff.mjs'
 import expressHit from './express-hit.mjs'
 import fastifyHit from './fastify-hit.mjs'
 import l2Hit from './l2-hit.mjs'
@@ -12,4 +13,4 @@ import memory from './memory.mjs'
 import missPath from './miss-path.mjs'
 import stampede from './stampede.mjs'
 
-export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit]
+export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit, expiryCliff]

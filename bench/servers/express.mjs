@@ -4,8 +4,9 @@
 // answers with `getBuffer` of a 2 KB body the server stores in Redis at start-up: the least a
 // hand-rolled Redis cache can do). The last two need BENCH_REDIS_URL (the bench's own Redis).
 // Routes: /data (the constant route: res.send of a prebuilt 2 KB JSON), /raw (the same bytes with
-// one writeHead and one end: the floor), /nostore (never cacheable), /slow (answers after 50 ms).
-import { cacheKind, JSON_2K, JSON_2K_BUFFER, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
+// one writeHead and one end: the floor), /nostore (never cacheable), /slow (answers after 50 ms),
+// /cliff (answers after 50 ms, fresh for BENCH_CLIFF_TTL_S: the expiry-cliff scenario).
+import { cacheKind, CLIFF_TTL_S, freshnessOptions, JSON_2K, JSON_2K_BUFFER, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
 import { mapCache } from './map-cache-express.mjs'
 
 const major = process.env.BENCH_EXPRESS ?? '5'
@@ -40,11 +41,11 @@ if (cacheKind === 'map') {
   app.use(mapCache())
 } else if (cacheKind === 'apicache') {
   const { default: apicache } = await import('apicache')
-  app.use(apicache.middleware('5 minutes'))
+  app.use(apicache.middleware(`${Math.min(300, CLIFF_TTL_S)} seconds`))
 } else if (cacheKind === 'corral') {
   const { createCache } = await import('@corral/core')
   const { corral } = await import('@corral/express')
-  const cache = createCache({ ttl: '5m' })
+  const cache = createCache({ ttl: '5m', ...freshnessOptions() })
   cacheStats = () => cache.stats()
   app.use(corral(cache))
 } else if (cacheKind === 'corral-l2') {
@@ -92,6 +93,15 @@ app.get('/slow', (req, res) => {
   origin.slow++
   setTimeout(() => {
     res.set('content-type', JSON_TYPE)
+    res.send(JSON_2K)
+  }, SLOW_ORIGIN_MS)
+})
+
+app.get('/cliff', (req, res) => {
+  origin.cliff++
+  setTimeout(() => {
+    res.set('content-type', JSON_TYPE)
+    res.set('cache-control', `max-age=${CLIFF_TTL_S}`)
     res.send(JSON_2K)
   }, SLOW_ORIGIN_MS)
 })

@@ -7,7 +7,28 @@ import { JSON_2K, JSON_2K_BUFFER, JSON_TYPE, SLOW_ORIGIN_MS } from '../lib/paylo
 export { JSON_2K, JSON_2K_BUFFER, JSON_TYPE, SLOW_ORIGIN_MS }
 
 /** Origin calls per route; a cache hit never touches these. */
-export const origin = { data: 0, raw: 0, nostore: 0, slow: 0 }
+export const origin = { data: 0, raw: 0, nostore: 0, slow: 0, cliff: 0 }
+
+/**
+ * The expiry-cliff route (/cliff): a hot key whose freshness ends every BENCH_CLIFF_TTL_S seconds
+ * (default 300: the other scenarios never see it expire), answered after SLOW_ORIGIN_MS.
+ */
+export const CLIFF_TTL_S = Number(process.env.BENCH_CLIFF_TTL_S ?? 300)
+
+/**
+ * Corral's options for the freshness modes of the expiry-cliff scenario (BENCH_FRESHNESS):
+ * plain (none), swr (staleWhileRevalidate), early (earlyRefresh, XFetch).
+ */
+export function freshnessOptions() {
+  const mode = process.env.BENCH_FRESHNESS ?? 'plain'
+  if (mode === 'swr') return { staleWhileRevalidate: '30s' }
+  if (mode === 'early') return { earlyRefresh: true }
+  if (mode !== 'plain') {
+    console.error(`bench server: unknown BENCH_FRESHNESS=${mode}`)
+    process.exit(2)
+  }
+  return {}
+}
 
 /** `BENCH_CACHE`: which cache sits in front of the routes (none, map, apicache, lcache, corral). */
 export const cacheKind = process.env.BENCH_CACHE ?? 'none'
