@@ -2,8 +2,8 @@
 //   node steady-client.mjs <port> <path> <connections> <duration ms> <slow ms>
 // Keeps <connections> keep-alive connections busy with GET <path> for <duration ms>, each sending
 // its next request when the last one is answered, and times every response. Prints one JSON
-// line: the latency percentiles and maximum, X-Cache values, and how many responses took at
-// least <slow ms> (the origin's delay: a request that waited for the origin).
+// line: the latency percentiles and maximum, X-Cache values, and how many responses took at least
+// <slow ms> (the origin's delay; a pause of the server's counts too).
 import { performance } from 'node:perf_hooks'
 import { connect, request } from './http-reader.mjs'
 

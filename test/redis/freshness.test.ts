@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { expect, it } from 'vitest'
+import fastify5 from 'fastify5'
+import { fastifyFactory } from '../helpers/fastify.js'
 import { fileRedis, healthy, instance, xcache } from '../helpers/fleet.js'
 import { signal, until, type OriginRequest, type Reply } from '../helpers/scenario.js'
 
@@ -11,8 +13,10 @@ const { cleanups } = redis
 
 /** The entry's freshness in the test below: short, because Redis counts real time. */
 const MAX_AGE_S = 1
+/** Instance B runs Fastify 5 (A runs Express 5, the fleet's default): one engine, two adapters. */
+const FASTIFY = fastifyFactory('fastify5', fastify5)
 
-it('two instances: a stale entry is served by both, one refresh for the fleet, then both serve the new entry', async () => {
+it('two instances (Express 5 and Fastify 5): a stale entry is served by both, one refresh for the fleet, then both serve the new entry', async () => {
   const ns = `swr-${randomBytes(5).toString('hex')}`
   const gate = signal()
   let calls = 0
@@ -29,7 +33,7 @@ it('two instances: a stale entry is served by both, one refresh for the fleet, t
     },
   ]
   const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('A') }, cleanups)
-  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('B') }, cleanups)
+  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes: routes('B'), factory: FASTIFY }, cleanups)
   await healthy([a, b], 5000)
 
   expect(xcache(await a.get('/hot'))).toBe('MISS')
@@ -53,7 +57,7 @@ it('two instances: a stale entry is served by both, one refresh for the fleet, t
   expect([...a.errors, ...b.errors]).toEqual([])
 }, 30_000)
 
-it('soft purge across two instances and Redis: the entry is served stale by both and kept only for its stale window; a removal after it still finds it', async () => {
+it('soft purge across two instances (Express 5 and Fastify 5) and Redis: the entry is served stale by both and kept only for its stale window; a removal after it still finds it', async () => {
   const ns = `soft-${randomBytes(5).toString('hex')}`
   let calls = 0
   const routes = [
@@ -67,7 +71,7 @@ it('soft purge across two instances and Redis: the entry is served stale by both
     },
   ]
   const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes }, cleanups)
-  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes }, cleanups)
+  const b = await instance('B', { cache: { redis: redis.server.url, namespace: ns }, routes, factory: FASTIFY }, cleanups)
   await healthy([a, b], 5000)
   expect(xcache(await a.get('/doc'))).toBe('MISS')
   await until(async () => xcache(await b.get('/doc')) === 'HIT', 5000, "A's entry in Redis, read by B")

@@ -197,7 +197,8 @@ export class ReadPath {
         return this.hit(e, l.view, true)
       }
       if (e.etag !== undefined || e.lastModified !== undefined) l.stale = e
-      if (now < e.expiresAt + e.staleIfErrorMs) l.fallback = e
+      // A refresh's own request answers nobody: its failure is the refresh's, reported once.
+      if (l.refresh === undefined && now < e.expiresAt + e.staleIfErrorMs) l.fallback = e
     }
     if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return this.miss(l, undefined)
     const flight = this.flights.get(fillKey)
