@@ -233,6 +233,24 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
       // Warming again fetches again: what it stores is new.
       expect((await h.app.warm(['/w/1'], { headers: { host: 'shop.example' } })).stored).toEqual(['/w/1'])
       expect(h.calls()).toBe(calls + 1)
+      // An absolute URL's host wins over the options' host; one string is one URL.
+      expect((await h.app.warm(['http://a.example/w/5'], { headers: { host: 'shop.example' } })).stored).toEqual(['http://a.example/w/5'])
+      expect(h.status(await h.get('/w/5', { host: 'a.example' }))).toBe('HIT')
+      expect((await h.app.warm('/w/6' as never, { headers: { host: 'shop.example' } })).stored).toEqual(['/w/6'])
+    })
+
+    it('warm() gives up a URL whose handler never answers at lockTimeout, reports it, and goes on', async () => {
+      const h = await setup({
+        cacheOptions: { lockTimeout: '200ms' },
+        routes: [
+          { method: 'GET', path: '/hang', handler: (): Promise<Reply> => new Promise<Reply>(() => undefined) },
+          { method: 'GET', path: '/fine', handler: (): Reply => ({ headers: { 'cache-control': 'max-age=60' }, body: 'fine' }) },
+        ],
+      })
+      const report = await h.app.warm(['/hang', '/fine'], { concurrency: 1 })
+      expect(report.stored).toEqual(['/fine'])
+      expect(report.failed.map((f) => [f.url, /no answer within 200 ms/.test(f.error)])).toEqual([['/hang', true]])
+      expect(h.cache.stats().inFlight).toBe(0)
     })
 
     it('soft purge marks entries stale instead of removing them: served stale once, refreshed in the background; a hard invalidation still removes them', async () => {
@@ -268,6 +286,104 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
       await h.cache.invalidate({ tags: ['item-b'], soft: true })
       expect(await h.cache.invalidate({ tags: ['item-b'] })).toBe(1)
       expect(h.status(await h.get('/soft/b'))).toBe('MISS')
+    })
+
+    it('a refresh whose origin never answers is given up at lockTimeout: its fill stores nothing, nobody waits on it, the stale entry serves', async () => {
+      const errors: CorralError[] = []
+      const h = await setup({
+        cacheOptions: { lockTimeout: '200ms', onError: (e) => errors.push(e) },
+        routes: [
+          {
+            method: 'GET',
+            path: '/hangs',
+            // The refresh never answers (the handler keeps its request, as a hung one does).
+            handler: (r: OriginRequest): Promise<Reply> | Reply =>
+              r.call === 1 ? { headers: { 'cache-control': 'max-age=60, stale-while-revalidate=600' }, body: 'v1' } : new Promise<Reply>(() => undefined),
+          },
+        ],
+      })
+      await h.get('/hangs')
+      h.clock.advance(61_000)
+      expect((await h.get('/hangs')).text).toBe('v1')
+      await until(() => h.cache.stats().revalidationFailures === 1, REFRESH_MS, 'the refresh to be given up')
+      expect(h.cache.stats().inFlight).toBe(0)
+      expect(errors.some((e) => e instanceof OriginError && /no answer within 200 ms/.test(String((e.cause as Error)?.message)))).toBe(true)
+      const still = await h.get('/hangs')
+      expect([h.status(still), still.text]).toEqual(['STALE', 'v1'])
+    })
+
+    it('a soft purge that lands while a refresh runs is not a failure: the next stale hit refreshes again', async () => {
+      const gate = signal()
+      let version = 1
+      const h = await setup({
+        routes: [
+          {
+            method: 'GET',
+            path: '/racing',
+            handler: async (r: OriginRequest): Promise<Reply> => {
+              const v = version
+              if (r.call === 2) await gate.promise
+              return { headers: { 'cache-tag': 'racing', 'cache-control': 'max-age=60, stale-while-revalidate=600' }, body: `v${v}` }
+            },
+          },
+        ],
+      })
+      await h.get('/racing')
+      h.clock.advance(61_000)
+      expect(h.status(await h.get('/racing'))).toBe('STALE')
+      await until(() => h.calls() === 2, REFRESH_MS, 'the refresh to reach the origin')
+      version = 2
+      await h.cache.invalidate({ tags: ['racing'], soft: true })
+      gate.resolve()
+      await until(() => h.cache.stats().notStored.invalidated === 1, REFRESH_MS, 'the refresh to be dropped by the purge')
+      expect(h.cache.stats().revalidationFailures).toBe(0)
+      expect(h.status(await h.get('/racing'))).toBe('STALE')
+      await until(() => h.cache.stats().stored === 2, REFRESH_MS, 'the next refresh')
+      expect((await h.get('/racing')).text).toBe('v2')
+    })
+
+    it('a refresh that cannot reach the same key (a key function reading a header it does not carry) is reported as failed', async () => {
+      const errors: CorralError[] = []
+      const h = await setup({
+        cacheOptions: { onError: (e) => errors.push(e) },
+        routes: [
+          {
+            method: 'GET',
+            path: '/tenant',
+            cache: { key: (req: { headers: Record<string, string | undefined> }) => req.headers['x-tenant'] ?? null },
+            handler: (r: OriginRequest): Reply => ({ headers: { 'cache-control': 'max-age=60, stale-while-revalidate=600' }, body: `tenant ${String(r.headers['x-tenant'])}` }),
+          },
+        ],
+      })
+      await h.get('/tenant', { 'x-tenant': 'a' })
+      h.clock.advance(61_000)
+      const stale = await h.get('/tenant', { 'x-tenant': 'a' })
+      expect([h.status(stale), stale.text]).toEqual(['STALE', 'tenant a'])
+      await until(() => h.cache.stats().revalidationFailures === 1, REFRESH_MS, 'the refresh to be reported')
+      expect(errors.some((e) => e instanceof OriginError && /key/.test(String((e.cause as Error)?.message)))).toBe(true)
+      // Tenant a never gets what the refresh stored under its own key.
+      expect((await h.get('/tenant', { 'x-tenant': 'a' })).text).toBe('tenant a')
+    })
+
+    it('stale-if-error answers HEAD and Range requests too, without the error or its cookie', async () => {
+      let fail = false
+      const h = await setup({
+        routes: [
+          {
+            method: 'GET',
+            path: '/sie-head',
+            handler: (): Reply =>
+              fail ? { status: 500, headers: { 'set-cookie': 'sess=secret' }, body: 'error' } : { headers: { 'cache-control': 'max-age=60, stale-if-error=600', 'content-type': 'text/plain' }, body: 'good body' },
+          },
+        ],
+      })
+      await h.get('/sie-head')
+      h.clock.advance(61_000)
+      fail = true
+      const head = await h.req('/sie-head', { method: 'HEAD' })
+      expect([head.status, h.status(head), header(head, 'set-cookie'), header(head, 'content-length')]).toEqual([200, 'STALE', undefined, '9'])
+      const range = await h.get('/sie-head', { Range: 'bytes=0-3' })
+      expect([range.status, h.status(range), header(range, 'set-cookie'), range.text]).toEqual([200, 'STALE', undefined, 'good body'])
     })
 
     it('a refresh that fails keeps the stale entry until its window ends, and is not tried again at once', async () => {

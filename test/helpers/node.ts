@@ -44,7 +44,7 @@ export function nodeFactory(): AdapterFactory {
       // warm() takes one cached() handler: each target goes to the handler of its route.
       const warmAll: AppHandle['warm'] = async (targets, options) => {
         const report: WarmReport = { stored: [], notStored: [], failed: [] }
-        for (const target of targets) {
+        for (const target of typeof targets === 'string' ? [targets] : targets) {
           const url = typeof target === 'string' ? target : target.url
           const path = url.startsWith('/') ? (url.split('?', 1)[0] ?? '/') : new URL(url).pathname
           const r = routes.find((x) => x.route.method === 'GET' && x.match(path) !== undefined)

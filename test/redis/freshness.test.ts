@@ -96,3 +96,50 @@ it('soft purge across two instances (Express 5 and Fastify 5) and Redis: the ent
   expect(xcache(await b.get('/doc'))).toBe('MISS')
   expect([...a.errors, ...b.errors]).toEqual([])
 }, 30_000)
+
+it('a soft purge removes what it cannot soften (a key of another type, metadata Redis cannot parse), and later soft purges still work', async () => {
+  const ns = `soft-odd-${randomBytes(5).toString('hex')}`
+  // A tag cut in the middle of an emoji: JSON writes the lone surrogate as \ud83d, which Redis's cjson refuses.
+  const lone = 'name:Caf\u{1F600}'.slice(0, 9)
+  let calls = 0
+  const routes = [
+    {
+      method: 'GET' as const,
+      path: '/odd/:id',
+      handler: (r: OriginRequest): Reply => {
+        calls++
+        const id = String(r.params.id)
+        return { headers: { 'cache-tag': id, 'cache-control': 'max-age=600, stale-while-revalidate=600' }, body: `${id} ${calls}` }
+      },
+      cache: { tags: (req: { params: { id: string } }) => (req.params.id === 'emoji' ? [lone] : []) },
+    },
+  ]
+  const a = await instance('A', { cache: { redis: redis.server.url, namespace: ns }, routes }, cleanups)
+  await healthy([a], 5000)
+  for (const id of ['emoji', 'x', 'y']) expect(xcache(await a.get(`/odd/${id}`))).toBe('MISS')
+  const entryKeys = async () => (await redis.raw.keys(`${ns}:v1:*`)).filter((k) => /:v1:[\w-]{43}$/.test(k))
+  await until(async () => (await entryKeys()).length === 3, 5000, 'three entries in Redis')
+  const urlOf = async (k: string) => ((await redis.raw.getBuffer(k))?.toString('latin1').match(/"url":"([^"]+)"/) ?? [])[1]
+  const keyOf = async (url: string) => {
+    for (const k of await entryKeys()) if ((await urlOf(k)) === url) return k
+    throw new Error(`no entry for ${url}`)
+  }
+  const emojiKey = await keyOf('/odd/emoji')
+  const xKey = await keyOf('/odd/x')
+  // Something Corral did not write, under an indexed entry key.
+  await redis.raw.del(xKey)
+  await redis.raw.hset(xKey, 'planted', 'yes')
+  await redis.raw.pexpire(xKey, 600_000)
+
+  expect(await a.cache.invalidate({ tags: [lone], soft: true })).toBe(1)
+  expect(await redis.raw.exists(emojiKey)).toBe(0)
+  expect(await a.cache.invalidate({ keys: ['/odd/x'], soft: true })).toBe(1)
+  expect(await redis.raw.exists(xKey)).toBe(0)
+  // Later soft purges are not held up by either.
+  const yKey = await keyOf('/odd/y')
+  expect(await a.cache.invalidate({ keys: ['/odd/y'], soft: true })).toBe(1)
+  const ttl = await redis.raw.pttl(yKey)
+  expect(ttl).toBeGreaterThan(0)
+  expect(ttl).toBeLessThanOrEqual(600_000)
+  expect((await a.cache.health()).store?.ok).toBe(true)
+}, 30_000)

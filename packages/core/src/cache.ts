@@ -71,6 +71,8 @@ export class Cache implements FillHost {
   /** Background refreshes under way, and the mark of their replayed requests. */
   private readonly refreshes = new Refreshes(MAX_REFRESHES)
   private readonly counters = newCounters()
+  /** How long a background refresh or a warming request may take (`lockTimeout`). */
+  private readonly lockTimeoutMs: number
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
   private readonly onError: (error: CorralError) => void
   private closed = false
@@ -88,6 +90,7 @@ export class Cache implements FillHost {
     this.onError = o.onError
     this.store = o.store
     this.keys = new KeyMemo(o.memoBytes)
+    this.lockTimeoutMs = o.lockTimeoutMs
     this.store.attach?.(this.storeHost())
     this.reads = new ReadPath({
       store: this.store,
@@ -207,7 +210,10 @@ export class Cache implements FillHost {
    */
   warm(replay: Replay, targets: Iterable<WarmTarget>, options?: WarmOptions): Promise<WarmReport> {
     const o = warmOptions(options)
-    return warm(this.refreshes, replay, targets, o, this.now, () => {
+    if (targets === null || typeof targets !== 'object' && typeof targets !== 'string' || typeof (targets as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw new ConfigError(`expected the URLs to warm to be a list, got ${describeValue(targets)}`)
+    }
+    return warm(this.refreshes, replay, targets, o, this.now, this.lockTimeoutMs, () => {
       this.counters.warmed++
     })
   }

@@ -56,6 +56,8 @@ export interface Lookup {
   readonly replay?: Replay | undefined
   /** This request is the replay of a background refresh: never answered with a stale entry. */
   readonly refresh?: Ticket | undefined
+  /** The key its entry was looked for under (the variant's, for a varied response). */
+  fillKey?: string | undefined
 }
 
 /** What the read path works with, owned by the cache. */
@@ -134,6 +136,7 @@ export class ReadPath {
     if (fill.ticket !== undefined) {
       fill.ticket.stored = outcome.stored
       fill.ticket.reason = outcome.stored ? undefined : outcome.reason
+      fill.ticket.fill = undefined
     }
     if (this.inflight.size === 0) this.tagLog.clear()
     if (fill.grant !== undefined && !this.overran.has(fill)) this.deps.locks?.release(fill.grant, flightOutcome(outcome))
@@ -178,12 +181,15 @@ export class ReadPath {
 
   private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
     l.stale = l.fallback = undefined
+    l.fillKey = fillKey
     if (e?.kind === 'response') {
       const now = this.deps.now()
       // A replayed request uses only an entry stored since its refresh began (by another request or instance).
       if (e.expiresAt > now && (l.refresh === undefined || e.storedAt > l.refresh.before)) {
         this.deps.counters.hits++
-        if (l.refresh !== undefined) l.refresh.stored = true
+        if (l.refresh !== undefined) {
+          if (ownKey(l.refresh, fillKey)) l.refresh.stored = true
+        }
         else if (l.replay !== undefined && earlyRefreshDue(e, l.route, now, this.deps.random)) {
           this.deps.counters.earlyRefreshes++
           this.refresh(l, fillKey, e)
@@ -241,24 +247,45 @@ export class ReadPath {
     if (ticket === undefined) return
     this.refreshing.add(fillKey)
     this.deps.counters.revalidations++
-    void this.runRefresh(l, e, ticket, l.replay).finally(() => {
-      this.refreshing.delete(fillKey)
-      this.deps.refreshes.close(ticket)
+    void this.runRefresh(l, e, ticket, l.replay).then(({ replayed }) => {
+      // The ticket (one of the 64) and the key stay taken until the replay is over, or a grace
+      // period after it was given up (an app whose handler never ends keeps its request anyway).
+      const release = () => {
+        this.refreshing.delete(fillKey)
+        this.deps.refreshes.close(ticket)
+      }
+      const grace = setTimeout(release, this.deps.lockTimeoutMs)
+      grace.unref()
+      void replayed.finally(() => {
+        clearTimeout(grace)
+        release()
+      })
     })
   }
 
-  private async runRefresh(l: Lookup, e: ResponseEntry, ticket: Ticket, replay: Replay): Promise<void> {
+  /** Runs one refresh; resolves (never rejects) with the replay itself, settled or not (wrapped: a promise would be awaited). */
+  private async runRefresh(l: Lookup, e: ResponseEntry, ticket: Ticket, replay: Replay): Promise<{ replayed: Promise<unknown> }> {
     const locks = this.deps.locks
+    const abort = new AbortController()
+    let replayed: Promise<unknown> = Promise.resolve()
     try {
       if (locks !== undefined) {
         const grant = await locks.acquire(fillKeyOf(ticket), this.deps.lockTimeoutMs)
         // Another instance refreshes it; this one keeps serving stale and reads its entry from L2.
-        if (grant.state === 'held') return
+        if (grant.state === 'held') return { replayed }
         if (grant.state === 'acquired') ticket.grant = grant
       }
-      await withDeadline(replay(this.deps.refreshes.request(l.view, e.headers.vary as string | string[] | undefined, ticket)), this.deps.lockTimeoutMs)
-      if (ticket.stored !== true) throw new Error(ticket.stored === false ? 'its response was not stored' : 'the app did not pass it through Corral')
+      const request = { ...this.deps.refreshes.request(l.view, e.headers.vary as string | string[] | undefined, ticket), signal: abort.signal }
+      replayed = Promise.resolve().then(() => replay(request))
+      replayed.catch(() => undefined)
+      await withDeadline(replayed, this.deps.lockTimeoutMs)
+      if (ticket.stored !== true) throw new Error(refreshFailure(ticket))
     } catch (err) {
+      // Given up: the replay's fill stores nothing now, and the app is told to stop.
+      ticket.fill?.abandon('aborted')
+      abort.abort()
+      // An invalidation landed while it ran: nothing failed, and the next stale hit refreshes again.
+      if (ticket.reason === 'invalidated') return { replayed }
       this.deps.counters.revalidationFailures++
       // Not again for a while: the stale entry serves until its window ends.
       this.passes.add(l.parts.key, this.deps.now())
@@ -267,6 +294,7 @@ export class ReadPath {
       // A grant the replayed request's fill did not take is given back here.
       if (ticket.grant !== undefined) locks?.release(ticket.grant, ticket.stored === true ? 'stored' : 'not-stored')
     }
+    return { replayed }
   }
 
   /** Go to the origin, leading a flight on `fillKey` when given (others will wait for us). */
@@ -323,17 +351,21 @@ export class ReadPath {
 
   private startFill(l: Lookup, flight: Flight | undefined, grant: (LockGrant & { state: 'acquired' }) | undefined): Decision {
     this.deps.counters.misses++
-    if (l.view.method === 'HEAD' || l.view.headers.range !== undefined) return { type: 'miss', fill: null }
+    const partial = l.view.method === 'HEAD' || l.view.headers.range !== undefined
+    // A HEAD or Range request stores nothing, but a stale entry still stands in for an error.
+    if (partial && l.fallback === undefined) return { type: 'miss', fill: null }
+    const ticket = l.refresh !== undefined && ownKey(l.refresh, l.fillKey) ? l.refresh : undefined
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
     // every waiter to the origin); the client's validators are evaluated against that response.
-    const conditionals = flight === undefined ? undefined : hideConditionals(l.view.headers)
+    const conditionals = flight === undefined || partial ? undefined : hideConditionals(l.view.headers)
     // Revalidate an expired entry with its validators (RFC 9111 §4.3.1): a 304 renews it.
-    const stale = flight === undefined ? undefined : l.stale
+    const stale = flight === undefined || partial ? undefined : l.stale
     if (stale !== undefined) askConditionally(l.view.headers, stale)
     const fill = new Fill({
       host: this.deps.fillHost,
       fallback: l.fallback,
-      ticket: l.refresh,
+      ticket,
+      noStore: partial ? (l.view.method === 'HEAD' ? 'head' : 'partial') : undefined,
       parts: l.parts,
       view: l.view,
       route: l.route,
@@ -346,6 +378,7 @@ export class ReadPath {
       tagLog: this.tagLog,
       tagsSince: this.tagLog.head,
     })
+    if (ticket !== undefined) ticket.fill = fill
     this.inflight.add(fill)
     flight?.arm(this.deps.lockTimeoutMs, () => this.overrun(fill))
     return { type: 'miss', fill }
@@ -422,6 +455,18 @@ function hideConditionals(headers: IncomingHttpHeaders): IncomingHttpHeaders | u
   if (inm !== undefined) delete headers['if-none-match']
   if (ims !== undefined) delete headers['if-modified-since']
   return { 'if-none-match': inm, 'if-modified-since': ims }
+}
+
+/** Why a refresh's replay did not store. */
+function refreshFailure(ticket: Ticket): string {
+  if (ticket.stored === false) return `its response was not stored (${ticket.reason ?? 'unknown'})`
+  // Its request reached no fill for the key: it was answered elsewhere, or under another key.
+  return "the replay did not reach the entry's key: the app did not pass it through Corral, or the key depends on what a refresh does not carry (cookies, credentials, headers a key function reads)"
+}
+
+/** Whether a replayed request looking up `fillKey` is the one its ticket is for (any key for warming). */
+function ownKey(ticket: Ticket, fillKey: string | undefined): boolean {
+  return ticket.fillKey === undefined || ticket.fillKey === fillKey
 }
 
 function fillKeyOf(ticket: Ticket): string {

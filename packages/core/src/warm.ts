@@ -52,25 +52,30 @@ function requestOf(target: unknown, base: Readonly<Record<string, string>>): { u
   if (headers !== undefined && (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))) {
     return `expected headers to be an object of strings, got ${describeValue(headers)}`
   }
+  // The options' headers, then an absolute URL's host, then the target's own headers.
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(base)) out[k.toLowerCase()] = v
-  for (const [k, v] of Object.entries((headers as Record<string, string> | undefined) ?? {})) out[k.toLowerCase()] = v
-  if (url.startsWith('/')) return { url, headers: out }
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return `not a path or an absolute URL: ${url.slice(0, 200)}`
+  let path = url
+  if (!url.startsWith('/')) {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      return `not a path or an absolute URL: ${url.slice(0, 200)}`
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `not an http(s) URL: ${url.slice(0, 200)}`
+    out.host = parsed.host
+    path = parsed.pathname + parsed.search
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `not an http(s) URL: ${url.slice(0, 200)}`
-  out.host ??= parsed.host
-  return { url: parsed.pathname + parsed.search, headers: out }
+  for (const [k, v] of Object.entries((headers as Record<string, string> | undefined) ?? {})) out[k.toLowerCase()] = v
+  return { url: path, headers: out }
 }
 
 /**
  * Fills entries by running each target through the app (`replay`), `concurrency` at a time, as
  * replays marked like background refreshes: an entry already stored is fetched again. Resolves to
- * what became of each; one bad URL or failing handler is reported in it, never thrown.
+ * what became of each; one bad URL, failing handler or handler that does not answer within
+ * `timeoutMs` is reported in it, never thrown.
  */
 export async function warm(
   refreshes: Refreshes,
@@ -78,34 +83,54 @@ export async function warm(
   targets: Iterable<WarmTarget>,
   options: { concurrency: number; headers: Readonly<Record<string, string>> },
   now: () => number,
+  timeoutMs: number,
   counted: () => void,
 ): Promise<WarmReport> {
   const report: WarmReport = { stored: [], notStored: [], failed: [] }
-  const queue = [...targets]
+  const queue: unknown[] = typeof targets === 'string' ? [targets] : [...targets]
   let next = 0
-  const one = async (target: WarmTarget): Promise<void> => {
-    const label = typeof target === 'string' ? target : typeof target?.url === 'string' ? target.url : describeValue(target)
-    const request = requestOf(target, options.headers)
+  const one = async (target: unknown): Promise<void> => {
+    let label: string
+    let request: ReturnType<typeof requestOf>
+    try {
+      label = typeof target === 'string' ? target : typeof (target as { url?: unknown } | null)?.url === 'string' ? (target as { url: string }).url : describeValue(target)
+      request = requestOf(target, options.headers)
+    } catch (err) {
+      report.failed.push({ url: describeValue(target), error: err instanceof Error ? err.message : String(err) })
+      return
+    }
     if (typeof request === 'string') {
       report.failed.push({ url: label, error: request })
       return
     }
     const ticket = refreshes.issue(undefined, now(), false) as NonNullable<ReturnType<Refreshes['issue']>>
+    const abort = new AbortController()
+    let timer: NodeJS.Timeout | undefined
     try {
-      const res = await replay({ method: 'GET', url: request.url, headers: { ...request.headers, [REFRESH_HEADER]: refreshes.mark(ticket) } })
+      const replayed = Promise.resolve().then(() =>
+        replay({ method: 'GET', url: request.url, headers: { ...request.headers, [REFRESH_HEADER]: refreshes.mark(ticket) }, signal: abort.signal }),
+      )
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (lockTimeout)`)), timeoutMs)
+      })
+      const res = await Promise.race([replayed, deadline])
       const status = statusOf(res)
       if (ticket.stored === true) {
         report.stored.push(label)
         counted()
       } else report.notStored.push({ url: label, reason: ticket.reason ?? 'not-cached', ...(status === undefined ? {} : { status }) })
     } catch (err) {
+      // Given up (or failed): whatever the app still writes is not stored, and it is told to stop.
+      ticket.fill?.abandon('aborted')
+      abort.abort()
       report.failed.push({ url: label, error: err instanceof Error ? err.message : String(err) })
     } finally {
+      clearTimeout(timer)
       refreshes.close(ticket)
     }
   }
   const worker = async (): Promise<void> => {
-    while (next < queue.length) await one(queue[next++] as WarmTarget)
+    while (next < queue.length) await one(queue[next++])
   }
   await Promise.all(Array.from({ length: Math.min(options.concurrency, queue.length) }, worker))
   return report

@@ -42,7 +42,7 @@ export function corral(cache: Cache, options?: CorralExpressOptions | false): Re
     if (state !== undefined && r.route === undefined) return next()
     const view: RequestView = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle(view, route, req, state?.fill ?? null, replayFor(req.app as unknown as Parameters<typeof replayFor>[0]))
+    const d = cache.handle(view, route, req, state?.fill ?? null, replayFor(req as unknown as Parameters<typeof replayFor>[0]))
     if (isPromise(d)) void d.then((d) => apply(cache, d, r, res, next))
     else apply(cache, d, r, res, next)
   }

@@ -1,10 +1,13 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Replay } from '@corral/core/adapter'
 import { inject } from 'light-my-request'
 
-type ExpressApp = ((req: IncomingMessage, res: ServerResponse) => void) & { parent?: ExpressApp }
+type Dispatch = (req: IncomingMessage, res: ServerResponse) => void
+type ExpressApp = Dispatch & { parent?: ExpressApp }
 
-const replays = new WeakMap<ExpressApp, Replay>()
+const replays = new WeakMap<Dispatch, Replay>()
+/** Per server: the replay into its request handler (null: it has none). Read once per server, not per request. */
+const byServer = new WeakMap<Server, Replay | null>()
 
 /**
  * How Corral runs a request through an Express app without a client (background refreshes,
@@ -13,23 +16,41 @@ const replays = new WeakMap<ExpressApp, Replay>()
  * handed an Express app, re-points Express's shared prototypes at its own classes for good, which
  * breaks the app's next real response. Handed a plain function instead, it leaves them alone, and
  * its request and response keep their own methods as own properties, which the swap does not touch.
- * Requests go to the top-level app (a mounted app's `req.app` is the sub-app), with the full URL.
  */
-export function replayFor(app: ExpressApp): Replay {
-  let root = app
-  while (root.parent !== undefined) root = root.parent
-  let replay = replays.get(root)
+export function replayInto(dispatch: Dispatch): Replay {
+  let replay = replays.get(dispatch)
   if (replay === undefined) {
-    const top = root
-    const dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    const isolated = (req: IncomingMessage, res: ServerResponse): void => {
       pinMethods(req)
       pinMethods(res)
-      top(req, res)
+      dispatch(req, res)
     }
-    replay = (request) => inject(dispatch, { method: request.method, url: request.url, headers: request.headers })
-    replays.set(root, replay)
+    replay = (request) => inject(isolated, { method: request.method, url: request.url, headers: request.headers, ...(request.signal === undefined ? {} : { signal: request.signal }) })
+    replays.set(dispatch, replay)
   }
   return replay
+}
+
+/**
+ * Where a replay of `req` goes: the handler of the server that received it (the whole app, as a
+ * client's request goes: a sub-app mounted by a Router has no `parent` to find its way up by), or
+ * the top-level app by `parent` when the request came from no server (a replay of a replay).
+ */
+export function replayFor(req: IncomingMessage & { app?: ExpressApp }): Replay | undefined {
+  const server = (req.socket as { server?: Server } | undefined)?.server
+  if (server !== undefined && server !== null) {
+    let replay = byServer.get(server)
+    if (replay === undefined) {
+      const listener = typeof server.listeners === 'function' ? server.listeners('request')[0] : undefined
+      replay = typeof listener === 'function' ? replayInto(listener as Dispatch) : null
+      byServer.set(server, replay)
+    }
+    if (replay !== null) return replay
+  }
+  let app = req.app
+  if (app === undefined) return undefined
+  while (app.parent !== undefined) app = app.parent
+  return replayInto(app)
 }
 
 /** Copies the methods of `obj`'s own class onto it, so that a prototype swap keeps them. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Cache, WarmOptions, WarmReport, WarmTarget } from '@corral/core'
 import { assertCache } from './middleware.js'
-import { replayFor } from './replay.js'
+import { replayInto } from './replay.js'
 
 /**
  * Fills the cache by running each URL through the app, as the warm-on-start recipe does:
@@ -11,5 +11,5 @@ import { replayFor } from './replay.js'
  */
 export function warm(app: (req: IncomingMessage, res: ServerResponse) => void, cache: Cache, targets: Iterable<WarmTarget>, options?: WarmOptions): Promise<WarmReport> {
   assertCache(cache, 'warm')
-  return cache.warm(replayFor(app), targets, options)
+  return cache.warm(replayInto(app), targets, options)
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { Cache, ConfigError, type InvalidateSpec, type RouteOptions, type WarmOptions, type WarmReport, type WarmTarget } from '@corral/core'
 import { isPromise, ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit, type Replay } from '@corral/core/adapter'
 import { inject } from 'light-my-request'
@@ -20,13 +20,14 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
   assertCache(cache, 'cached')
   if (typeof handler !== 'function') throw new ConfigError('expected the second argument of cached() to be a request handler')
   const route = cache.route<IncomingMessage>(options, 'options.')
-  // Background refreshes run a request through this same handler, with light-my-request.
-  const replay: Replay = (request) => inject(corralCached, { method: request.method, url: request.url, headers: request.headers })
+  // Warming runs a request through this handler; a background refresh through the handler of the
+  // server that received the request (routing included), with light-my-request.
+  const replay = replayThrough(corralCached)
   replays.set(corralCached, replay)
   return corralCached
   function corralCached(req: IncomingMessage, res: ServerResponse): unknown {
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req, null, replay)
+    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req, null, serverReplay(req) ?? replay)
     const act = (decision: Awaited<typeof d>): unknown => {
       if (decision.type === 'hit') return writeHit(res, decision, cache.cacheStatusHeader)
       tapServerResponse(res, new ResponseTap(cache, decision))
@@ -37,6 +38,32 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
 }
 
 const replays = new WeakMap<Handler, Replay>()
+const throughs = new WeakMap<Handler, Replay>()
+
+function replayThrough(handler: Handler): Replay {
+  let replay = throughs.get(handler)
+  if (replay === undefined) {
+    replay = (request) => inject(handler, { method: request.method, url: request.url, headers: request.headers, ...(request.signal === undefined ? {} : { signal: request.signal }) })
+    throughs.set(handler, replay)
+  }
+  return replay
+}
+
+/** Per server: the replay into its request handler (null: it has none). Read once per server, not per request. */
+const byServer = new WeakMap<Server, Replay | null>()
+
+/** The handler of the server that received `req`, as a replay; undefined for a request from no server. */
+function serverReplay(req: IncomingMessage): Replay | undefined {
+  const server = (req.socket as { server?: Server } | undefined)?.server
+  if (server === undefined || server === null) return undefined
+  let replay = byServer.get(server)
+  if (replay === undefined) {
+    const listener = typeof server.listeners === 'function' ? server.listeners('request')[0] : undefined
+    replay = typeof listener === 'function' ? replayThrough(listener as Handler) : null
+    byServer.set(server, replay)
+  }
+  return replay ?? undefined
+}
 
 /**
  * Fills the cache by running each URL through a handler made by `cached()`:

@@ -59,7 +59,9 @@ export interface FillInit {
   /** A stale entry within its stale-if-error window: what the client gets if the origin fails. */
   readonly fallback?: ResponseEntry
   /** The background refresh this fill is the replayed request of. */
-  readonly ticket?: Ticket
+  readonly ticket?: Ticket | undefined
+  /** Never store: a HEAD or a Range request, which has a fill only so that a stale entry can stand in for an error. */
+  readonly noStore?: NotStoredReason | undefined
   /** The tags invalidated while fills are in flight, and where it stood when this fill began. */
   readonly tagLog: TagLog
   readonly tagsSince: number
@@ -122,6 +124,7 @@ export class Fill {
   private readonly tagLog: TagLog
   private readonly tagsSince: number
   private readonly fallback: ResponseEntry | undefined
+  private readonly noStore: NotStoredReason | undefined
   /** When the origin was asked (the cache's clock), for the entry's `computeMs`. */
   private readonly startedAt: number
   readonly ticket: Ticket | undefined
@@ -143,6 +146,7 @@ export class Fill {
     this.tagLog = init.tagLog
     this.tagsSince = init.tagsSince
     this.fallback = init.fallback
+    this.noStore = init.noStore
     this.startedAt = init.host.now()
     this.ticket = init.ticket
   }
@@ -185,6 +189,10 @@ export class Fill {
     if (status === 304 && this.stale !== undefined) return this.revalidate(this.stale, headers)
     if (status >= 500 && this.fallback !== undefined && this.fallback.expiresAt + this.fallback.staleIfErrorMs > this.host.now()) {
       return this.serveStale(this.fallback, status)
+    }
+    if (this.noStore !== undefined) {
+      this.finish({ stored: false, reason: this.noStore })
+      return SKIP
     }
     try {
       for (const name of this.host.tagHeaders) {

@@ -10,6 +10,8 @@ export interface ReplayRequest {
   /** Path and query, as the client sent them. */
   readonly url: string
   readonly headers: Readonly<Record<string, string>>
+  /** Aborted when Corral stops waiting for the answer (light-my-request and Fastify's inject take it). */
+  readonly signal?: AbortSignal
 }
 
 /**
@@ -35,9 +37,11 @@ export interface Ticket {
   readonly before: number
   /** The fleet lock taken for it, if any, handed to the fill of the replayed request. */
   grant: (LockGrant & { state: 'acquired' }) | undefined
-  /** Set when the replayed request's fill settles: whether it stored, and why not. */
+  /** Set when the replayed request's fill for `fillKey` settles: whether it stored, and why not. */
   stored: boolean | undefined
   reason: string | undefined
+  /** That fill, while it runs: abandoned when the refresh gives up waiting. */
+  fill: { abandon(reason: 'aborted'): void } | undefined
 }
 
 /**
@@ -61,7 +65,7 @@ export class Refreshes {
   /** A ticket for a refresh of `fillKey`, or undefined when `max` are under way already. */
   issue(fillKey: string | undefined, before: number, bounded = true): Ticket | undefined {
     if (bounded && this.open.size >= this.max) return undefined
-    const ticket: Ticket = { id: String(this.next++), fillKey, before, grant: undefined, stored: undefined, reason: undefined }
+    const ticket: Ticket = { id: String(this.next++), fillKey, before, grant: undefined, stored: undefined, reason: undefined, fill: undefined }
     this.open.set(ticket.id, ticket)
     return ticket
   }

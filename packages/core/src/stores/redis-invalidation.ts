@@ -35,29 +35,33 @@ export interface RedisAccess {
  * A soft purge of one entry key: its freshness ends now. The envelope's metadata (read without
  * verifying its MAC: shortening a TTL is safe whoever wrote the value) gives the stale window the
  * entry is kept for past its freshness (`swr`/`sie`, or a marker's `retain`; none before v3):
- * the TTL becomes that window (if shorter), or the key goes when it has none. Answers 1 when the
- * entry was there, 0 when it was not (or is not an envelope).
+ * the TTL becomes that window (if shorter), or the key goes when it has none. Whatever cannot be
+ * softened (not a string, not an envelope, metadata Redis's JSON cannot read, no TTL) is removed,
+ * as a removal would: coarser, never skipped. Answers 1 when the key was there, 0 when it was not.
  */
 const SOFTEN_SCRIPT = `
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return 0 end
+local function remove() redis.call('UNLINK', KEYS[1]) return 1 end
+if kind ~= 'string' then return remove() end
 local head = redis.call('GETRANGE', KEYS[1], 0, 41)
-if #head < 10 or string.sub(head, 1, 4) ~= 'CRL\0' then return 0 end
+if #head < 10 or string.sub(head, 1, 4) ~= 'CRL\\0' then return remove() end
 local version = string.byte(head, 5)
 local at = 7
 if string.byte(head, 6) % 2 == 1 then at = 39 end
-if #head < at + 3 then return 0 end
+if #head < at + 3 then return remove() end
 local b1, b2, b3, b4 = string.byte(head, at, at + 3)
 local len = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
-if len < 2 or len > 262144 then return 0 end
+if len < 2 or len > 262144 then return remove() end
 local ok, meta = pcall(cjson.decode, redis.call('GETRANGE', KEYS[1], at + 3, at + 2 + len))
-if not ok or type(meta) ~= 'table' then return 0 end
+if not ok or type(meta) ~= 'table' then return remove() end
 local retain = 0
 if version == 3 then
   if meta.kind == 'vary' then retain = tonumber(meta.retain) or 0
   else retain = math.max(tonumber(meta.swr) or 0, tonumber(meta.sie) or 0) end
 end
 local pttl = redis.call('PTTL', KEYS[1])
-if pttl < 0 then return 0 end
-if retain < 1 then redis.call('UNLINK', KEYS[1]) return 1 end
+if pttl < 0 or retain < 1 then return remove() end
 if retain < pttl then redis.call('PEXPIRE', KEYS[1], math.floor(retain)) end
 return 1
 `
