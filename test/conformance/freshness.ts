@@ -367,7 +367,9 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
 
     it('stale-if-error answers HEAD and Range requests too, without the error or its cookie', async () => {
       let fail = false
+      const errors: CorralError[] = []
       const h = await setup({
+        cacheOptions: { onError: (e) => errors.push(e) },
         routes: [
           {
             method: 'GET',
@@ -384,6 +386,7 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
       expect([head.status, h.status(head), header(head, 'set-cookie'), header(head, 'content-length')]).toEqual([200, 'STALE', undefined, '9'])
       const range = await h.get('/sie-head', { Range: 'bytes=0-3' })
       expect([range.status, h.status(range), header(range, 'set-cookie'), range.text]).toEqual([200, 'STALE', undefined, 'good body'])
+      expect(errors.filter((e) => e instanceof OriginError)).toHaveLength(2)
     })
 
     it('a refresh that fails keeps the stale entry until its window ends, and is not tried again at once', async () => {

@@ -266,7 +266,6 @@ export class ReadPath {
   /** Runs one refresh; resolves (never rejects) with the replay itself, settled or not (wrapped: a promise would be awaited). */
   private async runRefresh(l: Lookup, e: ResponseEntry, ticket: Ticket, replay: Replay): Promise<{ replayed: Promise<unknown> }> {
     const locks = this.deps.locks
-    const abort = new AbortController()
     let replayed: Promise<unknown> = Promise.resolve()
     try {
       if (locks !== undefined) {
@@ -275,15 +274,15 @@ export class ReadPath {
         if (grant.state === 'held') return { replayed }
         if (grant.state === 'acquired') ticket.grant = grant
       }
-      const request = { ...this.deps.refreshes.request(l.view, e.headers.vary as string | string[] | undefined, ticket), signal: abort.signal }
+      const request = this.deps.refreshes.request(l.view, e.headers.vary as string | string[] | undefined, ticket)
       replayed = Promise.resolve().then(() => replay(request))
       replayed.catch(() => undefined)
       await withDeadline(replayed, this.deps.lockTimeoutMs)
       if (ticket.stored !== true) throw new Error(refreshFailure(ticket))
     } catch (err) {
-      // Given up: the replay's fill stores nothing now, and the app is told to stop.
+      // Given up: the replay's fill stores nothing now. (The app's handler keeps its request as
+      // long as it runs, as it would a client's; nothing of Corral's waits on it.)
       ticket.fill?.abandon('aborted')
-      abort.abort()
       // An invalidation landed while it ran: nothing failed, and the next stale hit refreshes again.
       if (ticket.reason === 'invalidated') return { replayed }
       this.deps.counters.revalidationFailures++

@@ -104,11 +104,10 @@ export async function warm(
       return
     }
     const ticket = refreshes.issue(undefined, now(), false) as NonNullable<ReturnType<Refreshes['issue']>>
-    const abort = new AbortController()
     let timer: NodeJS.Timeout | undefined
     try {
       const replayed = Promise.resolve().then(() =>
-        replay({ method: 'GET', url: request.url, headers: { ...request.headers, [REFRESH_HEADER]: refreshes.mark(ticket) }, signal: abort.signal }),
+        replay({ method: 'GET', url: request.url, headers: { ...request.headers, [REFRESH_HEADER]: refreshes.mark(ticket) } }),
       )
       const deadline = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (lockTimeout)`)), timeoutMs)
@@ -120,9 +119,8 @@ export async function warm(
         counted()
       } else report.notStored.push({ url: label, reason: ticket.reason ?? 'not-cached', ...(status === undefined ? {} : { status }) })
     } catch (err) {
-      // Given up (or failed): whatever the app still writes is not stored, and it is told to stop.
+      // Given up (or failed): whatever the app still writes is not stored.
       ticket.fill?.abandon('aborted')
-      abort.abort()
       report.failed.push({ url: label, error: err instanceof Error ? err.message : String(err) })
     } finally {
       clearTimeout(timer)

@@ -25,7 +25,7 @@ export function replayInto(dispatch: Dispatch): Replay {
       pinMethods(res)
       dispatch(req, res)
     }
-    replay = (request) => inject(isolated, { method: request.method, url: request.url, headers: request.headers, ...(request.signal === undefined ? {} : { signal: request.signal }) })
+    replay = (request) => inject(isolated, { method: request.method, url: request.url, headers: request.headers })
     replays.set(dispatch, replay)
   }
   return replay

@@ -88,8 +88,7 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
   }
 
   // Background refreshes and warming run a request through the whole app again, with Fastify's own inject.
-  const replay: Replay = (request) =>
-    fastify.inject({ method: request.method, url: request.url, headers: request.headers, ...(request.signal === undefined ? {} : { signal: request.signal }) })
+  const replay: Replay = (request) => fastify.inject({ method: request.method, url: request.url, headers: request.headers })
   const hooks = createHooks(cache, replay)
   fastify.decorateRequest(kState, null)
   const decorator: CorralFastifyDecorator = {

@@ -43,7 +43,7 @@ const throughs = new WeakMap<Handler, Replay>()
 function replayThrough(handler: Handler): Replay {
   let replay = throughs.get(handler)
   if (replay === undefined) {
-    replay = (request) => inject(handler, { method: request.method, url: request.url, headers: request.headers, ...(request.signal === undefined ? {} : { signal: request.signal }) })
+    replay = (request) => inject(handler, { method: request.method, url: request.url, headers: request.headers })
     throughs.set(handler, replay)
   }
   return replay

@@ -10,8 +10,6 @@ export interface ReplayRequest {
   /** Path and query, as the client sent them. */
   readonly url: string
   readonly headers: Readonly<Record<string, string>>
-  /** Aborted when Corral stops waiting for the answer (light-my-request and Fastify's inject take it). */
-  readonly signal?: AbortSignal
 }
 
 /**
