@@ -104,6 +104,8 @@ export function runFreshness(setup: (spec: HarnessSpec) => Promise<Harness>, _fa
         expect(header(res, 'x-error'), m).toBeUndefined()
         expect(header(res, 'content-security-policy'), m).toBeUndefined()
         expect(header(res, 'content-length'), m).toBe(String('good 1'.length))
+        // RFC 9211: it went forward because the entry was stale, the origin failed, the stale entry answered.
+        expect(header(res, 'cache-status'), m).toBe(`Corral; fwd=stale; fwd-status=${m === '502' ? 502 : 500}; ttl=-1; detail=stale-if-error`)
       }
       expect(errors.filter((e) => e instanceof OriginError)).toHaveLength(3)
       expect(h.cache.stats().notStored['origin-error']).toBe(3)

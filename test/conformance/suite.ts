@@ -1,4 +1,5 @@
 import { gunzipSync, gzipSync } from 'node:zlib'
+import { parseList, Token } from 'structured-headers'
 import { afterEach, describe, expect, it } from 'vitest'
 import { getAndAbort, getWithInterim, rawGet, type Res } from '../helpers/http.js'
 import { sleep, until, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
@@ -1562,6 +1563,37 @@ export function runAdapterSuite(factory: SuiteOptions): void {
         expect(header(hit, 'link')).toBe(header(miss, 'link'))
         expect(header(hit, 'link')).toContain('</b.js>; rel=preload')
         expect(header(hit, 'x-multi')).toBe(header(miss, 'x-multi'))
+      })
+
+      it('Cache-Status (RFC 9211) is a valid Structured Field list with this cache last: hit, miss and stored, stale, bypass, not stored', async () => {
+        const h = await setup({
+          cacheOptions: { staleWhileRevalidate: '1m' },
+          routes: [
+            { method: 'GET', path: '/cs', handler: () => ({ headers: { 'cache-status': 'Upstream; fwd=uri-miss', 'cache-control': 'max-age=60' }, body: 'ok' }) },
+            { method: 'GET', path: '/cs-nostore', handler: () => ({ headers: { 'cache-control': 'no-store' }, body: 'no' }) },
+            { method: 'POST', path: '/cs', handler: () => ({ body: 'posted' }) },
+          ],
+        })
+        const members = (res: Res) => parseList(header(res, 'cache-status') ?? '').map(([item, params]) => [String(item), Object.fromEntries(params)])
+        const miss = await h.get('/cs')
+        expect(members(miss)).toEqual([
+          ['Upstream', { fwd: new Token('uri-miss') }],
+          ['Corral', { fwd: new Token('uri-miss'), 'fwd-status': 200, stored: true }],
+        ])
+        // A hit carries this cache's member only: a stored Cache-Status described a forward long past.
+        expect(members(await h.get('/cs'))).toEqual([['Corral', { hit: true, ttl: 60 }]])
+        h.clock.advance(65_000)
+        expect(members(await h.get('/cs'))).toEqual([['Corral', { hit: true, ttl: -5 }]])
+        expect(members(await h.get('/cs-nostore'))).toEqual([['Corral', { fwd: new Token('uri-miss'), 'fwd-status': 200, detail: new Token('no-store') }]])
+        expect(members(await h.req('/cs', { method: 'POST' }))).toEqual([['Corral', { fwd: new Token('bypass'), 'fwd-status': 200, detail: new Token('method') }]])
+      })
+
+      it('cacheStatus names this cache in Cache-Status, and false sends none', async () => {
+        const named = await setup({ cacheOptions: { cacheStatus: 'edge-1' }, routes: [{ method: 'GET', path: '/n', handler: echo }] })
+        expect(header(await named.get('/n'), 'cache-status')).toBe('edge-1; fwd=uri-miss; fwd-status=200; stored')
+        const none = await setup({ cacheOptions: { cacheStatus: false }, routes: [{ method: 'GET', path: '/n', handler: echo }] })
+        expect(header(await none.get('/n'), 'cache-status')).toBeUndefined()
+        expect(header(await none.get('/n'), 'cache-status')).toBeUndefined()
       })
 
       it("the origin's own X-Cache header is replaced by the cache's", async () => {

@@ -60,6 +60,15 @@ export interface CacheOptions extends DefaultRouteOptions {
    */
   cacheStatusHeader?: string
   /**
+   * This cache's name in the `Cache-Status` response header (RFC 9211), which every response
+   * through the middleware gets a member of, after any the response already has: `hit` with `ttl`
+   * (negative when stale), or `fwd` (`uri-miss`, `vary-miss`, `stale`, `bypass`) with `fwd-status`,
+   * `collapsed`, `stored` or `detail` (why not stored, or why bypassed). A token: letters, digits
+   * and `!#$%&'*+-.^_\`|~:/`, not starting with a digit. `false` sends none.
+   * @default 'Corral'
+   */
+  cacheStatus?: string | false
+  /**
    * Response headers read as tags and removed before the response reaches the client. Headers
    * with a meaning in HTTP (`Set-Cookie`, `Content-*`, `Cache-Control`, `Vary`, ...) are refused.
    * @default ['cache-tag', 'surrogate-key']
@@ -107,6 +116,8 @@ export interface ResolvedCacheOptions {
   readonly defaults: ResolvedRoute
   readonly namespace: string
   readonly cacheStatusHeader: string
+  /** The name in Cache-Status, or undefined when none is sent. */
+  readonly cacheStatus: string | undefined
   readonly tagHeaders: readonly string[]
   readonly maxTags: number
   readonly maxTagLength: number
@@ -122,7 +133,7 @@ export interface ResolvedCacheOptions {
 
 const CACHE_OPTION_KEYS = new Set([
   ...DEFAULT_ROUTE_KEYS,
-  'maxBytes', 'maxEntryBytes', 'store', 'redis', 'l2', 'signingKeys', 'namespace', 'cacheStatusHeader', 'tagHeaders',
+  'maxBytes', 'maxEntryBytes', 'store', 'redis', 'l2', 'signingKeys', 'namespace', 'cacheStatusHeader', 'cacheStatus', 'tagHeaders',
   'maxTags', 'maxTagLength', 'lockTimeout', 'now', 'random', 'onError',
 ])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
@@ -134,7 +145,7 @@ const TAG_LIMIT = 1024
  * it may use it (cookies, representation metadata, caching, security policy, framing).
  */
 const RESERVED_HEADERS = new Set([
-  'set-cookie', 'cache-control', 'expires', 'etag', 'last-modified', 'vary', 'age', 'date', 'location', 'link',
+  'set-cookie', 'cache-control', 'cache-status', 'expires', 'etag', 'last-modified', 'vary', 'age', 'date', 'location', 'link',
   'transfer-encoding', 'connection', 'keep-alive', 'trailer', 'upgrade', 'te', 'accept-ranges', 'retry-after',
   'www-authenticate', 'proxy-authenticate', 'authorization', 'cookie', 'strict-transport-security', 'pragma',
   'x-frame-options', 'x-content-type-options', 'referrer-policy', 'permissions-policy', 'server', 'alt-svc',
@@ -150,6 +161,10 @@ export function resolveCacheOptions(options: CacheOptions): ResolvedCacheOptions
     throw new ConfigError(`expected options.namespace to be 1-64 letters, digits, '_', '.' or '-', got ${describeValue(namespace)}`)
   }
   const cacheStatusHeader = headerName(options.cacheStatusHeader ?? 'x-cache', 'options.cacheStatusHeader')
+  const cacheStatusName = options.cacheStatus ?? 'Corral'
+  if (cacheStatusName !== false && (typeof cacheStatusName !== 'string' || !/^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]{0,63}$/.test(cacheStatusName))) {
+    throw new ConfigError(`expected options.cacheStatus to be a token (a letter first, then letters, digits or !#$%&'*+-.^_\`|~:/) or false, got ${describeValue(cacheStatusName)}`)
+  }
   const list = options.tagHeaders ?? ['cache-tag', 'surrogate-key']
   if (!Array.isArray(list)) throw new ConfigError(`expected options.tagHeaders to be an array of header names, got ${describeValue(list)}`)
   const tagHeaders = list.map((h: unknown, i) => {
@@ -192,6 +207,7 @@ export function resolveCacheOptions(options: CacheOptions): ResolvedCacheOptions
     defaults,
     namespace,
     cacheStatusHeader,
+    cacheStatus: cacheStatusName === false ? undefined : cacheStatusName,
     tagHeaders,
     maxTags,
     maxTagLength,

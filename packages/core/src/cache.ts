@@ -58,6 +58,8 @@ export class Cache implements FillHost {
   readonly defaults: ResolvedRoute
   /** Lower-case name of the cache status header. */
   readonly cacheStatusHeader: string
+  /** This cache's name in Cache-Status (RFC 9211), or undefined when none is sent. */
+  readonly cacheStatus: string | undefined
   readonly tagHeaders: readonly string[]
   readonly excludedHeaders: ReadonlySet<string>
   readonly maxTags: number
@@ -83,7 +85,9 @@ export class Cache implements FillHost {
     this.namespace = o.namespace
     this.cacheStatusHeader = o.cacheStatusHeader
     this.tagHeaders = o.tagHeaders
-    this.excludedHeaders = new Set([this.cacheStatusHeader, ...this.tagHeaders])
+    // Cache-Status is per response: a stored one would describe a forward long past.
+    this.excludedHeaders = new Set([this.cacheStatusHeader, 'cache-status', ...this.tagHeaders])
+    this.cacheStatus = o.cacheStatus
     this.maxTags = o.maxTags
     this.maxTagLength = o.maxTagLength
     this.now = o.now
@@ -100,6 +104,7 @@ export class Cache implements FillHost {
       counters: this.counters,
       fillHost: this,
       refreshes: this.refreshes,
+      cacheStatus: o.cacheStatus,
       now: this.now,
       random: o.random,
       report: (error) => this.report(error),

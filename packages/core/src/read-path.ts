@@ -36,9 +36,21 @@ export type Decision =
       readonly age: string
       /** Past its freshness, within its stale-while-revalidate window (X-Cache: STALE). */
       readonly stale?: boolean
+      /** This cache's Cache-Status member (RFC 9211), when it sends one. */
+      readonly cacheStatus?: string | undefined
     }
   /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
-  | { readonly type: 'miss'; readonly fill: Fill | null }
+  | {
+      readonly type: 'miss'
+      readonly fill: Fill | null
+      /** Why it went forward (RFC 9211 `fwd`): nothing stored, no stored variant, or stale. */
+      readonly fwd?: Forward
+      /** It waited for another request's origin call first (RFC 9211 `collapsed`). */
+      readonly collapsed?: boolean
+    }
+
+/** RFC 9211 `fwd` values of a request that went to the origin after a lookup. */
+export type Forward = 'uri-miss' | 'vary-miss' | 'stale'
 
 /** One request on its way through the read path. */
 export interface Lookup {
@@ -58,6 +70,10 @@ export interface Lookup {
   readonly refresh?: Ticket | undefined
   /** The key its entry was looked for under (the variant's, for a varied response). */
   fillKey?: string | undefined
+  /** The primary key held a Vary marker. */
+  varied?: boolean
+  /** Why it goes forward, if it does. */
+  fwd?: Forward
 }
 
 /** What the read path works with, owned by the cache. */
@@ -72,6 +88,8 @@ export interface ReadPathDeps {
   /** What a fill reports to (the cache). */
   readonly fillHost: FillHost
   readonly refreshes: Refreshes
+  /** This cache's name in Cache-Status, or undefined when none is sent. */
+  readonly cacheStatus: string | undefined
   now(): number
   random(): number
   report(error: CorralError): void
@@ -173,6 +191,7 @@ export class ReadPath {
     // An expired marker is still followed: its variant, stale too, may be revalidated.
     if (e?.kind !== 'vary') return this.found(l, l.parts.key, e)
     // The response varies: the primary entry names the request headers that select the variant.
+    l.varied = true
     const variantKey = makeVariantKey(l.parts.key, e.names, l.view.headers)
     const got = this.get(variantKey)
     if (isPromise(got)) return got.then((v) => this.found(l, variantKey, v))
@@ -182,6 +201,7 @@ export class ReadPath {
   private found(l: Lookup, fillKey: string, e: Entry | undefined): Decision | Promise<Decision> {
     l.stale = l.fallback = undefined
     l.fillKey = fillKey
+    l.fwd = e?.kind === 'response' ? 'stale' : l.varied === true ? 'vary-miss' : 'uri-miss'
     if (e?.kind === 'response') {
       const now = this.deps.now()
       // A replayed request uses only an entry stored since its refresh began (by another request or instance).
@@ -194,13 +214,13 @@ export class ReadPath {
           this.deps.counters.earlyRefreshes++
           this.refresh(l, fillKey, e)
         }
-        return this.hit(e, l.view)
+        return this.hit(e, l)
       }
       // RFC 5861 stale-while-revalidate: answer now, refresh in the background.
       if (l.refresh === undefined && e.expiresAt <= now && now < e.expiresAt + e.staleWhileRevalidateMs) {
         this.deps.counters.stale++
         this.refresh(l, fillKey, e)
-        return this.hit(e, l.view, true)
+        return this.hit(e, l, true)
       }
       if (e.etag !== undefined || e.lastModified !== undefined) l.stale = e
       // A refresh's own request answers nobody: its failure is the refresh's, reported once.
@@ -226,7 +246,7 @@ export class ReadPath {
       const f = l.fallback
       if (f !== undefined && f.expiresAt + f.staleIfErrorMs > this.deps.now()) {
         this.deps.counters.stale++
-        return this.hit(f, l.view, true)
+        return this.hit(f, l, true)
       }
       return this.miss(l, undefined)
     }
@@ -333,7 +353,7 @@ export class ReadPath {
       locks.release(grant, 'stored')
       flight.release('stored')
       this.deps.counters.hits++
-      return this.hit(e, l.view)
+      return this.hit(e, l)
     }
     this.deps.counters.coalesced++
     const outcome = await locks.wait(fillKey, grant.holder, this.deps.lockTimeoutMs)
@@ -352,7 +372,7 @@ export class ReadPath {
     this.deps.counters.misses++
     const partial = l.view.method === 'HEAD' || l.view.headers.range !== undefined
     // A HEAD or Range request stores nothing, but a stale entry still stands in for an error.
-    if (partial && l.fallback === undefined) return { type: 'miss', fill: null }
+    if (partial && l.fallback === undefined) return { type: 'miss', fill: null, fwd: l.fwd ?? 'uri-miss', collapsed: l.waits > 0 }
     const ticket = l.refresh !== undefined && ownKey(l.refresh, l.fillKey) ? l.refresh : undefined
     // The origin must answer in full so the response can be stored (a 304 cannot, and would send
     // every waiter to the origin); the client's validators are evaluated against that response.
@@ -380,7 +400,7 @@ export class ReadPath {
     if (ticket !== undefined) ticket.fill = fill
     this.inflight.add(fill)
     flight?.arm(this.deps.lockTimeoutMs, () => this.overrun(fill))
-    return { type: 'miss', fill }
+    return { type: 'miss', fill, fwd: l.fwd ?? 'uri-miss', collapsed: l.waits > 0 }
   }
 
   /** The leader took longer than lockTimeout: its waiters took the lead over; so may other instances. */
@@ -399,28 +419,33 @@ export class ReadPath {
     }
   }
 
-  private hit(e: ResponseEntry, view: RequestView, stale = false): Decision {
-    const age = String(ageOf(e, this.deps.now()))
+  private hit(e: ResponseEntry, l: Lookup, stale = false): Decision {
+    const now = this.deps.now()
+    const age = String(ageOf(e, now))
+    const view = l.view
     const h = view.headers
+    // RFC 9211: a hit, its remaining freshness (negative when stale), and whether it waited for another's fill.
+    const name = this.deps.cacheStatus
+    const cacheStatus = name === undefined ? undefined : `${name}; hit; ttl=${Math.floor((e.expiresAt - now) / 1000)}${l.waits > 0 ? '; collapsed' : ''}`
     if (isNotModified(h, e.etag, e.lastModified, dateOf(e))) {
-      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age, stale }
+      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age, stale, cacheStatus }
     }
     // RFC 9110 §14.2: a range of a stored 200 (conditions first, §13.2.2).
     if (h.range !== undefined && view.method === 'GET' && e.status === 200 && ifRangeMatches(h, e.etag, e.lastModified)) {
-      return rangeHit(e, byteRange(h.range, e.body.length), age, stale)
+      return rangeHit(e, byteRange(h.range, e.body.length), age, stale, cacheStatus)
     }
-    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale }
+    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale, cacheStatus }
   }
 }
 
-function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string, stale: boolean): Decision {
+function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string, stale: boolean, cacheStatus: string | undefined): Decision {
   const length = e.body.length
-  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale }
+  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale, cacheStatus }
   if (range.kind === 'unsatisfiable') {
-    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age, stale }
+    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age, stale, cacheStatus }
   }
   const headers = { ...e.headers, 'content-range': `bytes ${range.start}-${range.end}/${length}`, 'content-length': String(range.end - range.start + 1) }
-  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age, stale }
+  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age, stale, cacheStatus }
 }
 
 /** Settles with `work`, or rejects after `ms` (the work goes on; its result is then not waited for). */

@@ -157,7 +157,7 @@ describe('HEAD', () => {
   it('never creates an entry but is answered from the GET entry', async () => {
     const cache = createCache()
     const head = await cache.handle(view('/p', {}, 'HEAD'), cache.defaults, undefined)
-    expect(head).toEqual({ type: 'miss', fill: null })
+    expect(head).toEqual({ type: 'miss', fill: null, fwd: 'uri-miss', collapsed: false })
     expect(cache.stats().entries).toBe(0)
     // the GET after it still goes to the origin
     await store(cache, view('/p'), { body: 'full' })

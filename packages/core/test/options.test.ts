@@ -20,6 +20,10 @@ const bad = (o: unknown) => o as CacheOptions
 describe('createCache rejects bad options, naming them', () => {
   it.each<[string, unknown, RegExp]>([
     ['ttl abc', { ttl: 'abc' }, /options\.ttl.*'abc'/],
+    ['cacheStatus with a space', { cacheStatus: 'my cache' }, /options\.cacheStatus.*token/],
+    ['cacheStatus starting with a digit', { cacheStatus: '1cache' }, /options\.cacheStatus/],
+    ['cacheStatus true', { cacheStatus: true }, /options\.cacheStatus/],
+    ['random not a function', { random: 0.5 }, /options\.random/],
     ['ttl -1', { ttl: -1 }, /options\.ttl.*-1/],
     ['ttl 0', { ttl: 0 }, /options\.ttl/],
     ['ttl five minutes', { ttl: 'five minutes' }, /options\.ttl/],

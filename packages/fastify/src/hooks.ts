@@ -1,5 +1,5 @@
 import type { Cache } from '@corral/core'
-import { isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type HeadSource, type Replay, type ResolvedRoute } from '@corral/core/adapter'
+import { appendMember, isPromise, ResponseTap, type CompiledInvalidation, type Decision, type HeadPlan, type HeadSource, type Replay, type ResolvedRoute } from '@corral/core/adapter'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { byteLength, tapPayload } from './payload.js'
 import type { CorralRequest } from './plugin.js'
@@ -26,6 +26,7 @@ export function createHooks(cache: Cache, replay: Replay) {
     if (d.type === 'hit') {
       req[kState] = HIT
       reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(cache.cacheStatusHeader, d.stale === true ? 'STALE' : 'HIT')
+      if (d.cacheStatus !== undefined) reply.header('cache-status', d.cacheStatus)
       // No payload for an empty body: Fastify would add Content-Type to a 304 or 204 otherwise.
       reply.send(d.body.length === 0 ? undefined : d.body)
       return
@@ -65,6 +66,10 @@ export function createHooks(cache: Cache, replay: Replay) {
       if (!reply.raw.headersSent && reply.raw.hasHeader(name)) reply.raw.removeHeader(name)
     }
     if (plan.set !== undefined) reply.header(plan.set[0], plan.set[1])
+    if (plan.cacheStatus !== undefined) {
+      const existing = reply.getHeader('cache-status') ?? (reply.raw.headersSent ? undefined : reply.raw.getHeader('cache-status'))
+      reply.header('cache-status', appendMember(existing, plan.cacheStatus))
+    }
     if (plan.status !== reply.statusCode) reply.code(plan.status)
   }
 

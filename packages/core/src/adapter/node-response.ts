@@ -44,6 +44,7 @@ export function applyHeadPlan(res: ServerResponse, plan: HeadPlan): void {
   if (plan.replace !== undefined) for (const [name, value] of Object.entries(plan.replace.headers)) res.setHeader(name, value as string | string[])
   for (const name of plan.remove) res.removeHeader(name)
   if (plan.set !== undefined) res.setHeader(plan.set[0], plan.set[1])
+  if (plan.cacheStatus !== undefined) res.setHeader('cache-status', appendMember(res.getHeader('cache-status'), plan.cacheStatus))
   // For a 304, Node writes no body and ignores what the handler writes; the tap still sees it.
   res.statusCode = plan.status
 }
@@ -121,8 +122,13 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
 }
 
 /** Writes a hit on a Node response: stored headers over those earlier middleware set, then the body. */
-export function writeHit(res: ServerResponse, hit: { status: number; headers: Readonly<Record<string, string | readonly string[]>>; body: Buffer; age: string; stale?: boolean | undefined }, statusHeader: string): void {
+export function writeHit(
+  res: ServerResponse,
+  hit: { status: number; headers: Readonly<Record<string, string | readonly string[]>>; body: Buffer; age: string; stale?: boolean | undefined; cacheStatus?: string | undefined },
+  statusHeader: string,
+): void {
   res.setHeader(statusHeader, hit.stale === true ? 'STALE' : 'HIT')
+  if (hit.cacheStatus !== undefined) res.setHeader('cache-status', hit.cacheStatus)
   res.setHeader('age', hit.age)
   // writeHead merges these into the headers already set (CORS and security headers of earlier
   // middleware stay); stored values win.
@@ -144,4 +150,10 @@ export function invalidateBeforeEnd<Req>(res: ServerResponse, cache: Cache, sele
     void done.then(() => end.apply(this, args))
     return this
   } as ServerResponse['end']
+}
+
+/** A Cache-Status value with `member` after the members already there (RFC 9211: the origin's first). */
+export function appendMember(existing: unknown, member: string): string {
+  if (existing === undefined || existing === null || existing === '') return member
+  return `${Array.isArray(existing) ? existing.join(', ') : String(existing)}, ${member}`
 }

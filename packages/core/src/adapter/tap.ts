@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { BodyCapture } from './capture.js'
-import type { Fill, Revalidated } from '../fill/fill.js'
+import type { Fill, HeadDecision, Revalidated } from '../fill/fill.js'
 import type { RequestView } from '../model/key.js'
 import type { Decision } from '../read-path.js'
 
@@ -13,6 +13,8 @@ export interface TapHost {
   readonly cacheStatusHeader: string
   /** Lower-case response headers that carry tags, for the cache only. */
   readonly tagHeaders: readonly string[]
+  /** This cache's name in Cache-Status (RFC 9211), or undefined when none is sent. */
+  readonly cacheStatus: string | undefined
   /** An unsafe request was answered with `status`: drop what that makes stale. Never throws. */
   afterUnsafe(view: RequestView, status: number, headers: OutgoingHttpHeaders): void
 }
@@ -44,6 +46,8 @@ export interface HeadPlan {
    * the error (its Content-Type, a Content-Security-Policy of an error page) reaches the client.
    */
   readonly exclusive?: boolean
+  /** This cache's Cache-Status member, to append to the response's Cache-Status (RFC 9211). */
+  readonly cacheStatus?: string
 }
 
 /**
@@ -58,6 +62,8 @@ export class ResponseTap {
   /** The cache status header to set, [name, value], or undefined. */
   private statusField: HeadPlan['set']
   private unsafe: RequestView | undefined
+  /** What the cache decided, for Cache-Status; null: it did not look at the request. */
+  private decision: OriginDecision | null = null
   private capture: BodyCapture | undefined
   private capturing: Fill | undefined
   private done = false
@@ -82,6 +88,7 @@ export class ResponseTap {
   }
 
   private take(d: OriginDecision | null): void {
+    this.decision = d
     this.fill = d?.type === 'miss' ? d.fill : null
     this.unsafe = d?.type === 'bypass' ? d.unsafe : undefined
     this.statusField = d === null ? undefined : [this.host.cacheStatusHeader, d.type === 'miss' ? 'MISS' : 'BYPASS']
@@ -116,10 +123,11 @@ export class ResponseTap {
     if (this.unsafe !== undefined) this.host.afterUnsafe(this.unsafe, status, source.getHeaders())
     const fill = this.fill
     if (fill === null || fill.settled) {
-      return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true }
+      return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, cacheStatus: this.member(status, undefined) }
     }
     const headers = source.getHeaders()
     const d = fill.begin(status, headers)
+    const cacheStatus = this.member(status, d)
     if (d.capture) {
       this.capturing = fill
       this.capture = new BodyCapture(fill.maxBodyBytes)
@@ -127,13 +135,30 @@ export class ResponseTap {
     if (d.revalidated !== undefined) {
       const r = d.revalidated
       if (d.stale === true) {
-        return { status: r.status, remove: this.host.tagHeaders, set: [this.host.cacheStatusHeader, 'STALE'], sendBody: true, replace: r, exclusive: true }
+        return { status: r.status, remove: this.host.tagHeaders, set: [this.host.cacheStatusHeader, 'STALE'], sendBody: true, replace: r, exclusive: true, cacheStatus }
       }
-      if (!d.notModified) return { status: r.status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, replace: r }
-      return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false, replace: r }
+      if (!d.notModified) return { status: r.status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, replace: r, cacheStatus }
+      return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false, replace: r, cacheStatus }
     }
-    if (!d.notModified) return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true }
-    return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false }
+    if (!d.notModified) return { status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, cacheStatus }
+    return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false, cacheStatus }
+  }
+
+  /**
+   * This cache's Cache-Status member (RFC 9211 §2) for a response that went forward with `status`:
+   * `fwd` (why), `fwd-status`, `collapsed`, then `stored`, or `detail` with why it is not stored
+   * (or why the request bypassed the cache); a stale entry standing in for an error gets its `ttl`.
+   */
+  private member(status: number, d: HeadDecision | undefined): string | undefined {
+    const name = this.host.cacheStatus
+    const decision = this.decision
+    if (name === undefined || decision === null) return undefined
+    if (decision.type === 'bypass') return `${name}; fwd=bypass; fwd-status=${status}; detail=${decision.reason}`
+    let m = `${name}; fwd=${decision.fwd ?? 'uri-miss'}; fwd-status=${status}`
+    if (decision.collapsed === true) m += '; collapsed'
+    if (d?.stale === true) return `${m}; ttl=${d.ttl ?? 0}; detail=stale-if-error`
+    if (d?.capture === true) return `${m}; stored`
+    return d?.reason === undefined ? m : `${m}; detail=${d.reason}`
   }
 
   /** A chunk of the body, as written (a string with its encoding, or bytes). */

@@ -94,6 +94,10 @@ export interface HeadDecision {
    * it replaces the whole response, none of the origin's headers stay.
    */
   readonly stale?: boolean
+  /** With `stale`: the entry's remaining freshness in seconds (negative). */
+  readonly ttl?: number
+  /** Why the response is not stored, when that is known at its head. */
+  readonly reason?: NotStoredReason
 }
 
 const SKIP: HeadDecision = Object.freeze({ capture: false, notModified: false })
@@ -192,7 +196,7 @@ export class Fill {
     }
     if (this.noStore !== undefined) {
       this.finish({ stored: false, reason: this.noStore })
-      return SKIP
+      return { capture: false, notModified: false, reason: this.noStore }
     }
     try {
       for (const name of this.host.tagHeaders) {
@@ -204,7 +208,7 @@ export class Fill {
       const s = responseStorability(status, headers, this.route, this.host.now())
       if (!s.storable) {
         this.finish({ stored: false, reason: s.reason })
-        return notModified ? { capture: false, notModified } : SKIP
+        return { capture: false, notModified, reason: s.reason }
       }
       this.storability = s
       this.status = status
@@ -251,7 +255,8 @@ export class Fill {
   private serveStale(fallback: ResponseEntry, status: number): HeadDecision {
     this.host.servedStale(fallback, status)
     this.finish({ stored: false, reason: 'origin-error' })
-    return { capture: false, notModified: false, stale: true, revalidated: { status: fallback.status, headers: fallback.headers, body: fallback.body } }
+    const ttl = Math.floor((fallback.expiresAt - this.host.now()) / 1000)
+    return { capture: false, notModified: false, stale: true, ttl, revalidated: { status: fallback.status, headers: fallback.headers, body: fallback.body } }
   }
 
   /** The whole body, as the origin produced it. */
