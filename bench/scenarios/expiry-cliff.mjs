@@ -1,13 +1,10 @@
 // 7. Expiry cliff: a hot key whose freshness ends every few seconds under steady load, the origin
 // taking 50 ms. Does anyone wait for the origin when it expires?
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { LOAD_CPU, pinned } from '../lib/cpu.mjs'
+import { runClient } from '../lib/client.mjs'
 import { SLOW_ORIGIN_MS } from '../lib/payload.mjs'
 import { startServer } from '../lib/server.mjs'
 import { median, round } from '../lib/stats.mjs'
 
-const CLIENT = fileURLToPath(new URL('../lib/steady-client.mjs', import.meta.url))
 /** The hot key's freshness: several expiries in each measured window. */
 const TTL_S = 2
 
@@ -25,13 +22,7 @@ const MODES = [
 ]
 
 function steady(port, path, connections, durationMs) {
-  const [cmd, args] = pinned(LOAD_CPU, process.execPath, [CLIENT, String(port), path, String(connections), String(durationMs), String(SLOW_ORIGIN_MS)])
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`steady client failed: ${stderr || err.message}`))
-      else resolve(JSON.parse(stdout))
-    })
-  })
+  return runClient('steady-client.mjs', [port, path, connections, durationMs, SLOW_ORIGIN_MS])
 }
 
 export default {

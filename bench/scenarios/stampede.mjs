@@ -1,12 +1,9 @@
 // 4. Stampede: N concurrent requests on a cold key whose origin takes 50 ms. How many origin
 // calls does each cache let through, and how long do the clients wait?
-import { execFile } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { LOAD_CPU, pinned } from '../lib/cpu.mjs'
+import { runClient } from '../lib/client.mjs'
 import { startServer } from '../lib/server.mjs'
 import { median, round } from '../lib/stats.mjs'
 
-const CLIENT = fileURLToPath(new URL('../lib/burst-client.mjs', import.meta.url))
 
 const PEERS = [
   { id: 'express-map', label: 'Express 5 + Map cache', server: { framework: 'express', version: '5', cache: 'map' } },
@@ -18,13 +15,7 @@ const PEERS = [
 ]
 
 function burst(port, concurrency) {
-  const [cmd, args] = pinned(LOAD_CPU, process.execPath, [CLIENT, String(port), String(concurrency), '/slow', '/data'])
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`stampede client failed: ${stderr || err.message}`))
-      else resolve(JSON.parse(stdout))
-    })
-  })
+  return runClient('burst-client.mjs', [port, concurrency, '/slow', '/data'])
 }
 
 export default {

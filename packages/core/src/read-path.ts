@@ -8,7 +8,7 @@ import { makeVariantKey, type KeyParts, type RequestView } from './model/key.js'
 import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './model/options.js'
 import { earlyRefreshDue, isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
-import { isPromise, type MaybePromise } from './model/maybe-promise.js'
+import { isPromise, withDeadline, type MaybePromise } from './model/maybe-promise.js'
 import type { NormalizedSelectors } from './model/invalidation.js'
 import { TagLog } from './fill/tag-log.js'
 import type { Refreshes, Replay, Ticket } from './fill/refresh.js'
@@ -448,14 +448,6 @@ function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string, stale: bool
   return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age, stale, cacheStatus }
 }
 
-/** Settles with `work`, or rejects after `ms` (the work goes on; its result is then not waited for). */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
-  })
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer))
-}
 
 const EMPTY = Buffer.alloc(0)
 

@@ -1,6 +1,7 @@
 import { REFRESH_HEADER, type Refreshes, type Replay } from './fill/refresh.js'
 import { describeValue } from './model/duration.js'
 import { ConfigError } from './model/errors.js'
+import { withDeadline } from './model/maybe-promise.js'
 
 /** A URL to warm: a path (`/products?page=1`), an absolute `http(s)` URL (its host is sent), or a request. */
 export type WarmTarget = string | { readonly url: string; readonly headers?: Readonly<Record<string, string>> }
@@ -104,15 +105,11 @@ export async function warm(
       return
     }
     const ticket = refreshes.issue(undefined, now(), false) as NonNullable<ReturnType<Refreshes['issue']>>
-    let timer: NodeJS.Timeout | undefined
     try {
       const replayed = Promise.resolve().then(() =>
         replay({ method: 'GET', url: request.url, headers: { ...request.headers, [REFRESH_HEADER]: refreshes.mark(ticket) } }),
       )
-      const deadline = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (lockTimeout)`)), timeoutMs)
-      })
-      const res = await Promise.race([replayed, deadline])
+      const res = await withDeadline(replayed, timeoutMs, ' (lockTimeout)')
       const status = statusOf(res)
       if (ticket.stored === true) {
         report.stored.push(label)
@@ -123,7 +120,6 @@ export async function warm(
       ticket.fill?.abandon('aborted')
       report.failed.push({ url: label, error: err instanceof Error ? err.message : String(err) })
     } finally {
-      clearTimeout(timer)
       refreshes.close(ticket)
     }
   }

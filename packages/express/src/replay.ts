@@ -1,13 +1,11 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { Replay } from '@corral/core/adapter'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { serverListener, type Replay } from '@corral/core/adapter'
 import { inject } from 'light-my-request'
 
 type Dispatch = (req: IncomingMessage, res: ServerResponse) => void
 type ExpressApp = Dispatch & { parent?: ExpressApp }
 
 const replays = new WeakMap<Dispatch, Replay>()
-/** Per server: the replay into its request handler (null: it has none). Read once per server, not per request. */
-const byServer = new WeakMap<Server, Replay | null>()
 
 /**
  * How Corral runs a request through an Express app without a client (background refreshes,
@@ -37,16 +35,8 @@ export function replayInto(dispatch: Dispatch): Replay {
  * the top-level app by `parent` when the request came from no server (a replay of a replay).
  */
 export function replayFor(req: IncomingMessage & { app?: ExpressApp }): Replay | undefined {
-  const server = (req.socket as { server?: Server } | undefined)?.server
-  if (server !== undefined && server !== null) {
-    let replay = byServer.get(server)
-    if (replay === undefined) {
-      const listener = typeof server.listeners === 'function' ? server.listeners('request')[0] : undefined
-      replay = typeof listener === 'function' ? replayInto(listener as Dispatch) : null
-      byServer.set(server, replay)
-    }
-    if (replay !== null) return replay
-  }
+  const listener = serverListener(req)
+  if (listener !== undefined) return replayInto(listener)
   let app = req.app
   if (app === undefined) return undefined
   while (app.parent !== undefined) app = app.parent

@@ -1,6 +1,6 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Cache, ConfigError, type InvalidateSpec, type RouteOptions, type WarmOptions, type WarmReport, type WarmTarget } from '@corral/core'
-import { isPromise, ResponseTap, invalidateBeforeEnd, tapServerResponse, writeHit, type Replay } from '@corral/core/adapter'
+import { isPromise, ResponseTap, invalidateBeforeEnd, serverListener, tapServerResponse, writeHit, type Replay } from '@corral/core/adapter'
 import { inject } from 'light-my-request'
 
 /** A plain `node:http` request handler. */
@@ -49,20 +49,10 @@ function replayThrough(handler: Handler): Replay {
   return replay
 }
 
-/** Per server: the replay into its request handler (null: it has none). Read once per server, not per request. */
-const byServer = new WeakMap<Server, Replay | null>()
-
 /** The handler of the server that received `req`, as a replay; undefined for a request from no server. */
 function serverReplay(req: IncomingMessage): Replay | undefined {
-  const server = (req.socket as { server?: Server } | undefined)?.server
-  if (server === undefined || server === null) return undefined
-  let replay = byServer.get(server)
-  if (replay === undefined) {
-    const listener = typeof server.listeners === 'function' ? server.listeners('request')[0] : undefined
-    replay = typeof listener === 'function' ? replayThrough(listener as Handler) : null
-    byServer.set(server, replay)
-  }
-  return replay ?? undefined
+  const listener = serverListener(req)
+  return listener === undefined ? undefined : replayThrough(listener)
 }
 
 /**

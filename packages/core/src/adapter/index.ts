@@ -8,7 +8,7 @@
  * are then refreshed in the background.
  */
 export { ResponseTap, type HeadPlan, type HeadSource, type OriginDecision, type TapHost } from './tap.js'
-export { appendMember, applyHeadPlan, invalidateBeforeEnd, tapServerResponse, writeHit } from './node-response.js'
+export { appendMember, applyHeadPlan, invalidateBeforeEnd, serverListener, tapServerResponse, writeHit } from './node-response.js'
 export type { CompiledInvalidation, Decision } from '../cache.js'
 export { describeValue } from '../model/duration.js'
 export { isPromise, type MaybePromise } from '../model/maybe-promise.js'

@@ -1,4 +1,4 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, RequestListener, Server, ServerResponse } from 'node:http'
 import type { Cache, CompiledInvalidation } from '../cache.js'
 import type { HeadPlan, ResponseTap } from './tap.js'
 
@@ -156,4 +156,24 @@ export function invalidateBeforeEnd<Req>(res: ServerResponse, cache: Cache, sele
 export function appendMember(existing: unknown, member: string): string {
   if (existing === undefined || existing === null || existing === '') return member
   return `${Array.isArray(existing) ? existing.join(', ') : String(existing)}, ${member}`
+}
+
+/** Per server: its request handler (null: it has none). Read once per server, not per request. */
+const listeners = new WeakMap<Server, RequestListener | null>()
+
+/**
+ * The handler of the server that received `req`: where a background refresh replays it, so that
+ * it takes the path a client's request takes through the whole app (routers, mounted apps).
+ * Undefined for a request no server received (a replay itself).
+ */
+export function serverListener(req: IncomingMessage): RequestListener | undefined {
+  const server = (req.socket as { server?: Server } | null | undefined)?.server
+  if (server === undefined || server === null) return undefined
+  let listener = listeners.get(server)
+  if (listener === undefined) {
+    const first: unknown = typeof server.listeners === 'function' ? server.listeners('request')[0] : undefined
+    listener = typeof first === 'function' ? (first as RequestListener) : null
+    listeners.set(server, listener)
+  }
+  return listener ?? undefined
 }
