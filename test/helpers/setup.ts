@@ -42,7 +42,8 @@ export function harnessFor(factory: AdapterFactory, cleanups: (() => Promise<voi
     cleanups.push(() => cache.close())
     const app = await factory.createApp({ cache, defaults: spec.defaults, trustProxy: spec.trustProxy, routes: spec.routes })
     cleanups.push(() => app.close())
-    const statusHeader = (spec.cacheOptions?.cacheStatusHeader ?? 'x-cache').toLowerCase()
+    const named = spec.cacheOptions?.cacheStatusHeader
+    const statusHeader = (named === false || named === undefined ? 'x-cache' : named).toLowerCase()
     return {
       cache,
       app,

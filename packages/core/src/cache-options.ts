@@ -5,6 +5,8 @@ import { MemoryStore } from './stores/memory.js'
 import { RedisStore, type RedisStoreOptions } from './stores/redis.js'
 import { TieredStore, type TieredStoreOptions } from './stores/tiered.js'
 import type { CacheStore } from './stores/types.js'
+import { OPERATIONS, type CachePlugin, type CorralLogger } from './observe/events.js'
+import { resolveHealthOptions, type HealthOptions, type ResolvedHealthOptions } from './observe/health.js'
 
 /** Options of the Redis tier (`createCache({ redis, l2 })`). */
 export interface L2Options extends Omit<RedisStoreOptions, 'redis' | 'signingKeys'>, TieredStoreOptions {}
@@ -55,10 +57,11 @@ export interface CacheOptions extends DefaultRouteOptions {
    */
   namespace?: string
   /**
-   * Name of the response header that says what the cache did (HIT, MISS, BYPASS).
+   * Name of the response header that says what the cache did (HIT, STALE, MISS, BYPASS); `false`
+   * sends none (`Cache-Status` says it too).
    * @default 'x-cache'
    */
-  cacheStatusHeader?: string
+  cacheStatusHeader?: string | false
   /**
    * This cache's name in the `Cache-Status` response header (RFC 9211), which every response
    * through the middleware gets a member of, after any the response already has: `hit` with `ttl`
@@ -109,13 +112,36 @@ export interface CacheOptions extends DefaultRouteOptions {
    * @default logs a warning, at most once every 10 seconds
    */
   onError?: (error: CorralError) => void
+  /**
+   * Plugins: hooks called before and after each operation (lookup, fill, store, L2 read and write,
+   * invalidate, revalidate) with its key, route, outcome and timing. See `CachePlugin`.
+   * @default []
+   */
+  plugins?: readonly CachePlugin[]
+  /**
+   * A pino-compatible logger (pino, Fastify's `app.log`, or anything with `warn(obj, msg)` and
+   * `error(obj, msg)`): every error the cache swallows is logged to it (`error` for a bug in
+   * Corral, `warn` for the rest), besides `onError`, and slow operations (`slowMs`). The Fastify
+   * plugin gives a cache without one the app's logger.
+   * @default none: errors go to `onError`
+   */
+  logger?: CorralLogger
+  /**
+   * Operations (fills, store writes, L2 reads and writes, invalidations, refreshes) that take longer
+   * than this are logged at `warn` with their key, route and timing. Needs a `logger`. `false`: off.
+   * @default false
+   */
+  slowMs?: Duration | false
+  /** When `cache.health()` reports `degraded`; see `HealthOptions`. */
+  health?: HealthOptions
 }
 
 /** Options after validation. */
 export interface ResolvedCacheOptions {
   readonly defaults: ResolvedRoute
   readonly namespace: string
-  readonly cacheStatusHeader: string
+  /** Undefined when none is sent. */
+  readonly cacheStatusHeader: string | undefined
   /** The name in Cache-Status, or undefined when none is sent. */
   readonly cacheStatus: string | undefined
   readonly tagHeaders: readonly string[]
@@ -125,6 +151,10 @@ export interface ResolvedCacheOptions {
   readonly now: () => number
   readonly random: () => number
   readonly onError: (error: CorralError) => void
+  readonly plugins: readonly CachePlugin[]
+  readonly logger: CorralLogger | undefined
+  readonly slowMs: number | undefined
+  readonly health: ResolvedHealthOptions
   readonly store: CacheStore
   /** Byte budgets of the key memo and of the hit-for-pass table. */
   readonly memoBytes: number
@@ -134,7 +164,7 @@ export interface ResolvedCacheOptions {
 const CACHE_OPTION_KEYS = new Set([
   ...DEFAULT_ROUTE_KEYS,
   'maxBytes', 'maxEntryBytes', 'store', 'redis', 'l2', 'signingKeys', 'namespace', 'cacheStatusHeader', 'cacheStatus', 'tagHeaders',
-  'maxTags', 'maxTagLength', 'lockTimeout', 'now', 'random', 'onError',
+  'maxTags', 'maxTagLength', 'lockTimeout', 'now', 'random', 'onError', 'plugins', 'logger', 'slowMs', 'health',
 ])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -160,7 +190,7 @@ export function resolveCacheOptions(options: CacheOptions): ResolvedCacheOptions
   if (typeof namespace !== 'string' || !/^[\w.-]{1,64}$/.test(namespace)) {
     throw new ConfigError(`expected options.namespace to be 1-64 letters, digits, '_', '.' or '-', got ${describeValue(namespace)}`)
   }
-  const cacheStatusHeader = headerName(options.cacheStatusHeader ?? 'x-cache', 'options.cacheStatusHeader')
+  const cacheStatusHeader = options.cacheStatusHeader === false ? undefined : headerName(options.cacheStatusHeader ?? 'x-cache', 'options.cacheStatusHeader')
   const cacheStatusName = options.cacheStatus ?? 'Corral'
   if (cacheStatusName !== false && (typeof cacheStatusName !== 'string' || !/^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]{0,63}$/.test(cacheStatusName))) {
     throw new ConfigError(`expected options.cacheStatus to be a token (a letter first, then letters, digits or !#$%&'*+-.^_\`|~:/) or false, got ${describeValue(cacheStatusName)}`)
@@ -214,7 +244,11 @@ export function resolveCacheOptions(options: CacheOptions): ResolvedCacheOptions
     lockTimeoutMs,
     now: options.now ?? Date.now,
     random: fnOption(options.random, 'options.random', Math.random),
-    onError: options.onError ?? rateLimitedWarning(),
+    onError: options.onError ?? (options.logger === undefined ? rateLimitedWarning() : NOTHING),
+    plugins: pluginsOption(options.plugins),
+    logger: loggerOption(options.logger),
+    slowMs: options.slowMs === undefined || options.slowMs === false ? undefined : parseDuration(options.slowMs, 'options.slowMs', MAX_TIMER_MS),
+    health: resolveHealthOptions(options.health),
     store,
     memoBytes: Math.floor(maxBytes / 32),
     passBytes: Math.floor(maxBytes / 32),
@@ -251,6 +285,35 @@ function tiered(l1: MemoryStore, o: CacheOptions): TieredStore {
   for (const k of ['redis', 'signingKeys']) if (k in l2) throw new ConfigError(`unknown option options.l2.${k} (set options.${k})`)
   const redis = new RedisStore({ ...l2, redis: o.redis as RedisStoreOptions['redis'], signingKeys: o.signingKeys }, 'options.l2.', 'options.')
   return new TieredStore(l1, redis, l1Ttl === undefined ? {} : { l1Ttl }, 'options.l2.')
+}
+
+const NOTHING = (): void => undefined
+
+function pluginsOption(v: unknown): readonly CachePlugin[] {
+  if (v === undefined) return []
+  if (!Array.isArray(v)) throw new ConfigError(`expected options.plugins to be an array of plugins, got ${describeValue(v)}`)
+  return v.map((p: unknown, i) => {
+    const o = p as Partial<CachePlugin> | null
+    if (typeof o !== 'object' || o === null || typeof o.name !== 'string' || o.name === '') {
+      throw new ConfigError(`expected options.plugins[${i}] to be a plugin: an object with a name and hooks (before, after), got ${describeValue(p)}`)
+    }
+    for (const hook of ['attach', 'before', 'after', 'close'] as const) {
+      if (o[hook] !== undefined && typeof o[hook] !== 'function') throw new ConfigError(`expected options.plugins[${i}].${hook} (plugin ${o.name}) to be a function`)
+    }
+    if (o.ops !== undefined && (!Array.isArray(o.ops) || o.ops.some((op) => !(OPERATIONS as readonly string[]).includes(op)))) {
+      throw new ConfigError(`expected options.plugins[${i}].ops (plugin ${o.name}) to list operations among ${OPERATIONS.join(', ')}`)
+    }
+    return o as CachePlugin
+  })
+}
+
+function loggerOption(v: unknown): CorralLogger | undefined {
+  if (v === undefined) return undefined
+  const o = v as Partial<CorralLogger> | null
+  if (typeof o !== 'object' || o === null || typeof o.warn !== 'function' || typeof o.error !== 'function') {
+    throw new ConfigError(`expected options.logger to be a pino-compatible logger (with warn and error methods), got ${describeValue(v)}`)
+  }
+  return o as CorralLogger
 }
 
 function fnOption<F>(v: F | undefined, option: string, fallback: F): F {

@@ -21,6 +21,10 @@ import { isUnsafeMethod, requestBypassReason, unsafeTargets, type BypassReason, 
 import { isPromise } from './model/maybe-promise.js'
 import { ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
+import type { CorralLogger, InvalidateEvent, LookupEvent, StoreEvent } from './observe/events.js'
+import { Observer, routeLabel } from './observe/observer.js'
+import { RecentWindow } from './observe/health.js'
+import { logError, slowLog } from './observe/log.js'
 
 export type { CacheOptions, L2Options } from './cache-options.js'
 
@@ -56,8 +60,8 @@ export class Cache implements FillHost {
   private readonly [BRAND] = true
   /** Route defaults from `createCache`. */
   readonly defaults: ResolvedRoute
-  /** Lower-case name of the cache status header. */
-  readonly cacheStatusHeader: string
+  /** Lower-case name of the cache status header, or undefined when none is sent. */
+  readonly cacheStatusHeader: string | undefined
   /** This cache's name in Cache-Status (RFC 9211), or undefined when none is sent. */
   readonly cacheStatus: string | undefined
   readonly tagHeaders: readonly string[]
@@ -77,6 +81,11 @@ export class Cache implements FillHost {
   private readonly lockTimeoutMs: number
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
   private readonly onError: (error: CorralError) => void
+  private logger: CorralLogger | undefined
+  /** Plugins and diagnostics channels: what each operation is reported to. */
+  readonly observer: Observer
+  /** Rates and L2 latencies of the last minute, for `health()`. */
+  private readonly recent: RecentWindow
   private closed = false
 
   constructor(options: CacheOptions = {}) {
@@ -86,12 +95,16 @@ export class Cache implements FillHost {
     this.cacheStatusHeader = o.cacheStatusHeader
     this.tagHeaders = o.tagHeaders
     // Cache-Status is per response: a stored one would describe a forward long past.
-    this.excludedHeaders = new Set([this.cacheStatusHeader, 'cache-status', ...this.tagHeaders])
+    this.excludedHeaders = new Set(['cache-status', ...this.tagHeaders, ...(this.cacheStatusHeader === undefined ? [] : [this.cacheStatusHeader])])
     this.cacheStatus = o.cacheStatus
     this.maxTags = o.maxTags
     this.maxTagLength = o.maxTagLength
     this.now = o.now
     this.onError = o.onError
+    this.logger = o.logger
+    const plugins = o.slowMs === undefined ? o.plugins : [...o.plugins, slowLog(o.slowMs, () => this.logger)]
+    this.observer = new Observer(plugins, (error) => this.report(error))
+    this.recent = new RecentWindow(o.health, () => this.counters, o.random)
     this.store = o.store
     this.keys = new KeyMemo(o.memoBytes)
     this.lockTimeoutMs = o.lockTimeoutMs
@@ -108,7 +121,24 @@ export class Cache implements FillHost {
       now: this.now,
       random: o.random,
       report: (error) => this.report(error),
+      observer: this.observer,
     })
+    for (const p of o.plugins) {
+      try {
+        p.attach?.(this)
+      } catch (err) {
+        throw new ConfigError(`plugin ${p.name}: attach failed: ${err instanceof Error ? err.message : String(err)}`)
+      }
+    }
+  }
+
+  /**
+   * Gives the cache a logger when it was made without one (the Fastify plugin gives it the app's);
+   * a cache with a `logger` of its own keeps it. Errors then go to it rather than the default warning.
+   */
+  useLogger(logger: CorralLogger): void {
+    if (this.logger !== undefined) return
+    this.logger = logger
   }
 
   /**
@@ -192,19 +222,59 @@ export class Cache implements FillHost {
    * default), else with a promise. Never throws and never rejects: whatever fails (a route
    * callback, a store, Corral itself) is reported and the request bypasses the cache. `req` is
    * the framework's request, passed to route callbacks. `adopt` is a fill an earlier (app-wide)
-   * lookup started for this request: it is kept if the route's key is the same, else abandoned.
+   * lookup started for this request: it is kept if the route's key is the same, else abandoned;
+   * null when an earlier lookup of this request started none (the lookup is then reported with `again`).
    * `replay` runs a request through the app again: with it, a stale hit refreshes the entry in
    * the background (without it, stale entries are still served, and refreshed by the first
    * request after their window).
    */
   handle<Req>(view: RequestView, route: ResolvedRoute<Req>, req: Req, adopt?: Fill | null, replay?: Replay): Decision | Promise<Decision> {
+    if (this.observer.watching('lookup')) return this.observedHandle(view, route as ResolvedRoute, req, adopt, replay)
     try {
-      const d = this.decide(view, route as ResolvedRoute, req, adopt ?? undefined, replay)
+      const d = this.decide(view, route as ResolvedRoute, req, adopt ?? undefined, replay, undefined)
       if (!isPromise(d)) return d
       return d.catch((err: unknown) => this.broken(err, adopt))
     } catch (err) {
       return this.broken(err, adopt)
     }
+  }
+
+  /** `handle`, reported to plugins and the `corral:lookup` channel. */
+  private observedHandle(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | null | undefined, replay: Replay | undefined): Decision | Promise<Decision> {
+    const event = this.observer.begin<LookupEvent>({
+      op: 'lookup', startedAt: performance.now(), durationMs: 0, method: view.method, url: view.url, route: routeLabel(route, view), again: adopt !== undefined,
+      key: undefined, result: undefined, collapsed: false,
+    })
+    let d: Decision | Promise<Decision>
+    try {
+      d = this.decide(view, route, req, adopt ?? undefined, replay, event)
+      if (isPromise(d)) d = d.catch((err: unknown) => this.broken(err, adopt))
+    } catch (err) {
+      d = this.broken(err, adopt)
+    }
+    if (!isPromise(d)) {
+      this.lookedUp(event, d)
+      return d
+    }
+    this.observer.suspend(event)
+    return d.then((decision) => {
+      this.lookedUp(event, decision)
+      return decision
+    })
+  }
+
+  private lookedUp(event: LookupEvent, d: Decision): void {
+    if (d.type === 'hit') {
+      event.result = d.stale === true ? 'stale' : 'hit'
+      event.collapsed = d.cacheStatus?.endsWith('collapsed') === true
+    } else if (d.type === 'miss') {
+      event.result = 'miss'
+      event.collapsed = d.collapsed === true
+    } else {
+      event.result = 'bypass'
+      event.reason = d.reason
+    }
+    this.observer.end(event)
   }
 
   /**
@@ -267,8 +337,10 @@ export class Cache implements FillHost {
         store = { kind: 'unknown', ok: false, error: err instanceof Error ? err.message : String(err) }
       }
     }
-    const status = this.closed ? 'closed' : store !== null && !store.ok ? 'degraded' : 'ok'
-    return { status, entries: size.entries, bytes: size.bytes, inFlight: this.reads.flights.size, store }
+    const { window, reasons } = this.recent.read()
+    if (store !== null && !store.ok) reasons.unshift(`store: ${storeProblem(store)}`)
+    const status = this.closed ? 'closed' : reasons.length > 0 ? 'degraded' : 'ok'
+    return { status, reasons, entries: size.entries, bytes: size.bytes, inFlight: this.reads.flights.size, window, store }
   }
 
   /** Drops every entry (with Redis: on every instance; rejects while Redis is away, and runs when it answers). */
@@ -281,7 +353,9 @@ export class Cache implements FillHost {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.recent.close()
     for (const fill of this.reads.inflight) fill.abandon('aborted')
+    this.observer.close()
     await this.store.close?.()
   }
 
@@ -289,9 +363,10 @@ export class Cache implements FillHost {
   report(error: CorralError): void {
     this.counters.errors++
     try {
+      if (this.logger !== undefined) logError(this.logger, error)
       this.onError(error)
     } catch {
-      // an onError that throws must not break a request either
+      // an onError (or a logger) that throws must not break a request either
     }
   }
 
@@ -306,7 +381,42 @@ export class Cache implements FillHost {
     }
   }
 
-  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): SetResult | Promise<SetResult> {
+  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined, fill: Fill): SetResult | Promise<SetResult> {
+    if (!this.observer.watching('store')) return this.writeAll(writes, fence)
+    const [key, entry] = writes[writes.length - 1] as readonly [string, Entry]
+    const event = this.observer.begin<StoreEvent>({
+      op: 'store', startedAt: performance.now(), durationMs: 0, route: fill.routeLabel, key, bytes: entry.kind === 'response' ? entry.body.length : 0, result: undefined,
+    })
+    const done = (r: SetResult | undefined, error?: unknown): void => {
+      event.result = r === true ? 'stored' : r === false ? 'declined' : r ?? 'error'
+      if (error !== undefined) event.error = error
+      this.observer.end(event)
+    }
+    let verdict: SetResult | Promise<SetResult>
+    try {
+      verdict = this.writeAll(writes, fence)
+    } catch (err) {
+      done(undefined, err)
+      throw err
+    }
+    if (!isPromise(verdict)) {
+      done(verdict)
+      return verdict
+    }
+    this.observer.suspend(event)
+    return verdict.then(
+      (r) => {
+        done(r)
+        return r
+      },
+      (err: unknown) => {
+        done(undefined, err)
+        throw err
+      },
+    )
+  }
+
+  private writeAll(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): SetResult | Promise<SetResult> {
     // Written in order: the response entry comes last, and its verdict is the fill's.
     const pending: Promise<SetResult>[] = []
     let verdict: SetResult | Promise<SetResult> = true
@@ -349,9 +459,17 @@ export class Cache implements FillHost {
     this.reads.settled(fill, outcome)
     if (outcome.stored) this.counters.stored++
     else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
+    const event = fill.event
+    if (event !== undefined) {
+      event.status = fill.originStatus
+      event.stored = outcome.stored
+      if (!outcome.stored) event.reason = outcome.reason
+      event.bytes = outcome.stored ? fill.bytes : 0
+      this.observer.end(event)
+    }
   }
 
-  private decide(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | undefined, replay: Replay | undefined): Decision | Promise<Decision> {
+  private decide(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | undefined, replay: Replay | undefined, event: LookupEvent | undefined): Decision | Promise<Decision> {
     if (this.closed) {
       adopt?.abandon('aborted')
       return this.bypass('error')
@@ -378,6 +496,7 @@ export class Cache implements FillHost {
       return this.bypass('error')
     }
     const parts = this.keyOf(view, route, custom)
+    if (event !== undefined) event.key = parts.key
     if (adopt !== undefined && !adopt.settled) {
       if (adopt.parts.key === parts.key) {
         adopt.handOver(route, req)
@@ -399,14 +518,25 @@ export class Cache implements FillHost {
 
   private async invalidateNormalized(sel: NormalizedSelectors): Promise<number> {
     if (isEmpty(sel)) return 0
+    const event = this.observer.watching('invalidate') ? this.observer.begin(invalidateEvent(sel, 'local')) : undefined
     this.reads.invalidated(sel)
     let removed: number
     try {
+      if (event !== undefined) this.observer.suspend(event)
       removed = await this.store.invalidate(sel, this.namespace)
     } catch (err) {
-      throw err instanceof StoreError ? err : new StoreError('invalidation failed in the store', err)
+      const error = err instanceof StoreError ? err : new StoreError('invalidation failed in the store', err)
+      if (event !== undefined) {
+        event.error = error
+        this.observer.end(event)
+      }
+      throw error
     }
     this.counters.invalidated += removed
+    if (event !== undefined) {
+      event.removed = removed
+      this.observer.end(event)
+    }
     return removed
   }
 
@@ -420,7 +550,10 @@ export class Cache implements FillHost {
       },
       remoteInvalidation: (sel) => {
         this.reads.invalidated(sel)
+        if (this.observer.watching('invalidate')) this.observer.end(this.observer.begin(invalidateEvent(sel, 'remote')))
       },
+      observer: this.observer,
+      l2Latency: (ms) => this.recent.l2(ms),
     }
   }
 
@@ -443,6 +576,22 @@ export class Cache implements FillHost {
     this.counters.bypassed++
     return unsafe === undefined ? { type: 'bypass', reason } : { type: 'bypass', reason, unsafe }
   }
+}
+
+function invalidateEvent(sel: NormalizedSelectors, source: 'local' | 'remote'): InvalidateEvent {
+  return {
+    op: 'invalidate', startedAt: performance.now(), durationMs: 0, source, keys: [...sel.paths, ...sel.urls], tags: [...sel.tags], prefixes: [...sel.prefixes], all: sel.all === true, soft: sel.soft === true, removed: 0,
+  }
+}
+
+/** What a store's health report says is wrong: the first tier that is not ok, and its round trip's error or its eviction policy. */
+function storeProblem(h: StoreHealth): string {
+  const t = ([h.l2, h.l1] as unknown[]).find((x): x is StoreHealth => typeof x === 'object' && x !== null && (x as StoreHealth).ok === false) ?? h
+  const trip = t.roundTrip as { ok?: boolean; error?: string } | undefined
+  const eviction = t.eviction as { safe?: boolean; policy?: string } | undefined
+  if (trip?.ok === false) return `${t.kind} round trip failed (${trip.error ?? 'unknown'})`
+  if (eviction?.safe === false) return `${t.kind} may evict keys (maxmemory-policy ${eviction.policy ?? 'unknown'})`
+  return typeof t.error === 'string' ? `${t.kind}: ${t.error}` : `${t.kind} not ok`
 }
 
 /** Shared by every entry stored without tags. */

@@ -1,5 +1,6 @@
 import type { NotStoredReason } from './model/policy.js'
 import type { StoreHealth } from './stores/types.js'
+import type { HealthWindow } from './observe/health.js'
 
 /** Counters since the cache was created. */
 export interface CacheStats {
@@ -55,11 +56,20 @@ export function newCounters(): Counters {
 
 /** What `cache.health()` answers. */
 export interface CacheHealth {
+  /**
+   * `'degraded'` when the store reports a problem (Redis down or slow, an eviction policy that could
+   * undo invalidations) or a threshold of `options.health` is crossed over the recent window; the
+   * cache still answers (from L1 and the origin).
+   */
   readonly status: 'ok' | 'degraded' | 'closed'
+  /** Why it is degraded, one sentence each; empty when ok. */
+  readonly reasons: readonly string[]
   /** Entries and bytes in this process (L1). */
   readonly entries: number
   readonly bytes: number
   readonly inFlight: number
+  /** Hit rate, error rate and L2 latency over the recent window (`options.health.window`). */
+  readonly window: HealthWindow
   /** The store's own report (for Redis: connection, breaker, eviction policy, last error, round trip), or null. */
   readonly store: StoreHealth | null
 }

@@ -15,6 +15,8 @@ import type { Refreshes, Replay, Ticket } from './fill/refresh.js'
 import { OriginError } from './model/errors.js'
 import { byteRange, ifRangeMatches, type RangeAnswer } from './model/range.js'
 import type { CacheStore, Fence, FillLock, LockGrant } from './stores/types.js'
+import type { FillEvent, RevalidateEvent } from './observe/events.js'
+import { routeLabel, type Observer } from './observe/observer.js'
 
 /** What an adapter should do with a request. */
 export type Decision =
@@ -93,6 +95,7 @@ export interface ReadPathDeps {
   now(): number
   random(): number
   report(error: CorralError): void
+  readonly observer: Observer
 }
 
 /**
@@ -212,14 +215,14 @@ export class ReadPath {
         }
         else if (l.replay !== undefined && earlyRefreshDue(e, l.route, now, this.deps.random)) {
           this.deps.counters.earlyRefreshes++
-          this.refresh(l, fillKey, e)
+          this.refresh(l, fillKey, e, 'early')
         }
         return this.hit(e, l)
       }
       // RFC 5861 stale-while-revalidate: answer now, refresh in the background.
       if (l.refresh === undefined && e.expiresAt <= now && now < e.expiresAt + e.staleWhileRevalidateMs) {
         this.deps.counters.stale++
-        this.refresh(l, fillKey, e)
+        this.refresh(l, fillKey, e, 'stale')
         return this.hit(e, l, true)
       }
       if (e.etag !== undefined || e.lastModified !== undefined) l.stale = e
@@ -260,14 +263,19 @@ export class ReadPath {
    * the key failed lately (hit-for-pass), or when too many refreshes are under way already: the
    * entry is still served stale, and the request after its window ends goes to the origin.
    */
-  private refresh(l: Lookup, fillKey: string, e: ResponseEntry): void {
+  private refresh(l: Lookup, fillKey: string, e: ResponseEntry, trigger: RevalidateEvent['trigger']): void {
     if (l.replay === undefined || this.flights.get(fillKey) !== undefined || this.refreshing.has(fillKey)) return
     if (this.passes.size > 0 && this.passes.has(l.parts.key, this.deps.now())) return
     const ticket = this.deps.refreshes.issue(fillKey, e.storedAt)
     if (ticket === undefined) return
     this.refreshing.add(fillKey)
     this.deps.counters.revalidations++
-    void this.runRefresh(l, e, ticket, l.replay).then(({ replayed }) => {
+    const obs = this.deps.observer
+    const event = obs.watching('revalidate')
+      ? obs.begin<RevalidateEvent>({ op: 'revalidate', startedAt: performance.now(), durationMs: 0, url: l.view.url, route: routeLabel(l.route, l.view), key: fillKey, trigger, result: undefined })
+      : undefined
+    if (event !== undefined) obs.suspend(event)
+    void this.runRefresh(l, e, ticket, l.replay, event).then(({ replayed }) => {
       // The ticket (one of the 64) and the key stay taken until the replay is over, or a grace
       // period after it was given up (an app whose handler never ends keeps its request anyway).
       const release = () => {
@@ -284,14 +292,23 @@ export class ReadPath {
   }
 
   /** Runs one refresh; resolves (never rejects) with the replay itself, settled or not (wrapped: a promise would be awaited). */
-  private async runRefresh(l: Lookup, e: ResponseEntry, ticket: Ticket, replay: Replay): Promise<{ replayed: Promise<unknown> }> {
+  private async runRefresh(l: Lookup, e: ResponseEntry, ticket: Ticket, replay: Replay, event: RevalidateEvent | undefined): Promise<{ replayed: Promise<unknown> }> {
     const locks = this.deps.locks
     let replayed: Promise<unknown> = Promise.resolve()
+    const ended = (result: NonNullable<RevalidateEvent['result']>, error?: unknown): void => {
+      if (event === undefined) return
+      event.result = result
+      if (error !== undefined) event.error = error
+      this.deps.observer.end(event)
+    }
     try {
       if (locks !== undefined) {
         const grant = await locks.acquire(fillKeyOf(ticket), this.deps.lockTimeoutMs)
         // Another instance refreshes it; this one keeps serving stale and reads its entry from L2.
-        if (grant.state === 'held') return { replayed }
+        if (grant.state === 'held') {
+          ended('held')
+          return { replayed }
+        }
         if (grant.state === 'acquired') ticket.grant = grant
       }
       const request = this.deps.refreshes.request(l.view, e.headers.vary as string | string[] | undefined, ticket)
@@ -299,16 +316,22 @@ export class ReadPath {
       replayed.catch(() => undefined)
       await withDeadline(replayed, this.deps.lockTimeoutMs)
       if (ticket.stored !== true) throw new Error(refreshFailure(ticket))
+      ended('stored')
     } catch (err) {
       // Given up: the replay's fill stores nothing now. (The app's handler keeps its request as
       // long as it runs, as it would a client's; nothing of Corral's waits on it.)
       ticket.fill?.abandon('aborted')
       // An invalidation landed while it ran: nothing failed, and the next stale hit refreshes again.
-      if (ticket.reason === 'invalidated') return { replayed }
+      if (ticket.reason === 'invalidated') {
+        ended('invalidated')
+        return { replayed }
+      }
       this.deps.counters.revalidationFailures++
       // Not again for a while: the stale entry serves until its window ends.
       this.passes.add(l.parts.key, this.deps.now())
-      this.deps.report(new OriginError(`a background refresh of ${l.view.url} failed; the stale entry is served until its window ends`, err))
+      const error = new OriginError(`a background refresh of ${l.view.url} failed; the stale entry is served until its window ends`, err)
+      ended('failed', error)
+      this.deps.report(error)
     } finally {
       // A grant the replayed request's fill did not take is given back here.
       if (ticket.grant !== undefined) locks?.release(ticket.grant, ticket.stored === true ? 'stored' : 'not-stored')
@@ -398,6 +421,14 @@ export class ReadPath {
       tagsSince: this.tagLog.head,
     })
     if (ticket !== undefined) ticket.fill = fill
+    const obs = this.deps.observer
+    if (obs.watching('fill')) {
+      fill.event = obs.begin<FillEvent>({
+        op: 'fill', startedAt: performance.now(), durationMs: 0, method: l.view.method, url: l.view.url, route: routeLabel(l.route, l.view), key: l.fillKey ?? l.parts.key,
+        background: l.refresh !== undefined, status: 0, stored: false, reason: undefined, bytes: 0,
+      })
+      obs.suspend(fill.event)
+    }
     this.inflight.add(fill)
     flight?.arm(this.deps.lockTimeoutMs, () => this.overrun(fill))
     return { type: 'miss', fill, fwd: l.fwd ?? 'uri-miss', collapsed: l.waits > 0 }

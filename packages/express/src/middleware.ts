@@ -12,7 +12,7 @@ interface RequestState {
 }
 
 const STATE = Symbol('corral.state')
-type WithState = IncomingMessage & { [STATE]?: RequestState; route?: unknown; originalUrl?: string }
+type WithState = IncomingMessage & { [STATE]?: RequestState; route?: { path?: unknown }; originalUrl?: string; baseUrl?: string }
 
 /** Route options for Express: callbacks receive the Express request (with `params` at route level). */
 export type CorralExpressOptions = RouteOptions<Request>
@@ -40,9 +40,12 @@ export function corral(cache: Cache, options?: CorralExpressOptions | false): Re
     const state = r[STATE]
     // One lookup app-wide; a route's own middleware (Express sets req.route there) looks again.
     if (state !== undefined && r.route === undefined) return next()
-    const view: RequestView = { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
+    // A route's own middleware knows its pattern: the route's name in events when it has none.
+    const view: RequestView = r.route === undefined
+      ? { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers }
+      : { method: req.method, url: req.originalUrl ?? req.url, headers: req.headers, route: `${r.baseUrl ?? ''}${String(r.route.path)}` }
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle(view, route, req, state?.fill ?? null, replayFor(req as unknown as Parameters<typeof replayFor>[0]))
+    const d = cache.handle(view, route, req, state === undefined ? undefined : state.fill, replayFor(req as unknown as Parameters<typeof replayFor>[0]))
     if (isPromise(d)) void d.then((d) => apply(cache, d, r, res, next))
     else apply(cache, d, r, res, next)
   }

@@ -25,7 +25,8 @@ export function createHooks(cache: Cache, replay: Replay) {
     const req = request as StatefulRequest
     if (d.type === 'hit') {
       req[kState] = HIT
-      reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age).header(cache.cacheStatusHeader, d.stale === true ? 'STALE' : 'HIT')
+      reply.code(d.status).headers(d.headers as ReplyHeaders).header('age', d.age)
+      if (cache.cacheStatusHeader !== undefined) reply.header(cache.cacheStatusHeader, d.stale === true ? 'STALE' : 'HIT')
       if (d.cacheStatus !== undefined) reply.header('cache-status', d.cacheStatus)
       // No payload for an empty body: Fastify would add Content-Type to a 304 or 204 otherwise.
       reply.send(d.body.length === 0 ? undefined : d.body)
@@ -46,7 +47,7 @@ export function createHooks(cache: Cache, replay: Replay) {
     return function corralLookup(request, reply, done) {
       const view = { method: request.method, url: request.raw.url ?? request.url, headers: request.headers }
       // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-      const d = cache.handle(view, route, request as CorralRequest, null, replay)
+      const d = cache.handle(view, route, request as CorralRequest, undefined, replay)
       if (isPromise(d)) void d.then((decision) => apply(decision, request, reply, done))
       else apply(d, request, reply, done)
     }

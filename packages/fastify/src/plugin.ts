@@ -90,6 +90,8 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
   // Background refreshes and warming run a request through the whole app again, with Fastify's own inject.
   const replay: Replay = (request) => fastify.inject({ method: request.method, url: request.url, headers: request.headers })
   const hooks = createHooks(cache, replay)
+  // The cache's errors and slow operations go to the app's logger, unless the cache has its own.
+  cache.useLogger(fastify.log)
   fastify.decorateRequest(kState, null)
   const decorator: CorralFastifyDecorator = {
     cache,
@@ -106,7 +108,9 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
       if (given !== undefined && (typeof given !== 'object' || given === null || Array.isArray(given))) {
         throw new ConfigError(`expected config.cache to be route options or false, got ${describeValue(given)} (route ${routeName(opts)})`)
       }
-      const route = given === undefined ? defaults : compile(cache, given as RouteOptions<CorralRequest>, defaults, opts)
+      const compiled = given === undefined ? defaults : compile(cache, given as RouteOptions<CorralRequest>, defaults, opts)
+      // Named by its pattern in metrics, logs and traces, unless config.cache names it.
+      const route = compiled.name === undefined ? { ...compiled, name: opts.url } : compiled
       // Route-level hooks run after the app's and the route's own onRequest hooks (auth, rate
       // limits), and cost nothing on routes that are not cached.
       opts.onRequest = append<OnRequestHook>(opts.onRequest as OnRequestHook | OnRequestHook[] | undefined, hooks.lookup(route)) as FastifyRouteOptions['onRequest']

@@ -27,7 +27,7 @@ export function cached(cache: Cache, handler: Handler, options?: RouteOptions<In
   return corralCached
   function corralCached(req: IncomingMessage, res: ServerResponse): unknown {
     // handle() never throws or rejects: whatever fails is reported and answered with a bypass.
-    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req, null, serverReplay(req) ?? replay)
+    const d = cache.handle({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, route, req, undefined, serverReplay(req) ?? replay)
     const act = (decision: Awaited<typeof d>): unknown => {
       if (decision.type === 'hit') return writeHit(res, decision, cache.cacheStatusHeader)
       tapServerResponse(res, new ResponseTap(cache, decision))

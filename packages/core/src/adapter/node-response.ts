@@ -125,9 +125,9 @@ export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
 export function writeHit(
   res: ServerResponse,
   hit: { status: number; headers: Readonly<Record<string, string | readonly string[]>>; body: Buffer; age: string; stale?: boolean | undefined; cacheStatus?: string | undefined },
-  statusHeader: string,
+  statusHeader: string | undefined,
 ): void {
-  res.setHeader(statusHeader, hit.stale === true ? 'STALE' : 'HIT')
+  if (statusHeader !== undefined) res.setHeader(statusHeader, hit.stale === true ? 'STALE' : 'HIT')
   if (hit.cacheStatus !== undefined) res.setHeader('cache-status', hit.cacheStatus)
   res.setHeader('age', hit.age)
   // writeHead merges these into the headers already set (CORS and security headers of earlier

@@ -9,8 +9,8 @@ export type OriginDecision = Exclude<Decision, { type: 'hit' }>
 
 /** What a tap needs of the cache. */
 export interface TapHost {
-  /** Lower-case name of the cache status header. */
-  readonly cacheStatusHeader: string
+  /** Lower-case name of the cache status header, or undefined when none is sent. */
+  readonly cacheStatusHeader: string | undefined
   /** Lower-case response headers that carry tags, for the cache only. */
   readonly tagHeaders: readonly string[]
   /** This cache's name in Cache-Status (RFC 9211), or undefined when none is sent. */
@@ -91,7 +91,8 @@ export class ResponseTap {
     this.decision = d
     this.fill = d?.type === 'miss' ? d.fill : null
     this.unsafe = d?.type === 'bypass' ? d.unsafe : undefined
-    this.statusField = d === null ? undefined : [this.host.cacheStatusHeader, d.type === 'miss' ? 'MISS' : 'BYPASS']
+    const name = this.host.cacheStatusHeader
+    this.statusField = d === null || name === undefined ? undefined : [name, d.type === 'miss' ? 'MISS' : 'BYPASS']
   }
 
   /** Whether the origin was asked to revalidate a stale entry, and has not answered yet. */
@@ -135,7 +136,7 @@ export class ResponseTap {
     if (d.revalidated !== undefined) {
       const r = d.revalidated
       if (d.stale === true) {
-        return { status: r.status, remove: this.host.tagHeaders, set: [this.host.cacheStatusHeader, 'STALE'], sendBody: true, replace: r, exclusive: true, cacheStatus }
+        return { status: r.status, remove: this.host.tagHeaders, set: this.host.cacheStatusHeader === undefined ? undefined : [this.host.cacheStatusHeader, 'STALE'], sendBody: true, replace: r, exclusive: true, cacheStatus }
       }
       if (!d.notModified) return { status: r.status, remove: this.host.tagHeaders, set: this.statusField, sendBody: true, replace: r, cacheStatus }
       return { status: 304, remove: [...this.host.tagHeaders, 'content-length'], set: this.statusField, sendBody: false, replace: r, cacheStatus }

@@ -8,6 +8,8 @@ import type { Fence, LockGrant, SetResult } from '../stores/types.js'
 import type { Flight, FlightOutcome } from './single-flight.js'
 import type { TagLog } from './tag-log.js'
 import type { Ticket } from './refresh.js'
+import type { FillEvent } from '../observe/events.js'
+import { routeLabel } from '../observe/observer.js'
 
 export type FillOutcome = { readonly stored: true } | { readonly stored: false; readonly reason: NotStoredReason }
 
@@ -30,7 +32,7 @@ export interface FillHost {
   /** Reads the current entry at `key` (to extend a Vary marker); errors count as undefined. */
   peek(key: string): Entry | undefined
   /** Writes entries; answers the store's verdict on the last one. Throws or rejects when the store failed. */
-  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined): SetResult | Promise<SetResult>
+  write(writes: readonly (readonly [string, Entry])[], fence: Fence | undefined, fill: Fill): SetResult | Promise<SetResult>
   /** The route's tags for `req`; undefined when its `tags` function failed (already reported). */
   resolveTags(route: ResolvedRoute, req: unknown): readonly string[] | undefined
   settled(fill: Fill, outcome: FillOutcome): void
@@ -132,6 +134,12 @@ export class Fill {
   /** When the origin was asked (the cache's clock), for the entry's `computeMs`. */
   private readonly startedAt: number
   readonly ticket: Ticket | undefined
+  /** Its event, when fills are observed (ended by the cache when it settles). */
+  event: FillEvent | undefined = undefined
+  /** The origin's status, once its head was seen (0 before). */
+  originStatus = 0
+  /** Bytes of the body stored. */
+  bytes = 0
   /** An invalidation of this fill's path or URL landed while it was in flight. */
   private doomed = false
   private settledState = false
@@ -164,6 +172,11 @@ export class Fill {
     this.req = req
   }
 
+  /** The route's name in events. */
+  get routeLabel(): string {
+    return routeLabel(this.route, this.view)
+  }
+
   /** Whether a stale entry stands in if the origin fails (stale-if-error). */
   get hasFallback(): boolean {
     return this.fallback !== undefined
@@ -190,6 +203,7 @@ export class Fill {
    */
   begin(status: number, headers: OutgoingHttpHeaders): HeadDecision {
     if (this.settledState) return SKIP
+    this.originStatus = status
     if (status === 304 && this.stale !== undefined) return this.revalidate(this.stale, headers)
     if (status >= 500 && this.fallback !== undefined && this.fallback.expiresAt + this.fallback.staleIfErrorMs > this.host.now()) {
       return this.serveStale(this.fallback, status)
@@ -322,9 +336,10 @@ export class Fill {
             [makeVariantKey(key, s.vary, this.view.headers), entry],
           ]
     this.settledState = true
+    this.bytes = body.length
     let written: SetResult | Promise<SetResult>
     try {
-      written = this.host.write(writes, this.fence)
+      written = this.host.write(writes, this.fence, this)
     } catch (err) {
       return this.wrote(err)
     }

@@ -27,6 +27,8 @@ export interface RequestView {
    * `If-None-Match` / `If-Modified-Since` from it so that the origin answers in full.
    */
   readonly headers: IncomingHttpHeaders
+  /** The route pattern that matched, when the adapter knows it: the route's name in events when it has no `name`. */
+  readonly route?: string | undefined
 }
 
 const KEY_VERSION = 'v1'

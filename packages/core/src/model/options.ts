@@ -156,6 +156,14 @@ export interface RouteOptions<Req = unknown> {
    * @default ['surrogate-control', 'cdn-cache-control']
    */
   targetedCacheControl?: readonly string[]
+  /**
+   * The route's name in metrics, logs, traces and plugin events (the `route` label): keep it to
+   * a bounded set of values, like a route pattern. Fastify routes are named by their pattern, and
+   * Express routes by `baseUrl + path`, when not given; app-wide lookups (Express `app.use`,
+   * `@corral/node`) are named `'*'`.
+   * @default the route pattern, or '*'
+   */
+  name?: string
 }
 
 /** Route options that need no request, accepted as defaults by `createCache`. */
@@ -191,6 +199,8 @@ export interface ResolvedRoute<Req = unknown> {
   readonly requestBody: 'bypass' | 'ignore'
   readonly invalidateAfterUnsafe: boolean
   readonly targetedCacheControl: readonly string[]
+  /** The route's `name` option, if given. */
+  readonly name: string | undefined
   /**
    * Which requests may share this route's entries, as a fingerprint of the options that decide it
    * (the bypass and key functions, the query rule, the credential and body rules, the methods):
@@ -202,7 +212,7 @@ export interface ResolvedRoute<Req = unknown> {
 
 const ROUTE_KEYS = new Set([
   'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
-  'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl',
+  'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl', 'name',
 ])
 
 function fail(option: string, expected: string, got: unknown): never {
@@ -328,8 +338,14 @@ export function resolveRoute<Req>(
     invalidateAfterUnsafe: flag(o.invalidateAfterUnsafe, at('invalidateAfterUnsafe'), base?.invalidateAfterUnsafe ?? true),
     targetedCacheControl:
       o.targetedCacheControl === undefined ? (base?.targetedCacheControl ?? DEFAULT_TARGETED) : headerNames(o.targetedCacheControl, at('targetedCacheControl')),
+    name: o.name === undefined ? base?.name : nameOf(o.name, at('name')),
   }
   return { ...route, scope: '' }
+}
+
+function nameOf(v: unknown, option: string): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 200) fail(option, 'a route name of 1 to 200 characters', v)
+  return v
 }
 
 /** XFetch's beta from `earlyRefresh`: 0 for off. */

@@ -4,6 +4,7 @@ import { ConfigError, StoreError, StoreUnavailableError } from '../model/errors.
 import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { rejectUnknown } from '../model/options.js'
 import type { CacheStore, Fence, FillLock, LocalStore, SetResult, SharedStore, StoreHealth, StoreHost } from './types.js'
+import type { L2Event } from '../observe/events.js'
 
 export interface TieredStoreOptions {
   /**
@@ -73,8 +74,10 @@ export class TieredStore implements CacheStore {
         // An invalidation landed while L2 was answering: the answer may be what it removed.
         return epoch === this.epoch
       }
+      const timed = this.timed('l2.read', key)
       read = this.l2.get(key).then(
         (found) => {
+          timed?.(found === undefined ? 'miss' : 'hit', found?.kind === 'response' ? found.body.length : 0)
           if (!settled()) return found
           if (found === undefined) {
             if (e !== undefined) this.l1.delete(key)
@@ -84,6 +87,7 @@ export class TieredStore implements CacheStore {
           return found
         },
         (err: unknown) => {
+          timed?.('error', 0, err)
           // L2 being away is what health() reports; a failure is news.
           if (!(err instanceof StoreUnavailableError)) this.host?.report(err instanceof StoreError ? err : new StoreError('reading an entry from L2 failed', err))
           // An L1 entry past its L1 deadline but still fresh is better than the origin.
@@ -168,11 +172,41 @@ export class TieredStore implements CacheStore {
       if (!(err instanceof StoreUnavailableError)) this.host?.report(err instanceof StoreError ? err : new StoreError('writing an entry to L2 failed', err))
     }
     for (const [key, w] of batch) {
+      const timed = this.timed('l2.write', key)
+      const bytes = w.entry.kind === 'response' ? w.entry.body.length : 0
       try {
-        Promise.resolve(this.l2.set(key, w.entry, w.fence)).catch(failed)
+        Promise.resolve(this.l2.set(key, w.entry, w.fence)).then(
+          (r) => timed?.(r === true ? 'stored' : 'declined', bytes),
+          (err: unknown) => {
+            timed?.('error', bytes, err)
+            failed(err)
+          },
+        )
       } catch (err) {
+        timed?.('error', bytes, err)
         failed(err)
       }
+    }
+  }
+
+  /**
+   * Times one L2 call for the cache's health and, when observed, its event: call what it returns
+   * with the result. Undefined when the cache wants neither (a store used on its own).
+   */
+  private timed(op: L2Event['op'], key: string): ((result: NonNullable<L2Event['result']>, bytes: number, error?: unknown) => void) | undefined {
+    const host = this.host
+    if (host?.l2Latency === undefined && host?.observer === undefined) return undefined
+    const startedAt = performance.now()
+    const obs = host.observer?.watching(op) === true ? host.observer : undefined
+    const event = obs?.begin<L2Event>({ op, key, startedAt, durationMs: 0, result: undefined, bytes: 0 })
+    if (event !== undefined) obs?.suspend(event)
+    return (result, bytes, error) => {
+      host.l2Latency?.(performance.now() - startedAt)
+      if (obs === undefined || event === undefined) return
+      event.result = result
+      event.bytes = bytes
+      if (error !== undefined) event.error = error
+      obs.end(event)
     }
   }
 

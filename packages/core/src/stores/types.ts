@@ -1,6 +1,7 @@
 import type { Entry } from '../model/entry.js'
 import type { CorralError } from '../model/errors.js'
 import type { NormalizedSelectors } from '../model/invalidation.js'
+import type { L2Event } from '../observe/events.js'
 
 import type { MaybePromise } from '../model/maybe-promise.js'
 
@@ -72,6 +73,20 @@ export interface StoreHost {
   rejected(): void
   /** An invalidation made by another instance: in-flight fills that match must not be stored. */
   remoteInvalidation(selectors: NormalizedSelectors): void
+  /** Where a store reports its operations (a `TieredStore`: L2 reads and writes), when the cache observes them. */
+  readonly observer?: StoreObserver
+  /** How long an L2 read or write took, in ms, for `health()`'s L2 percentiles. */
+  l2Latency?(ms: number): void
+}
+
+/** What a store may report its operations to: see `CachePlugin` for the events. */
+export interface StoreObserver {
+  /** Whether an event for `op` would reach anyone; make none when false. */
+  watching(op: L2Event['op']): boolean
+  begin<E extends L2Event>(event: E): E
+  /** The operation went on asynchronously after `begin`. */
+  suspend(event: L2Event): void
+  end(event: L2Event): void
 }
 
 /** A store's own view of its health, for `cache.health()`. */
