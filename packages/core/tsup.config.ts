@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup'
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', adapter: 'src/adapter/index.ts', store: 'src/store.ts', testing: 'src/testing/index.ts' },
+  entry: { index: 'src/index.ts', adapter: 'src/adapter/index.ts', store: 'src/store.ts', testing: 'src/testing/index.ts', prometheus: 'src/export/prometheus.ts', opentelemetry: 'src/export/opentelemetry.ts' },
   format: ['esm', 'cjs'],
   dts: true,
   sourcemap: true,

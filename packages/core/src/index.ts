@@ -10,6 +10,22 @@ export type { InvalidateSelectors } from './model/invalidation.js'
 export type { WarmOptions, WarmReport, WarmTarget } from './warm.js'
 export type { KeyMaterial, QueryRule } from './model/key.js'
 export type { CacheHealth, CacheStats } from './metrics.js'
+export type {
+  CacheEvent,
+  CachePlugin,
+  CorralLogger,
+  FillEvent,
+  InvalidateEvent,
+  L2Event,
+  LookupEvent,
+  ObservedCache,
+  Operation,
+  RevalidateEvent,
+  StoreEvent,
+} from './observe/events.js'
+export { OPERATIONS } from './observe/events.js'
+export { CHANNEL_NAMES } from './observe/observer.js'
+export type { HealthOptions, HealthWindow } from './observe/health.js'
 export { DEFAULT_STATUSES, type DefaultRouteOptions, type RouteOptions } from './model/options.js'
 export type { BypassReason, NotStoredReason } from './model/policy.js'
 export type { BreakerState } from './stores/breaker.js'

@@ -1,0 +1,2 @@
+/** `@corral/core/opentelemetry`: being written. */
+export {}

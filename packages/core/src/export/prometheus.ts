@@ -1,0 +1,2 @@
+/** `@corral/core/prometheus`: being written. */
+export {}
