@@ -21,6 +21,7 @@ import { isUnsafeMethod, requestBypassReason, unsafeTargets, type BypassReason, 
 import { isPromise } from './model/maybe-promise.js'
 import { ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
+import type { BreakerState } from './stores/breaker.js'
 import type { CorralLogger, InvalidateEvent, LookupEvent, StoreEvent } from './observe/events.js'
 import { Observer, routeLabel } from './observe/observer.js'
 import { RecentWindow } from './observe/health.js'
@@ -341,6 +342,15 @@ export class Cache implements FillHost {
     if (store !== null && !store.ok) reasons.unshift(`store: ${storeProblem(store)}`)
     const status = this.closed ? 'closed' : reasons.length > 0 ? 'degraded' : 'ok'
     return { status, reasons, entries: size.entries, bytes: size.bytes, inFlight: this.reads.flights.size, window, store }
+  }
+
+  /**
+   * The state of the shared store's circuit breaker (Redis), read without sending anything;
+   * undefined without one.
+   */
+  breakerState(): BreakerState | undefined {
+    const s = this.store as { breakerState?: BreakerState; l2?: { breakerState?: BreakerState } }
+    return s.breakerState ?? s.l2?.breakerState
   }
 
   /** Drops every entry (with Redis: on every instance; rejects while Redis is away, and runs when it answers). */

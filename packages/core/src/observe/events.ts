@@ -1,4 +1,6 @@
 import type { BypassReason, NotStoredReason } from '../model/policy.js'
+import type { CacheHealth, CacheStats } from '../metrics.js'
+import type { BreakerState } from '../stores/breaker.js'
 
 /**
  * The operations Corral reports to plugins and on `node:diagnostics_channel`. Each is one event
@@ -152,5 +154,9 @@ export interface CorralLogger {
 /** What a plugin may read of the cache it is attached to. */
 export interface ObservedCache {
   readonly namespace: string
-  stats(): import('../metrics.js').CacheStats
+  stats(): CacheStats
+  /** The shared store's circuit breaker, read without sending anything; undefined without one. */
+  breakerState(): BreakerState | undefined
+  /** See `cache.health()`. */
+  health(): Promise<CacheHealth>
 }
