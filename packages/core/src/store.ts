@@ -21,3 +21,21 @@ export type {
   StoreHealth,
   StoreHost,
 } from './stores/types.js'
+// For tools that read a namespace from outside an app (the `corral` CLI): the keys a request is
+// stored under, Corral's Redis layout, a look at envelopes without decoding them, eviction.
+export { makePrimaryKey, makeVariantKey, type KeyParts, type QueryRule, type RequestView } from './model/key.js'
+export type { InvalidateSelectors } from './model/invalidation.js'
+export { evictionFromInfo, type EvictionPolicy } from './stores/eviction.js'
+export {
+  busChannel,
+  classifyKey,
+  DEFAULT_NAMESPACE,
+  logKey,
+  NAMESPACE_PATTERN,
+  parseIndexMember,
+  pathIndexKey,
+  prefixIndexKey,
+  tagIndexKey,
+  type RedisKeyKind,
+} from './stores/redis-layout.js'
+export { ENVELOPE_HEAD_BYTES, peekEnvelopeClaims, peekEnvelopeHead, type EnvelopeClaims, type EnvelopeHead } from './stores/envelope-peek.js'
