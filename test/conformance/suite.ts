@@ -5,6 +5,7 @@ import { getAndAbort, getWithInterim, rawGet, type Res } from '../helpers/http.j
 import { sleep, until, type AdapterFactory, type BodySpec, type OriginRequest, type Reply } from '../helpers/scenario.js'
 import { harnessFor, runCleanups } from '../helpers/setup.js'
 import { runFreshness } from './freshness.js'
+import { runObserve } from './observe.js'
 import { runGuarantees } from './guarantees.js'
 
 /** Capabilities some adapters have and others do not. */
@@ -52,6 +53,7 @@ export function runAdapterSuite(factory: SuiteOptions): void {
     const setup = harnessFor(factory, cleanups)
     runGuarantees(setup, factory)
     runFreshness(setup, factory)
+    runObserve(setup, factory)
 
     describe('miss then hit', () => {
       const bodies: [string, BodySpec, string][] = [

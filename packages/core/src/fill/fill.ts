@@ -170,6 +170,7 @@ export class Fill {
   handOver(route: ResolvedRoute, req: unknown): void {
     this.route = route
     this.req = req
+    if (this.event !== undefined) this.event.route = routeLabel(route, this.view)
   }
 
   /** The route's name in events. */

@@ -55,7 +55,8 @@ export interface FillEvent extends EventBase {
   readonly op: 'fill'
   readonly method: string
   readonly url: string
-  readonly route: string
+  /** The route's name; an Express route's own middleware that takes over an app-wide fill renames it. */
+  route: string
   /** The key the response is stored under (the variant's, for a varied response). */
   readonly key: string
   /** The replay of a background refresh or warming. */
