@@ -11,6 +11,7 @@ import fastifyHit from './fastify-hit.mjs'
 import l2Hit from './l2-hit.mjs'
 import memory from './memory.mjs'
 import missPath from './miss-path.mjs'
+import observe from './observe.mjs'
 import stampede from './stampede.mjs'
 
-export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit, expiryCliff]
+export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit, expiryCliff, observe]

@@ -6,7 +6,7 @@
 // Routes: /data (the constant route: res.send of a prebuilt 2 KB JSON), /raw (the same bytes with
 // one writeHead and one end: the floor), /nostore (never cacheable), /slow (answers after 50 ms),
 // /cliff (answers after 50 ms, fresh for BENCH_CLIFF_TTL_S: the expiry-cliff scenario).
-import { cacheKind, CLIFF_TTL_S, freshnessOptions, JSON_2K, JSON_2K_BUFFER, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
+import { cacheKind, CLIFF_TTL_S, freshnessOptions, observeOptions, JSON_2K, JSON_2K_BUFFER, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
 import { mapCache } from './map-cache-express.mjs'
 
 const major = process.env.BENCH_EXPRESS ?? '5'
@@ -45,7 +45,7 @@ if (cacheKind === 'map') {
 } else if (cacheKind === 'corral') {
   const { createCache } = await import('@corral/core')
   const { corral } = await import('@corral/express')
-  const cache = createCache({ ttl: '5m', ...freshnessOptions() })
+  const cache = createCache({ ttl: '5m', ...freshnessOptions(), ...(await observeOptions()) })
   cacheStats = () => cache.stats()
   app.use(corral(cache))
 } else if (cacheKind === 'corral-l2') {

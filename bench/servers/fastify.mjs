@@ -4,7 +4,7 @@
 // /slow (answers after 50 ms), /cliff (answers after 50 ms, fresh for BENCH_CLIFF_TTL_S: the
 // expiry-cliff scenario). BENCH_FRESHNESS (plain, swr, early) picks Corral's freshness options.
 import Fastify from 'fastify'
-import { cacheKind, CLIFF_TTL_S, freshnessOptions, JSON_2K, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
+import { cacheKind, CLIFF_TTL_S, freshnessOptions, observeOptions, JSON_2K, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
 import { mapCache } from './map-cache-fastify.mjs'
 
 const app = Fastify({ logger: false })
@@ -17,7 +17,7 @@ if (cacheKind === 'map') {
 } else if (cacheKind === 'corral') {
   const { createCache } = await import('@corral/core')
   const { default: corral } = await import('@corral/fastify')
-  const cache = createCache({ ttl: '5m', ...freshnessOptions() })
+  const cache = createCache({ ttl: '5m', ...freshnessOptions(), ...(await observeOptions()) })
   cacheStats = () => cache.stats()
   await app.register(corral, { cache })
 } else if (cacheKind !== 'none') {

@@ -30,6 +30,37 @@ export function freshnessOptions() {
   return {}
 }
 
+/**
+ * Corral's observation for the observe scenario (BENCH_OBSERVE): none; prometheus (the
+ * `@corral/core/prometheus` plugin on a prom-client registry, scraped never: its hooks are what a
+ * request pays); diagnostics (a subscriber on every `corral:*` tracing channel that counts events,
+ * as an APM's would, minus its own work); plugin (a plugin with empty hooks).
+ */
+export async function observeOptions() {
+  const mode = process.env.BENCH_OBSERVE ?? 'none'
+  if (mode === 'none') return {}
+  if (mode === 'prometheus') {
+    const { Registry } = await import('prom-client')
+    const { prometheus } = await import('@corral/core/prometheus')
+    return { plugins: [prometheus({ registry: new Registry() })] }
+  }
+  if (mode === 'plugin') return { plugins: [{ name: 'empty', before() {}, after() {} }] }
+  if (mode === 'diagnostics') {
+    const diagnostics = await import('node:diagnostics_channel')
+    const { CHANNEL_NAMES } = await import('@corral/core')
+    let events = 0
+    const count = () => {
+      events++
+    }
+    for (const name of Object.values(CHANNEL_NAMES)) {
+      diagnostics.tracingChannel(name).subscribe({ start: count, end: count, asyncStart: count, asyncEnd: count, error: count })
+    }
+    return {}
+  }
+  console.error(`bench server: unknown BENCH_OBSERVE=${mode}`)
+  process.exit(2)
+}
+
 /** `BENCH_CACHE`: which cache sits in front of the routes (none, map, apicache, lcache, corral). */
 export const cacheKind = process.env.BENCH_CACHE ?? 'none'
 
