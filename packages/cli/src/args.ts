@@ -89,7 +89,8 @@ function parse(args: readonly string[]) {
   try {
     return parseArgs({ args: [...args], options: ALL, allowPositionals: true, strict: true, tokens: true })
   } catch (err) {
-    throw new UsageError(parseError(err))
+    // Point at the command's help when one was named.
+    throw new UsageError(parseError(err), args.find(isCommand))
   }
 }
 

@@ -186,7 +186,8 @@ async function otherEntries(client: Redis, ns: string, parts: KeyParts, limit: n
 function describe(r: EntryReport, signing: boolean): string {
   const rows: [string, string][] = [['key', r.key]]
   if (r.integrity === 'rejected') {
-    rows.push(['integrity', `REJECTED (${rejectionText(r.rejected)}): the app treats it as a miss and deletes it when it reads it`])
+    rows.push(['integrity', `REJECTED: ${rejectionText(r.rejected)}`])
+    rows.push(['served', 'never: the app treats it as a miss (and deletes it when it reads it)'])
     rows.push(['ttl', `${ttl(r.ttlMs)} in Redis (PTTL)`])
     rows.push(['size', `${bytes(r.bytes)} in Redis`])
     return pairs(rows)
@@ -224,7 +225,7 @@ function integrityText(r: EntryReport, signing: boolean): string {
 function rejectionText(reason: string | undefined): string {
   switch (reason) {
     case 'signature':
-      return 'its HMAC matches none of CORRAL_SIGNING_KEYS: tampered with, copied from another key, or signed with another key'
+      return 'its HMAC matches none of CORRAL_SIGNING_KEYS (tampered with, copied from another key, or signed with a key not given)'
     case 'unsigned':
       return 'unsigned, and signing keys are set'
     case 'malformed':

@@ -172,6 +172,9 @@ function purgeText(plan: Plan, rows: readonly PurgedRow[], removed: number | und
     )
   }
   if (!complete) lines.push(`(list cut at --limit ${plan.limit}; the purge itself is not limited)`)
-  if (!plan.dryRun) lines.push(`published on ${channel}: ${count(listeners, 'instance', 'instances')} listening dropped ${plan.soft ? 'freshness of ' : ''}their L1 copies`)
+  if (!plan.dryRun) {
+    const told = `told ${count(listeners, 'instance', 'instances')} listening on ${channel}`
+    lines.push(`${told} to ${plan.soft ? 'mark their L1 copies stale' : 'drop their L1 copies'}`)
+  }
   return lines.join('\n')
 }
