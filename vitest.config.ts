@@ -22,6 +22,8 @@ export default defineConfig({
       { find: /^@corral\/core\/adapter$/, replacement: fileURLToPath(new URL('./packages/core/src/adapter/index.ts', import.meta.url)) },
       { find: /^@corral\/core\/store$/, replacement: fileURLToPath(new URL('./packages/core/src/store.ts', import.meta.url)) },
       { find: /^@corral\/core\/testing$/, replacement: fileURLToPath(new URL('./packages/core/src/testing/index.ts', import.meta.url)) },
+      { find: /^@corral\/core\/prometheus$/, replacement: fileURLToPath(new URL('./packages/core/src/export/prometheus.ts', import.meta.url)) },
+      { find: /^@corral\/core\/opentelemetry$/, replacement: fileURLToPath(new URL('./packages/core/src/export/opentelemetry.ts', import.meta.url)) },
     ],
   },
   test: {

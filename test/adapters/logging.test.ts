@@ -28,11 +28,11 @@ function memoryLogger(): CorralLogger & { lines: { level: string; obj: Record<st
 async function expressApp(cache: ReturnType<typeof createCache>, slowOriginMs: number): Promise<string> {
   const app = express5()
   app.use(corral(cache))
-  app.get('/slow/:id', async (req, res) => {
+  app.get('/slow/:id', async (req: express5.Request, res: express5.Response) => {
     await new Promise((r) => setTimeout(r, slowOriginMs))
     res.type('text/plain').send(`slow ${req.params.id}`)
   })
-  app.get('/broken', corral(cache, { key: () => { throw new Error('no key for you') } }), (_req, res) => void res.send('ok'))
+  app.get('/broken', corral(cache, { key: () => { throw new Error('no key for you') } }), (_req: express5.Request, res: express5.Response) => void res.send('ok'))
   const server = app.listen(0, '127.0.0.1')
   await new Promise((r) => server.once('listening', r))
   cleanups.push(() => new Promise((r) => server.close(() => r())))

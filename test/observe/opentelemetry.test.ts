@@ -10,7 +10,7 @@ import fastify5 from 'fastify5'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CHANNEL_NAMES, ConfigError, OPERATIONS, OriginError, type CorralError } from '@corral/core'
 // The subpath has no alias in vitest.config.ts (as '@corral/core/adapter' has): its source, like every other test.
-import { instrumentCorral, type CorralInstrumentation } from '../../packages/core/src/export/opentelemetry.js'
+import { instrumentCorral, type CorralInstrumentation } from '@corral/core/opentelemetry'
 import { expressFactory } from '../helpers/express.js'
 import { fastifyFactory } from '../helpers/fastify.js'
 import { fileRedis, healthy, instance, xcache } from '../helpers/fleet.js'
