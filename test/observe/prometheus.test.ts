@@ -244,9 +244,14 @@ describe('prometheus(): two caches on one registry', () => {
     const registry = new Registry()
     const { Counter } = await import('prom-client')
     new Counter({ name: 'corral_requests_total', help: 'not ours', registers: [registry] })
+    // Values are taken by a cache, not by a plugin that never served one.
     const shared = new Registry()
-    prometheus({ registry: shared })
+    const unused = prometheus({ registry: shared })
+    const taker = prometheus({ registry: shared })
+    const owner = createCache({ plugins: [taker] })
+    cleanups.push(() => owner.close())
     expect(() => prometheus({ registry: shared })).toThrow(/another cache reports without options.labels on this registry \(prefix 'corral_'\) already.*give each cache distinct options.labels/)
+    expect(() => createCache({ plugins: [unused] })).toThrow(/plugin prometheus: attach failed: another cache reports without options.labels/)
     expect(() => prometheus({ registry })).toThrow(/the registry holds metrics named corral_requests_total already.*choose another options.prefix or options.registry/)
 
     const plugin = prometheus({ registry: new Registry() })

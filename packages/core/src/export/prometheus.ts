@@ -46,7 +46,7 @@ export interface PrometheusOptions {
    * registry (and prefix): they share the metrics, and each needs its own label values; all of
    * them must use the same label names (and the same buckets). A second cache with the same
    * values (or none) is refused with a ConfigError, as its series would overwrite the first's.
-   * The values are taken until the cache closes.
+   * The values are taken from the plugin's `createCache` until that cache closes.
    * @default {} (one cache per registry and prefix)
    * @example prometheus({ registry, labels: { cache: 'pages' } })
    */
@@ -111,13 +111,16 @@ export function prometheus(options: PrometheusOptions = {}): CachePlugin {
   const o = resolveOptions(options)
   const family = familyFor(o)
   const claim = JSON.stringify(family.labelNames.map((n) => o.labels[n]))
-  if (family.claimed.has(claim)) {
+  // Checked now, so the mistake shows where it is made, and again when a cache takes the values:
+  // a plugin that never served a cache (its createCache threw) holds nothing.
+  const unclaimed = (): void => {
+    if (!family.claimed.has(claim)) return
     const which = family.labelNames.length === 0 ? 'without options.labels' : `with options.labels ${JSON.stringify(o.labels)}`
     throw new ConfigError(
       `another cache reports ${which} on this registry (prefix '${o.prefix}') already, and their series would overwrite each other: give each cache distinct options.labels (e.g. { cache: 'pages' }), or another options.prefix or options.registry`,
     )
   }
-  family.claimed.add(claim)
+  unclaimed()
 
   let member: Member | undefined
   let closed = false
@@ -126,6 +129,8 @@ export function prometheus(options: PrometheusOptions = {}): CachePlugin {
     ops: OPS,
     attach(cache) {
       if (member !== undefined) throw new Error('this prometheus() plugin serves another cache already: make one per cache')
+      unclaimed()
+      family.claimed.add(claim)
       member = new Member(cache, o.labels, o.maxRoutes)
       family.members.add(member)
     },
@@ -133,10 +138,9 @@ export function prometheus(options: PrometheusOptions = {}): CachePlugin {
       member?.count(event, family.metrics)
     },
     close() {
-      if (closed) return
+      if (closed || member === undefined) return
       closed = true
       family.claimed.delete(claim)
-      if (member === undefined) return
       // What was counted since the last scrape is handed over now; the gauges drop the cache at the next one.
       member.flush(family.metrics)
       family.members.delete(member)
@@ -255,7 +259,7 @@ interface Family {
   readonly metrics: Metrics
   /** The first metric registered, to see whether the registry still holds them (`registry.clear()`). */
   readonly probe: { readonly name: string; readonly metric: unknown }
-  /** The constant label values taken, as JSON arrays in `labelNames` order. */
+  /** The constant label values of the caches attached, as JSON arrays in `labelNames` order. */
   readonly claimed: Set<string>
   /** Caches attached. */
   readonly members: Set<Member>
