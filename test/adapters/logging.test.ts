@@ -2,6 +2,7 @@ import { createCache, type CorralLogger } from '@corral/core'
 import { corral } from '@corral/express'
 import corralPlugin from '@corral/fastify'
 import express5 from 'express5'
+import type { Request, Response } from 'express'
 import fastify5 from 'fastify5'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -28,11 +29,11 @@ function memoryLogger(): CorralLogger & { lines: { level: string; obj: Record<st
 async function expressApp(cache: ReturnType<typeof createCache>, slowOriginMs: number): Promise<string> {
   const app = express5()
   app.use(corral(cache))
-  app.get('/slow/:id', async (req: express5.Request, res: express5.Response) => {
+  app.get('/slow/:id', async (req: Request, res: Response) => {
     await new Promise((r) => setTimeout(r, slowOriginMs))
     res.type('text/plain').send(`slow ${req.params.id}`)
   })
-  app.get('/broken', corral(cache, { key: () => { throw new Error('no key for you') } }), (_req: express5.Request, res: express5.Response) => void res.send('ok'))
+  app.get('/broken', corral(cache, { key: () => { throw new Error('no key for you') } }), (_req: Request, res: Response) => void res.send('ok'))
   const server = app.listen(0, '127.0.0.1')
   await new Promise((r) => server.once('listening', r))
   cleanups.push(() => new Promise((r) => server.close(() => r())))

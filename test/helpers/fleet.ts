@@ -50,7 +50,7 @@ export async function instance(name: string, options: InstanceOptions, cleanups:
   const l2 = options.cache.redis === undefined ? {} : { l2: { timeout: 1000 } }
   // health() here reports the store's state: the rate and latency thresholds (judged in
   // test/redis/observe.test.ts) would turn it degraded in tests that make Redis slow on purpose.
-  const health = { minHitRate: 0, maxErrorRate: 1, maxL2P99: '1h' }
+  const health: CacheOptions['health'] = { minHitRate: 0, maxErrorRate: 1, maxL2P99: '1h' }
   const cache = createCache({ ttl: '5m', ...l2, onError, health, ...options.cache })
   cleanups.push(() => cache.close())
   const app = await (options.factory ?? EXPRESS).createApp({ cache, routes: options.routes })
