@@ -176,6 +176,22 @@ export function runObserve(setup: (spec: HarnessSpec) => Promise<Harness>, facto
       }
     })
 
+    it("a route whose options change the key counts each request once (Express's app-wide lookup before it is superseded, not a miss)", async () => {
+      const plugin = recorder('r', ['lookup', 'fill'])
+      const h = await setup({
+        cacheOptions: { plugins: [plugin] },
+        routes: [{ method: 'GET', path: '/keyed/:id', cache: { key: () => ['keyed'] }, handler: product }],
+      })
+      const statuses = [h.status(await h.get('/keyed/1')), h.status(await h.get('/keyed/1')), h.status(await h.get('/keyed/1'))]
+      expect(statuses).toEqual(['MISS', 'HIT', 'HIT'])
+      expect(h.calls()).toBe(1)
+      expect(h.cache.stats()).toMatchObject({ misses: 1, hits: 2, stored: 1 })
+      // Fills an app-wide lookup started and a route's own lookup superseded store nothing, and say why.
+      const fills = plugin.ofOp('fill').map((e) => (e.op === 'fill' ? (e.stored ? 'stored' : e.reason) : ''))
+      expect(fills.filter((f) => f !== 'superseded')).toEqual(['stored'])
+      expect(h.cache.stats().notStored.superseded ?? 0).toBe(fills.length - 1)
+    })
+
     it('cacheStatusHeader: false sends no X-Cache; Cache-Status still says what happened', async () => {
       const h = await setup({ cacheOptions: { cacheStatusHeader: false }, routes: [{ method: 'GET', path: '/quiet', handler: () => ({ body: 'q' }) }] })
       const miss = await h.get('/quiet')

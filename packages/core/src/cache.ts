@@ -124,10 +124,16 @@ export class Cache implements FillHost {
       report: (error) => this.report(error),
       observer: this.observer,
     })
+    const attached: typeof o.plugins[number][] = []
     for (const p of o.plugins) {
       try {
         p.attach?.(this)
+        attached.push(p)
       } catch (err) {
+        // Nothing of this cache outlives the throw: the plugins attached so far let go of it.
+        this.recent.close()
+        new Observer(attached, () => undefined).close()
+        if (options.store === undefined) void this.store.close?.()
         throw new ConfigError(`plugin ${p.name}: attach failed: ${err instanceof Error ? err.message : String(err)}`)
       }
     }
@@ -486,7 +492,7 @@ export class Cache implements FillHost {
     }
     const reason = requestBypassReason(view, route)
     if (reason !== undefined) {
-      adopt?.abandon('aborted')
+      if (adopt !== undefined) this.supersede(adopt)
       // A successful unsafe request makes the entries of its URL stale (the tap acts on it).
       const unsafe = reason === 'method' && route.invalidateAfterUnsafe && isUnsafeMethod(view.method)
       return this.bypass(reason, unsafe ? view : undefined)
@@ -494,7 +500,7 @@ export class Cache implements FillHost {
     let custom: KeyMaterial | undefined
     try {
       if (route.bypass?.(req)) {
-        adopt?.abandon('aborted')
+        if (adopt !== undefined) this.supersede(adopt)
         return this.bypass('route')
       }
       const material: unknown = route.key?.(req)
@@ -512,11 +518,21 @@ export class Cache implements FillHost {
         adopt.handOver(route, req)
         return { type: 'miss', fill: adopt }
       }
-      adopt.abandon('aborted')
+      this.supersede(adopt)
     }
     // A background refresh's own request (marked; the mark is taken off) is never answered stale.
     const refresh = this.refreshes.size > 0 || view.headers[REFRESH_HEADER] !== undefined ? this.refreshes.ticketOf(view, req) : undefined
     return this.reads.lookup({ view, route, req, parts, waits: 0, replay, refresh })
+  }
+
+  /**
+   * A later lookup of the same request goes another way: the earlier lookup's fill stores nothing,
+   * and its miss is not counted (the request is counted by where it goes now).
+   */
+  private supersede(fill: Fill): void {
+    if (fill.settled) return
+    this.counters.misses--
+    fill.abandon('superseded')
   }
 
   /** Corral itself failed: report it, give up the adopted fill, and let the request through. */

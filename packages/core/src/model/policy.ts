@@ -65,6 +65,11 @@ export type NotStoredReason =
   | 'error'
   /** The origin failed (a 5xx) and the request was answered with a stale entry (stale-if-error). */
   | 'origin-error'
+  /**
+   * A later lookup of the same request went on under another key (Express: a route's own
+   * middleware, whose options change the key, after the app-wide lookup); not counted as a miss.
+   */
+  | 'superseded'
 
 export type Storability =
   | { readonly storable: false; readonly reason: NotStoredReason }
