@@ -359,7 +359,7 @@ function createFamily(o: Resolved, constNames: readonly string[]): Family {
       for (const m of members) m.flushInvalidations(this)
     }),
     invalidatedEntries: fromStats('invalidated_entries_total', 'Entries removed (or marked stale) by local invalidations.', 'invalidated'),
-    revalidations: counter('revalidations_total', 'Background refreshes, by trigger (stale, early, warm) and result (stored, held: another instance refreshes, invalidated, failed).', ['trigger', 'result'], function () {
+    revalidations: counter('revalidations_total', 'Background refreshes, by trigger (stale, early) and result (stored, held: another instance refreshes, invalidated, failed).', ['trigger', 'result'], function () {
       for (const m of members) m.flushRevalidations(this)
     }),
     stored: fromStats('stored_total', 'Responses stored.', 'stored'),
