@@ -260,17 +260,17 @@ export class Cache implements FillHost {
       d = this.broken(err, adopt)
     }
     if (!isPromise(d)) {
-      this.lookedUp(event, d)
+      this.lookedUp(event, d, false)
       return d
     }
     this.observer.suspend(event)
     return d.then((decision) => {
-      this.lookedUp(event, decision)
+      this.lookedUp(event, decision, true)
       return decision
     })
   }
 
-  private lookedUp(event: LookupEvent, d: Decision): void {
+  private lookedUp(event: LookupEvent, d: Decision, suspended: boolean): void {
     if (d.type === 'hit') {
       event.result = d.stale === true ? 'stale' : 'hit'
       event.collapsed = d.cacheStatus?.endsWith('collapsed') === true
@@ -281,7 +281,7 @@ export class Cache implements FillHost {
       event.result = 'bypass'
       event.reason = d.reason
     }
-    this.observer.end(event)
+    this.observer.end(event, suspended)
   }
 
   /**
@@ -403,30 +403,30 @@ export class Cache implements FillHost {
     const event = this.observer.begin<StoreEvent>({
       op: 'store', startedAt: performance.now(), durationMs: 0, route: fill.routeLabel, key, bytes: entry.kind === 'response' ? entry.body.length : 0, result: undefined,
     })
-    const done = (r: SetResult | undefined, error?: unknown): void => {
+    const done = (r: SetResult | undefined, error: unknown, suspended: boolean): void => {
       event.result = r === true ? 'stored' : r === false ? 'declined' : r ?? 'error'
       if (error !== undefined) event.error = error
-      this.observer.end(event)
+      this.observer.end(event, suspended)
     }
     let verdict: SetResult | Promise<SetResult>
     try {
       verdict = this.writeAll(writes, fence)
     } catch (err) {
-      done(undefined, err)
+      done(undefined, err, false)
       throw err
     }
     if (!isPromise(verdict)) {
-      done(verdict)
+      done(verdict, undefined, false)
       return verdict
     }
     this.observer.suspend(event)
     return verdict.then(
       (r) => {
-        done(r)
+        done(r, undefined, true)
         return r
       },
       (err: unknown) => {
-        done(undefined, err)
+        done(undefined, err, true)
         throw err
       },
     )
@@ -576,7 +576,7 @@ export class Cache implements FillHost {
       },
       remoteInvalidation: (sel) => {
         this.reads.invalidated(sel)
-        if (this.observer.watching('invalidate')) this.observer.end(this.observer.begin(invalidateEvent(sel, 'remote')))
+        if (this.observer.watching('invalidate')) this.observer.end(this.observer.begin(invalidateEvent(sel, 'remote')), false)
       },
       observer: this.observer,
       l2Latency: (ms) => this.recent.l2(ms),

@@ -50,8 +50,6 @@ export class Observer {
   private readonly plugins: readonly CachePlugin[]
   /** The plugins that want each operation. */
   private readonly byOp: Record<Operation, readonly CachePlugin[]>
-  /** Events whose operation went on asynchronously (their `end` is published already). */
-  private readonly suspended = new WeakSet<CacheEvent>()
 
   constructor(
     plugins: readonly CachePlugin[],
@@ -83,18 +81,20 @@ export class Observer {
 
   /** The operation's synchronous part returned, and it goes on: `end` now, `asyncStart`/`asyncEnd` at its completion. */
   suspend(event: CacheEvent): void {
-    if (this.suspended.has(event)) return
-    this.suspended.add(event)
     const ch = CHANNELS[event.op]
     if (ch.end.hasSubscribers) ch.end.publish(event)
   }
 
-  /** The operation completed (its result fields set by the caller): `error` if it failed, the completion, then its plugins' `after`. */
-  end(event: CacheEvent, now: number = performance.now()): void {
-    event.durationMs = now - event.startedAt
+  /**
+   * The operation completed (its result fields set by the caller): `error` if it failed, the
+   * completion (`asyncStart` and `asyncEnd` when `suspend` was called for it, else `end`), then its
+   * plugins' `after`.
+   */
+  end(event: CacheEvent, suspended = true): void {
+    event.durationMs = performance.now() - event.startedAt
     const ch = CHANNELS[event.op]
     if (event.error !== undefined && ch.error.hasSubscribers) ch.error.publish(event)
-    if (this.suspended.has(event)) {
+    if (suspended) {
       if (ch.asyncStart.hasSubscribers) ch.asyncStart.publish(event)
       if (ch.asyncEnd.hasSubscribers) ch.asyncEnd.publish(event)
     } else if (ch.end.hasSubscribers) ch.end.publish(event)

@@ -86,6 +86,7 @@ export interface StoreObserver {
   begin<E extends L2Event>(event: E): E
   /** The operation went on asynchronously after `begin`. */
   suspend(event: L2Event): void
+  /** The operation completed (after `suspend`). */
   end(event: L2Event): void
 }
 
