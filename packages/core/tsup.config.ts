@@ -6,6 +6,9 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  // Shared chunks in both formats: every entry point (the root, adapter, store, prometheus, ...)
+  // uses one copy of each class, so \`instanceof ConfigError\` holds across them in CommonJS too.
+  splitting: true,
   target: 'node20',
   // import.meta.url (to load ioredis lazily) in the CommonJS build too.
   shims: true,
