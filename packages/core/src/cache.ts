@@ -85,6 +85,8 @@ export class Cache implements FillHost {
   private logger: CorralLogger | undefined
   /** Plugins and diagnostics channels: what each operation is reported to. */
   readonly observer: Observer
+  /** Each request's latest lookup that did not answer it, while lookups are observed (see `LookupEvent.replaces`). */
+  private readonly lookups = new WeakMap<object, LookupEvent>()
   /** Rates and L2 latencies of the last minute, for `health()`. */
   private readonly recent: RecentWindow
   private closed = false
@@ -250,7 +252,7 @@ export class Cache implements FillHost {
   private observedHandle(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | null | undefined, replay: Replay | undefined): Decision | Promise<Decision> {
     const event = this.observer.begin<LookupEvent>({
       op: 'lookup', startedAt: performance.now(), durationMs: 0, method: view.method, url: view.url, route: routeLabel(route, view), again: adopt !== undefined,
-      key: undefined, result: undefined, collapsed: false,
+      replaces: adopt !== undefined && typeof req === 'object' && req !== null ? this.lookups.get(req) : undefined, key: undefined, result: undefined, collapsed: false,
     })
     let d: Decision | Promise<Decision>
     try {
@@ -260,17 +262,20 @@ export class Cache implements FillHost {
       d = this.broken(err, adopt)
     }
     if (!isPromise(d)) {
-      this.lookedUp(event, d, false)
+      this.lookedUp(event, d, req, false)
       return d
     }
     this.observer.suspend(event)
     return d.then((decision) => {
-      this.lookedUp(event, decision, true)
+      this.lookedUp(event, decision, req, true)
       return decision
     })
   }
 
-  private lookedUp(event: LookupEvent, d: Decision, suspended: boolean): void {
+  private lookedUp(event: LookupEvent, d: Decision, req: unknown, suspended: boolean): void {
+    // A request that goes on may be looked up again by a later middleware (Express): that lookup
+    // names this one as the one it replaces. A hit is answered: nothing follows it.
+    if (d.type !== 'hit' && typeof req === 'object' && req !== null) this.lookups.set(req, event)
     if (d.type === 'hit') {
       event.result = d.stale === true ? 'stale' : 'hit'
       event.collapsed = d.cacheStatus?.endsWith('collapsed') === true
@@ -474,7 +479,8 @@ export class Cache implements FillHost {
   settled(fill: Fill, outcome: FillOutcome): void {
     this.reads.settled(fill, outcome)
     if (outcome.stored) this.counters.stored++
-    else this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
+    // A superseded fill never reached the origin: its request went on under another key.
+    else if (outcome.reason !== 'superseded') this.notStored[outcome.reason] = (this.notStored[outcome.reason] ?? 0) + 1
     const event = fill.event
     if (event !== undefined) {
       event.status = fill.originStatus

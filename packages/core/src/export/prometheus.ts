@@ -404,7 +404,8 @@ class Tally {
 
   flush(counter: Counter<string>): void {
     const d = this.value - this.sent
-    if (d === 0 && this.shown) return
+    // Below what was sent: a lookup taken back after a scrape; the counter waits for it to catch up.
+    if (d < 0 || (d === 0 && this.shown)) return
     counter.inc(this.labels, d)
     this.sent = this.value
     this.shown = true
@@ -521,30 +522,40 @@ class Member {
   }
 
   private lookedUp(e: LookupEvent): void {
-    // A second lookup of the same request (a route's own middleware) is not another request.
-    if (e.again) return
+    // A request is counted once, by the lookup that decided it: a later lookup of the same request
+    // (an Express route's own middleware) takes back the one it replaces.
+    if (e.again) {
+      if (e.replaces === undefined) return
+      this.tally(e.replaces, -1)
+    }
+    this.tally(e, 1)
+  }
+
+  private tally(e: LookupEvent, by: 1 | -1): void {
     const r = this.route(e.route)
     r.looked = true
     switch (e.result) {
       case 'hit':
-        r.hit.value++
+        r.hit.value += by
         break
       case 'stale':
-        r.stale.value++
+        r.stale.value += by
         break
       case 'miss':
-        r.miss.value++
+        r.miss.value += by
         break
       case 'bypass':
-        r.bypass.value++
+        r.bypass.value += by
         break
       default:
         return
     }
-    if (e.collapsed) r.collapsed.value++
+    if (e.collapsed) r.collapsed.value += by
   }
 
   private filled(e: FillEvent, histogram: Histogram<string>): void {
+    // Never reached the origin: a later lookup of its request went on under another key.
+    if (e.reason === 'superseded') return
     const r = this.route(e.route)
     r.filled = true
     if (e.stored) r.stored.value++

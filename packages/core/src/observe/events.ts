@@ -40,6 +40,11 @@ export interface LookupEvent extends EventBase {
    * after the app-wide one); count requests by the lookups without it.
    */
   readonly again: boolean
+  /**
+   * With `again`: the same request's earlier lookup, whose decision this one replaces. The request
+   * got this lookup's result: count it, and take the replaced one back.
+   */
+  readonly replaces: LookupEvent | undefined
   /** The primary key; undefined for a request that skipped the cache before it had one. */
   key: string | undefined
   /** Set when it ends: answered from a fresh entry, from a stale one, sent to the origin, or skipping the cache. */
