@@ -138,6 +138,16 @@ export function runObserve(setup: (spec: HarnessSpec) => Promise<Harness>, facto
       expect(h.cache.stats().errors).toBe(errors.length)
     })
 
+    it('a plugin that freezes the event fails no request: the operation goes on with a copy, and it is reported', async () => {
+      const errors: CorralError[] = []
+      const freezer: CachePlugin = { name: 'freezer', before: (e) => void Object.freeze(e) }
+      const h = await setup({ cacheOptions: { plugins: [freezer], onError: (e) => errors.push(e) }, routes: [{ method: 'GET', path: '/obs/:id', handler: product }] })
+      const answers = [await h.get('/obs/3'), await h.get('/obs/3'), await h.get('/obs/3', { authorization: 'Bearer x' })]
+      expect(answers.map((r) => `${r.status} ${h.status(r)} ${r.text}`)).toEqual(['200 MISS product 3', '200 HIT product 3', '200 BYPASS product 3'])
+      expect(errors.length).toBeGreaterThan(0)
+      expect(errors.every((e) => e instanceof CallbackError && /froze or sealed the \w+ event/.test(e.message))).toBe(true)
+    })
+
     it('a diagnostics_channel subscriber sees lookups and fills on the tracing channels, in tracePromise order', async () => {
       const seen: string[] = []
       const url = `/dc/${factory.name.replace(/\W+/g, '-')}`

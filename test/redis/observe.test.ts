@@ -137,5 +137,6 @@ describe('health with thresholds', () => {
     expect(() => createCache({ health: { warmup: -1 } })).toThrow(/options\.health\.warmup/)
     expect(() => createCache({ health: { maxL2P99: 'soon' } as never })).toThrow(/options\.health\.maxL2P99/)
     expect(() => createCache({ health: { windw: '1m' } as never })).toThrow(/unknown option options\.health\.windw/)
+    expect(() => createCache({ health: { window: '1ms' } })).toThrow(/options\.health\.window to be at least 1s/)
   })
 })

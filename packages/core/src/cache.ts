@@ -81,7 +81,9 @@ export class Cache implements FillHost {
   /** How long a background refresh or a warming request may take (`lockTimeout`). */
   private readonly lockTimeoutMs: number
   private readonly notStored: Partial<Record<NotStoredReason, number>> = {}
-  private readonly onError: (error: CorralError) => void
+  private onError: (error: CorralError) => void
+  /** `onError` was given (rather than the default warning). */
+  private readonly ownOnError: boolean
   private logger: CorralLogger | undefined
   /** Plugins and diagnostics channels: what each operation is reported to. */
   readonly observer: Observer
@@ -104,6 +106,7 @@ export class Cache implements FillHost {
     this.maxTagLength = o.maxTagLength
     this.now = o.now
     this.onError = o.onError
+    this.ownOnError = options.onError !== undefined
     this.logger = o.logger
     const plugins = o.slowMs === undefined ? o.plugins : [...o.plugins, slowLog(o.slowMs, () => this.logger)]
     this.observer = new Observer(plugins, (error) => this.report(error))
@@ -148,6 +151,8 @@ export class Cache implements FillHost {
   useLogger(logger: CorralLogger): void {
     if (this.logger !== undefined) return
     this.logger = logger
+    // The default warning was for a cache with nowhere else to report; an onError given stays.
+    if (!this.ownOnError) this.onError = NO_REPORT
   }
 
   /**
@@ -625,6 +630,8 @@ function storeProblem(h: StoreHealth): string {
   if (eviction?.safe === false) return `${t.kind} may evict keys (maxmemory-policy ${eviction.policy ?? 'unknown'})`
   return typeof t.error === 'string' ? `${t.kind}: ${t.error}` : `${t.kind} not ok`
 }
+
+const NO_REPORT = (): void => undefined
 
 /** Shared by every entry stored without tags. */
 const NO_TAGS: readonly string[] = Object.freeze([])

@@ -54,8 +54,14 @@ export function resolveHealthOptions(o: HealthOptions | undefined): ResolvedHeal
     warmup: o.warmup === undefined ? 100 : count(o.warmup, 'options.health.warmup'),
     maxErrorRate: fraction(o.maxErrorRate, 0.01, 'options.health.maxErrorRate'),
     maxL2P99Ms: o.maxL2P99 === undefined ? 10 : parseDuration(o.maxL2P99, 'options.health.maxL2P99', MAX_TIMER_MS),
-    windowMs: o.window === undefined ? 60_000 : Math.max(6, parseDuration(o.window, 'options.health.window', MAX_TIMER_MS)),
+    windowMs: o.window === undefined ? 60_000 : windowOf(o.window),
   }
+}
+
+function windowOf(v: Duration): number {
+  const ms = parseDuration(v, 'options.health.window', MAX_TIMER_MS)
+  if (ms < 1000) throw new ConfigError(`expected options.health.window to be at least 1s, got ${describeValue(v)}`)
+  return ms
 }
 
 function fraction(v: unknown, fallback: number, option: string): number {

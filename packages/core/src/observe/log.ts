@@ -9,10 +9,26 @@ const SLOW_OPS: readonly Operation[] = ['fill', 'store', 'l2.read', 'l2.write', 
  * key, route and timing. The logger is read when it logs (the Fastify plugin may give one later).
  */
 export function slowLog(slowMs: number, logger: () => CorralLogger | undefined): CachePlugin {
+  /** Fills and refreshes still running at slowMs: logged then (a hung origin never ends), and once more when they end. */
+  const timers = new WeakMap<CacheEvent, NodeJS.Timeout>()
   return {
     name: 'corral:slow-log',
     ops: SLOW_OPS,
+    before(event) {
+      if (event.op !== 'fill' && event.op !== 'revalidate') return
+      const timer = setTimeout(() => {
+        timers.delete(event)
+        logger()?.warn({ ...describe(event), durationMs: Math.round(performance.now() - event.startedAt) }, `corral: slow ${event.op}, still running after ${slowMs} ms`)
+      }, slowMs)
+      timer.unref()
+      timers.set(event, timer)
+    },
     after(event) {
+      const timer = timers.get(event)
+      if (timer !== undefined) {
+        clearTimeout(timer)
+        timers.delete(event)
+      }
       if (event.durationMs < slowMs) return
       logger()?.warn(describe(event), `corral: slow ${event.op} (${Math.round(event.durationMs)} ms)`)
     },

@@ -64,15 +64,23 @@ export class Observer {
     return this.byOp[op].length > 0 || subscribed(CHANNELS[op])
   }
 
-  /** The operation began: its plugins' `before`, then `start`. */
+  /**
+   * The operation began: its plugins' `before`, then `start`. Answers the event the operation
+   * fills in: `event`, or a copy of it when a plugin froze or sealed it (reported).
+   */
   begin<E extends CacheEvent>(event: E): E {
-    for (const p of this.byOp[event.op]) {
+    const plugins = this.byOp[event.op]
+    for (const p of plugins) {
       if (p.before === undefined) continue
       try {
         p.before(event)
       } catch (err) {
         this.failed(p, 'before', event, err)
       }
+    }
+    if (plugins.length > 0 && !Object.isExtensible(event)) {
+      this.report(new CallbackError(`a plugin froze or sealed the ${event.op} event; the operation goes on with a copy of it`))
+      event = { ...event }
     }
     const ch = CHANNELS[event.op]
     if (ch.start.hasSubscribers) ch.start.publish(event)
