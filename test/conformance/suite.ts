@@ -549,6 +549,40 @@ export function runAdapterSuite(factory: SuiteOptions): void {
     })
 
     describe('Vary', () => {
+      it('Accept-Encoding is narrowed to one coding (gzip, br, deflate or identity): 7 ways of asking make 3 origin calls, each client gets a coding it accepts', async () => {
+        const seen: string[] = []
+        const routes = [
+          {
+            method: 'GET' as const,
+            path: '/compressed',
+            handler: (r: OriginRequest): Reply => {
+              const asked = String(r.headers['accept-encoding'] ?? 'none')
+              seen.push(asked)
+              // What a compression middleware does: the best coding it can make that the client accepts.
+              const coding = /\bbr\b/.test(asked) ? 'br' : /\bgzip\b/.test(asked) ? 'gzip' : 'identity'
+              return { headers: { vary: 'Accept-Encoding', 'content-type': 'text/plain', 'x-coding': coding }, body: `${r.call} ${coding}` }
+            },
+          },
+        ]
+        const h = await setup({ routes })
+        const clients = ['gzip', 'identity', undefined, 'br', 'gzip, deflate, br, zstd', 'GZIP', 'br;q=1, gzip;q=0.5']
+        const codings: string[] = []
+        for (const ae of clients) {
+          // Node's own client: it sends no Accept-Encoding unless told (supertest sends one).
+          const res = await rawGet(h.app.url, '/compressed', ae === undefined ? {} : { 'accept-encoding': ae })
+          codings.push(String(res.headers['x-coding']))
+        }
+        expect(codings).toEqual(['gzip', 'identity', 'identity', 'br', 'gzip', 'gzip', 'gzip'])
+        expect(h.calls()).toBe(3)
+        // The origin saw one coding per request, never a list.
+        expect(seen).toEqual(['gzip', 'identity', 'br'])
+
+        // encodings: false keys on the field as clients send it (normalised only for case and spacing).
+        const raw = await setup({ routes, cacheOptions: { encodings: false } })
+        for (const ae of clients) await rawGet(raw.app.url, '/compressed', ae === undefined ? {} : { 'accept-encoding': ae })
+        expect(raw.calls()).toBe(6)
+      })
+
       it('Vary: Accept-Language stores one variant per language and serves each to its match', async () => {
         const h = await setup({
           routes: [

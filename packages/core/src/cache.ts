@@ -14,6 +14,7 @@ import {
   type NormalizedSelectors,
 } from './model/invalidation.js'
 import { KeyMemo } from './key-memo.js'
+import { normalizeAcceptEncoding } from './model/encoding.js'
 import { assertKeyMaterial, makePrimaryKey, type KeyMaterial, type KeyParts, type RequestView } from './model/key.js'
 import { newCounters, type CacheHealth, type CacheStats } from './metrics.js'
 import { resolveRoute, withScope, type ResolvedRoute, type RouteOptions } from './model/options.js'
@@ -522,6 +523,8 @@ export class Cache implements FillHost {
       this.report(new CallbackError('a route bypass or key function failed; the request skips the cache', err))
       return this.bypass('error')
     }
+    // One Accept-Encoding per coding, for the variant key and for the origin alike.
+    if (route.encodings !== undefined) normalizeAcceptEncoding(view.headers, route.encodings)
     const parts = this.keyOf(view, route, custom)
     if (event !== undefined) event.key = parts.key
     if (adopt !== undefined && !adopt.settled) {

@@ -78,6 +78,15 @@ export interface RouteOptions<Req = unknown> {
    */
   query?: QueryRule
   /**
+   * Content codings a request's `Accept-Encoding` is narrowed to, in order of preference: the
+   * first one the client accepts (else `identity`) replaces the field before the lookup and the
+   * origin see it, as Varnish does, so a response that varies on it is stored once per coding
+   * instead of once per way clients write their lists. Put `'br'` first when the app's compression
+   * produces brotli. `false` leaves the field as it is.
+   * @default ['gzip', 'br', 'deflate']
+   */
+  encodings?: readonly string[] | false
+  /**
    * Cacheable methods. A HEAD is answered from the GET entry but never creates one.
    * @default ['GET', 'HEAD']
    */
@@ -169,7 +178,7 @@ export interface RouteOptions<Req = unknown> {
 /** Route options that need no request, accepted as defaults by `createCache`. */
 export type DefaultRouteOptions = Pick<
   RouteOptions,
-  | 'ttl' | 'staleWhileRevalidate' | 'staleIfError' | 'earlyRefresh' | 'refreshAfter' | 'query' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
+  | 'ttl' | 'staleWhileRevalidate' | 'staleIfError' | 'earlyRefresh' | 'refreshAfter' | 'query' | 'encodings' | 'methods' | 'statuses' | 'heuristic' | 'setCookie' | 'maxBodyBytes' | 'cookies' | 'authorization' | 'requestBody'
   | 'invalidateAfterUnsafe' | 'targetedCacheControl'
 >
 
@@ -186,6 +195,8 @@ export interface ResolvedRoute<Req = unknown> {
   readonly tags: readonly string[] | ((req: Req) => readonly string[]) | undefined
   readonly key: ((req: Req) => KeyMaterial) | undefined
   readonly query: QueryRule
+  /** Codings Accept-Encoding is narrowed to, or undefined when it is left alone. */
+  readonly encodings: readonly string[] | undefined
   readonly methods: ReadonlySet<'GET' | 'HEAD'>
   readonly statuses: ReadonlySet<number>
   /** No `statuses` list was given: other 2xx and 3xx statuses are stored when the response gives its freshness. */
@@ -211,7 +222,7 @@ export interface ResolvedRoute<Req = unknown> {
 }
 
 const ROUTE_KEYS = new Set([
-  'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'tags', 'key', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
+  'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'tags', 'key', 'query', 'encodings', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'bypass', 'cookies', 'authorization',
   'requestBody', 'invalidateAfterUnsafe', 'targetedCacheControl', 'name',
 ])
 
@@ -325,6 +336,7 @@ export function resolveRoute<Req>(
     tags,
     key: fn<(req: Req) => KeyMaterial>('key', o.key, base?.key),
     query,
+    encodings: o.encodings === undefined ? (base === undefined ? DEFAULT_ENCODINGS : base.encodings) : encodingsOf(o.encodings, at('encodings')),
     methods,
     statuses,
     otherStatusesWhenFresh: o.statuses === undefined ? (base?.otherStatusesWhenFresh ?? true) : false,
@@ -341,6 +353,17 @@ export function resolveRoute<Req>(
     name: o.name === undefined ? base?.name : nameOf(o.name, at('name')),
   }
   return { ...route, scope: '' }
+}
+
+const DEFAULT_ENCODINGS: readonly string[] = Object.freeze(['gzip', 'br', 'deflate'])
+const CODING = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
+
+function encodingsOf(v: unknown, option: string): readonly string[] | undefined {
+  if (v === false) return undefined
+  if (!Array.isArray(v) || v.length === 0 || !v.every((c) => typeof c === 'string' && CODING.test(c.toLowerCase()) && c !== '*' && c.toLowerCase() !== 'identity')) {
+    fail(option, "false or a non-empty list of content codings, such as ['gzip', 'br']", v)
+  }
+  return Object.freeze((v as string[]).map((c) => c.toLowerCase()))
 }
 
 function nameOf(v: unknown, option: string): string {
@@ -412,6 +435,6 @@ export function withScope<Req>(route: ResolvedRoute<Req>, defaults: ResolvedRout
 }
 
 export const DEFAULT_ROUTE_KEYS: ReadonlySet<string> = new Set([
-  'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'query', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
+  'ttl', 'staleWhileRevalidate', 'staleIfError', 'earlyRefresh', 'refreshAfter', 'query', 'encodings', 'methods', 'statuses', 'heuristic', 'setCookie', 'maxBodyBytes', 'cookies', 'authorization', 'requestBody',
   'invalidateAfterUnsafe', 'targetedCacheControl',
 ])
