@@ -104,6 +104,9 @@ async function nextNonHit(app: App, path: string): Promise<string | undefined> {
 
 beforeAll(() => assertBuilt())
 
+/** Makes the CLI write `[drained]` to stderr when its event loop empties by itself (not when something ends it with process.exit). */
+const DRAINED = { NODE_OPTIONS: "--import=data:text/javascript,process.once('beforeExit',()=>process.stderr.write('[drained]'))" }
+
 describe('corral --help and bad arguments', () => {
   it('prints help for the CLI and for each command, exit 0', async () => {
     const top = await runCli(['--help'])
@@ -170,6 +173,49 @@ describe('Redis unreachable', () => {
     } finally {
       for (const s of sockets) s.destroy()
       await new Promise((resolve) => silent.close(resolve))
+    }
+  })
+
+  it('exit 3 comes when the error does: nothing left open holds the process until its 1 s safety exit', async () => {
+    const port = await closedPort()
+    const silent = await silentRedis()
+    try {
+      for (const [args, url] of [
+        [['stats'], `redis://127.0.0.1:${port}`],
+        [['purge', '--tag', 'x'], `redis://127.0.0.1:${port}`],
+        [['inspect', 'http://a.test/'], `redis://127.0.0.1:${port}`],
+        [['keys'], `redis://127.0.0.1:${silent.port}`],
+      ] as const) {
+        const run = await runCli([...args, '--redis', url, '--timeout', '500'], DRAINED)
+        expect(run.code).toBe(3)
+        // The event loop emptied by itself: ioredis's socket timer (2 s) used to keep it busy
+        // until bin.ts's safety timer ended the process, a second late.
+        expect(run.stderr, args.join(' ')).toContain('[drained]')
+      }
+    } finally {
+      await silent.close()
+    }
+  })
+
+  it('a Redis that answers the handshake, then nothing: exit 3 within --timeout, for every command', async () => {
+    // Node's start-up on this machine now.
+    const baseline = Math.min((await runCli(['--help'])).ms, (await runCli(['--help'])).ms)
+    const hung = await silentRedis({ handshake: true })
+    try {
+      const url = `redis://127.0.0.1:${hung.port}`
+      for (const args of [['keys'], ['stats'], ['inspect', 'http://a.test/p'], ['purge', '--tag', 'x'], ['purge', '--dry-run', '--prefix', '/p']]) {
+        const run = await runCli([...args, '--redis', url, '--timeout', '1500', '--json'], DRAINED)
+        expect(run.stderr, args.join(' ')).toContain('[drained]')
+        // inspect used to take a timed-out read for a value of another type: REJECTED, exit 0.
+        expect(run.code, args.join(' ')).toBe(3)
+        expect(run.stderr).toMatch(/Redis failed while .*timed out/)
+        expect(run.json().error.exitCode).toBe(3)
+        // One deadline, not a second one for a QUIT nobody answers.
+        expect(run.ms - baseline, args.join(' ')).toBeLessThan(1500 + 1000)
+      }
+      expect(hung.seen()).toContain('hello')
+    } finally {
+      await hung.close()
     }
   })
 })
@@ -432,6 +478,54 @@ describe('purge', () => {
     expect(await nextNonHit(app, '/about')).toBe('MISS')
   })
 })
+
+/**
+ * A TCP server on a port of its own that accepts connections and never answers, or, with
+ * `handshake`, answers what ioredis sends to connect (HELLO refused, CLIENT SETINFO, INFO with
+ * `loading:0`) and then nothing: a Redis that hangs once connected.
+ */
+async function silentRedis(o: { handshake?: boolean } = {}): Promise<{ port: number; seen(): string[]; close(): Promise<void> }> {
+  const names: string[] = []
+  const sockets = new Set<net.Socket>()
+  const info = '# Server\r\nredis_version:7.2.0\r\nloading:0\r\n'
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    let buf = ''
+    socket.on('data', (chunk: Buffer) => {
+      if (o.handshake !== true) return
+      buf += chunk.toString('latin1')
+      // Commands arrive as RESP arrays of bulk strings: *N, then $len and the bytes of each.
+      for (;;) {
+        const parsed = /^\*(\d+)\r\n/.exec(buf)
+        if (parsed === null) return
+        let at = parsed[0].length
+        const args: string[] = []
+        for (let i = 0; i < Number(parsed[1]); i++) {
+          const len = /^\$(\d+)\r\n/.exec(buf.slice(at))
+          if (len === null || buf.length < at + len[0].length + Number(len[1]) + 2) return
+          args.push(buf.slice(at + len[0].length, at + len[0].length + Number(len[1])))
+          at += len[0].length + Number(len[1]) + 2
+        }
+        buf = buf.slice(at)
+        const name = (args[0] ?? '').toLowerCase()
+        names.push(name)
+        if (name === 'hello') socket.write("-ERR unknown command 'hello'\r\n")
+        else if (name === 'client') socket.write('+OK\r\n')
+        else if (name === 'info') socket.write(`$${info.length}\r\n${info}\r\n`)
+      }
+    })
+    socket.on('error', () => undefined)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    seen: () => names,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+  }
+}
 
 /** A port nothing listens on: one the kernel handed out, then closed. */
 async function closedPort(): Promise<number> {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type ChainableCommander } from 'ioredis'
 import type { Connection } from './args.js'
 import { messageOf, RedisError } from './errors.js'
 
@@ -16,6 +16,11 @@ export async function connect(c: Connection): Promise<Redis> {
     retryStrategy: () => null,
     connectTimeout: c.timeoutMs,
     commandTimeout: c.timeoutMs,
+    // ioredis ends the socket on disconnect() and destroys it only after this long (2 s by
+    // default), with a timer that holds the process open when the socket never reports 'close'
+    // (a refused or timed-out connection, a server that does not hang up): the command would exit
+    // late. Nothing is waited for by then (a QUIT has been answered, or the command failed).
+    disconnectTimeout: 0,
   })
   // Without a listener ioredis prints every connection error itself.
   client.on('error', (err: unknown) => {
@@ -36,9 +41,13 @@ export async function connect(c: Connection): Promise<Redis> {
   return client
 }
 
-/** Lets commands sent so far finish (QUIT, within the deadline), then drops the connection. */
-export async function disconnect(client: Redis, timeoutMs: number): Promise<void> {
-  if (client.status === 'ready') {
+/**
+ * Lets commands sent so far finish (QUIT, within the deadline), then drops the connection. After
+ * a failure (`graceful` false) it is dropped at once: a Redis that missed one deadline is not
+ * waited for again.
+ */
+export async function disconnect(client: Redis, timeoutMs: number, graceful = true): Promise<void> {
+  if (graceful && client.status === 'ready') {
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       client.quit().catch(() => undefined),
@@ -58,6 +67,23 @@ export async function ask<T>(what: string, call: Promise<T>): Promise<T> {
   } catch (err) {
     throw new RedisError(`Redis failed while ${what}: ${messageOf(err)}`, err)
   }
+}
+
+/**
+ * Executes a pipeline, turning a failed reply into a RedisError, except WRONGTYPE: a key that
+ * holds another type than the one asked for answers that in place, for the caller to report.
+ * (A pipeline resolves even when its commands time out: each reply carries its own error.)
+ */
+export async function askAll(what: string, pipeline: ChainableCommander): Promise<[Error | null, unknown][]> {
+  const replies = (await ask(what, pipeline.exec())) ?? []
+  for (const [err] of replies) {
+    if (err !== null && !isWrongType(err)) throw new RedisError(`Redis failed while ${what}: ${messageOf(err)}`, err)
+  }
+  return replies
+}
+
+export function isWrongType(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('WRONGTYPE')
 }
 
 /** The URL without its password, for messages. */

@@ -1,5 +1,5 @@
 import { connectionOf, parseInvocation, type CommandName } from './args.js'
-import type { Command } from './command.js'
+import type { Command, Output } from './command.js'
 import { inspect } from './commands/inspect.js'
 import { keys } from './commands/keys.js'
 import { purge } from './commands/purge.js'
@@ -39,13 +39,16 @@ export async function main(args: readonly string[], io: Io): Promise<ExitCode> {
     const conn = connectionOf(inv, io.env)
     const plan = command.plan(inv)
     const client = await connect(conn)
+    let output: Output
     try {
-      const output = await command.run(plan, { conn, client, now: Date.now })
-      io.out(json ? `${JSON.stringify(output.json, null, 2)}\n` : `${output.text}\n`)
-      return output.exitCode
-    } finally {
-      await disconnect(client, conn.timeoutMs)
+      output = await command.run(plan, { conn, client, now: Date.now })
+    } catch (err) {
+      await disconnect(client, conn.timeoutMs, false)
+      throw err
     }
+    await disconnect(client, conn.timeoutMs)
+    io.out(json ? `${JSON.stringify(output.json, null, 2)}\n` : `${output.text}\n`)
+    return output.exitCode
   } catch (err) {
     const code = err instanceof CliError ? err.exitCode : EXIT.redis
     const message = err instanceof CliError ? err.message : `unexpected failure: ${messageOf(err)}`

@@ -8,7 +8,7 @@ import {
   type RedisKeyKind,
 } from '@corral/core/store'
 import type { Redis } from 'ioredis'
-import { ask } from './connection.js'
+import { ask, askAll } from './connection.js'
 
 /** Keys asked for per SCAN step: each step is one short command on the server. */
 export const SCAN_COUNT = 1000
@@ -86,7 +86,7 @@ export async function describeKeys(client: Redis, ns: string, keys: readonly str
   if (keys.length === 0) return []
   const first = client.pipeline()
   for (const k of keys) first.pttl(k).strlen(k).getrangeBuffer(k, 0, ENVELOPE_HEAD_BYTES - 1)
-  const replies = (await ask('reading keys (PTTL, STRLEN, GETRANGE)', first.exec())) ?? []
+  const replies = await askAll('reading keys (PTTL, STRLEN, GETRANGE)', first)
   const heads = keys.map((key, i) => {
     const [, pttl] = replies[i * 3] ?? []
     const [strlenErr, strlen] = replies[i * 3 + 1] ?? []
@@ -105,7 +105,7 @@ export async function describeKeys(client: Redis, ns: string, keys: readonly str
     asked.push(i)
     second.getrangeBuffer(h.key, h.head.metaOffset, h.head.metaOffset + h.head.metaLength - 1)
   })
-  const metas = asked.length === 0 ? [] : ((await ask('reading entry metadata (GETRANGE)', second.exec())) ?? [])
+  const metas = asked.length === 0 ? [] : await askAll('reading entry metadata (GETRANGE)', second)
   const claims = new Map<number, EnvelopeClaims | undefined>()
   asked.forEach((at, j) => {
     const [, meta] = metas[j] ?? []

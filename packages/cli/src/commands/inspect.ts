@@ -2,7 +2,7 @@ import { ageOf, decodeEntry, makePrimaryKey, makeVariantKey, pathIndexKey, peekE
 import type { Redis } from 'ioredis'
 import { list, positiveInt, str, type Invocation } from '../args.js'
 import type { Command, Context, Output } from '../command.js'
-import { ask } from '../connection.js'
+import { askAll } from '../connection.js'
 import { EXIT, UsageError } from '../errors.js'
 import { bytes, commaList, duration, pairs, ttl } from '../format.js'
 import { scanIndex } from '../read.js'
@@ -107,7 +107,7 @@ export const inspect: Command<Plan> = {
 
 /** Reads and decodes one key as the app would (never deleting what it refuses); undefined when nothing is there. */
 async function readEntry(ctx: Context, key: string): Promise<{ report: EntryReport; entry: Entry | undefined } | undefined> {
-  const replies = (await ask(`reading ${key}`, ctx.client.pipeline().getBuffer(key).pttl(key).exec())) ?? []
+  const replies = await askAll(`reading ${key}`, ctx.client.pipeline().getBuffer(key).pttl(key))
   const [getErr, value] = replies[0] ?? []
   const [, pttlReply] = replies[1] ?? []
   const pttl = typeof pttlReply === 'number' ? pttlReply : -2
@@ -178,7 +178,7 @@ async function otherEntries(client: Redis, ns: string, parts: KeyParts, limit: n
   if (members.length === 0) return []
   const p = client.pipeline()
   for (const m of members) p.exists(m.key)
-  const alive = (await ask('checking index members (EXISTS)', p.exec())) ?? []
+  const alive = await askAll('checking index members (EXISTS)', p)
   return members.filter((_, i) => alive[i]?.[1] === 1).slice(0, 20)
 }
 
