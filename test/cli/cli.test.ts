@@ -378,6 +378,50 @@ describe('keys', () => {
   })
 })
 
+describe('URLs as a browser shows them, and long ones', () => {
+  let app: App
+  const owned: (() => Promise<void>)[] = []
+  const long = `/about?q=${'x'.repeat(14 * 1024)}`
+  beforeAll(async () => {
+    app = await startApp(owned)
+    // Clients send /products/café?q=✓ encoded (an HTTP request line is ASCII).
+    expect(xcache(await app.a.get('/products/caf%C3%A9?q=%E2%9C%93'))).toBe('MISS')
+    await stored(app, '/products/caf%C3%A9')
+    expect(xcache(await app.a.get(long))).toBe('MISS')
+    await stored(app, '/about')
+  })
+  afterAll(() => runCleanups(owned))
+
+  it('inspect of /café finds what the app stored for /caf%C3%A9 (encoded as new URL() does)', async () => {
+    const key = makePrimaryKey(app.ns, { method: 'GET', url: '/products/caf%C3%A9?q=%E2%9C%93', headers: { host: FLEET_HOST } }).key
+    for (const url of [`http://${FLEET_HOST}/products/café?q=✓`, `http://${FLEET_HOST}/products/caf%C3%A9?q=%E2%9C%93`]) {
+      const run = await app.cli(['inspect', url, '--json'])
+      expect(run.code, url).toBe(0)
+      expect(run.json()).toMatchObject({ found: true, key, path: '/products/caf%C3%A9', canonicalUrl: '/products/caf%C3%A9?q=%E2%9C%93' })
+    }
+    const byPath = await app.cli(['inspect', '/products/café?q=✓', '--host', FLEET_HOST])
+    expect(byPath.code).toBe(0)
+    // keys --prefix takes the path as shown too.
+    const listed = (await app.cli(['keys', '--prefix', '/products/caf', '--json'])).json()
+    expect(listed.keys.map((k: { url: string }) => k.url)).toEqual(['/products/caf%C3%A9?q=%E2%9C%93'])
+    expect((await app.cli(['keys', '--prefix', '/products/café', '--json'])).json().keys).toHaveLength(1)
+  })
+
+  it('a 14 KB URL is cut in the table, with an ellipsis; --json keeps it whole', async () => {
+    const run = await app.cli(['keys'])
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trim().split('\n')
+    // The long URL no longer pads every row to its length.
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThan(300)
+    const row = lines.find((l) => l.startsWith('/about?q=xxx')) ?? ''
+    expect(row).toMatch(/^\/about\?q=x+… +200 /)
+    expect(row).toContain(keyOf(app.ns, long))
+    expect(lines.find((l) => l.startsWith('/products/caf'))).toMatch(/^\/products\/caf%C3%A9\?q=%E2%9C%93 +200 /)
+    const json = (await app.cli(['keys', '--json'])).json()
+    expect(json.keys.map((k: { url: string }) => k.url)).toContain(long)
+  })
+})
+
 describe('stats', () => {
   it('counts entries, markers, tags and listeners; --limit makes it partial', async () => {
     const app = await startApp()

@@ -13,8 +13,8 @@ import {
 import { describe, expect, it } from 'vitest'
 import { parseInvocation, signingKeysOf } from '../../packages/cli/src/args.js'
 import { UsageError } from '../../packages/cli/src/errors.js'
-import { bytes, duration, table } from '../../packages/cli/src/format.js'
-import { headersOf, targetOf } from '../../packages/cli/src/target.js'
+import { bytes, cell, duration, MAX_CELL, table } from '../../packages/cli/src/format.js'
+import { asSent, headersOf, prefixAsSent, targetOf } from '../../packages/cli/src/target.js'
 
 // The pure parts of the CLI, and what it added to @corral/core/store: the layout's names must be
 // those RedisStore writes (test/cli/cli.test.ts checks them against a real app too), and a peek
@@ -119,6 +119,18 @@ describe('arguments', () => {
     expect(targetOf('/p', 'h.test', ['X-Forwarded-Proto: https']).view.headers).toEqual({ host: 'h.test', 'x-forwarded-proto': 'https' })
     expect(headersOf(['Accept-Language: fr', 'accept-language: en'])).toEqual({ 'accept-language': 'fr, en' })
   })
+
+  it('the path and query are encoded as a browser sends them (new URL())', () => {
+    expect(targetOf('http://shop.test/café/ünï?q=✓#x', undefined, []).url).toBe('/caf%C3%A9/%C3%BCn%C3%AF?q=%E2%9C%93')
+    expect(targetOf('/a b/../c?d e', 'h.test', []).url).toBe('/c?d%20e')
+    // Escapes already there are kept; a path starting with '//' stays a path.
+    expect(asSent('/caf%C3%A9?q=%e2%9c%93')).toBe('/caf%C3%A9?q=%e2%9c%93')
+    expect(asSent('//x/y')).toBe('//x/y')
+    expect(prefixAsSent('/café/')).toBe('/caf%C3%A9/')
+    // A last segment of '.' or '..' is part of the prefix, not a dot segment.
+    expect(prefixAsSent('/a/.')).toBe('/a/.')
+    expect(prefixAsSent('/p?x')).toBe('/p?x')
+  })
 })
 
 describe('text output', () => {
@@ -126,5 +138,16 @@ describe('text output', () => {
     expect(table(['A', 'BB'], [['x', '1'], ['long', '22']], ['left', 'right'])).toBe('A     BB\nx      1\nlong  22')
     expect([bytes(512), bytes(3500), bytes(5 * 1024 * 1024)]).toEqual(['512 B', '3.4 KiB', '5.0 MiB'])
     expect([duration(850), duration(42_000), duration(298_000), duration(7_500_000), duration(-3000)]).toEqual(['850ms', '42s', '4m58s', '2h05m', '-3s'])
+  })
+
+  it('cuts long cells with an ellipsis (but not a column given no limit) and escapes control characters', () => {
+    const long = 'u'.repeat(500)
+    const lines = table(['URL', 'KEY'], [[long, 'k'.repeat(150)]], [], [undefined, Infinity]).split('\n')
+    expect(lines[1]).toBe(`${'u'.repeat(MAX_CELL - 1)}…  ${'k'.repeat(150)}`)
+    expect(lines[0]).toBe(`URL${' '.repeat(MAX_CELL - 3)}  KEY`)
+    expect(cell('abc', 3)).toBe('abc')
+    expect(cell('abcd', 3)).toBe('ab…')
+    // A value planted in Redis cannot move the cursor or recolour the terminal.
+    expect(cell('/a\u001b[2Jb\nc\u0085')).toBe('/a\\x1B[2Jb\\x0Ac\\x85')
   })
 })

@@ -2,9 +2,21 @@
 
 export type Align = 'left' | 'right'
 
-/** Rows under a header, each column as wide as its widest cell, two spaces apart. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[], align: readonly Align[] = []): string {
-  const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ''))))
+/** Cells longer than this are cut in tables (with an ellipsis); --json keeps them whole. */
+export const MAX_CELL = 80
+
+/**
+ * Rows under a header, each column as wide as its widest cell, two spaces apart. A cell is shown
+ * by `cell()`: control characters escaped and cut at `max[i]` characters (default MAX_CELL).
+ */
+export function table(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  align: readonly Align[] = [],
+  max: readonly (number | undefined)[] = [],
+): string {
+  const shown = rows.map((r) => r.map((c, i) => cell(c, max[i] ?? MAX_CELL)))
+  const widths = header.map((h, i) => Math.max(width(h), ...shown.map((r) => width(r[i] ?? ''))))
   const line = (cells: readonly string[]): string =>
     cells
       .map((c, i) => {
@@ -14,13 +26,24 @@ export function table(header: readonly string[], rows: readonly (readonly string
       })
       .join('  ')
       .trimEnd()
-  return [line(header), ...rows.map(line)].join('\n')
+  return [line(header), ...shown.map(line)].join('\n')
 }
 
-/** `name  value` lines, the names padded to one width. */
+/**
+ * A value for one line of a terminal: control characters (which a value planted in Redis may
+ * hold) escaped as `\xNN`, and cut to `max` characters, the last one an ellipsis.
+ */
+export function cell(s: string, max = MAX_CELL): string {
+  // eslint-disable-next-line no-control-regex
+  const safe = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
+  const chars = [...safe]
+  return chars.length <= max ? safe : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`
+}
+
+/** `name  value` lines, the names padded to one width; control characters escaped, nothing cut. */
 export function pairs(rows: readonly (readonly [string, string])[], indent = ''): string {
   const w = Math.max(0, ...rows.map(([k]) => width(k)))
-  return rows.map(([k, v]) => `${indent}${k}${' '.repeat(w - width(k))}  ${v}`.trimEnd()).join('\n')
+  return rows.map(([k, v]) => `${indent}${cell(k, Infinity)}${' '.repeat(w - width(k))}  ${cell(v, Infinity)}`.trimEnd()).join('\n')
 }
 
 function width(s: string): number {

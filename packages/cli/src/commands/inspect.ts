@@ -4,7 +4,7 @@ import { list, positiveInt, str, type Invocation } from '../args.js'
 import type { Command, Context, Output } from '../command.js'
 import { askAll } from '../connection.js'
 import { EXIT, UsageError } from '../errors.js'
-import { bytes, commaList, duration, pairs, ttl } from '../format.js'
+import { bytes, cell, commaList, duration, pairs, ttl } from '../format.js'
 import { scanIndex } from '../read.js'
 import { queryRuleOf, targetOf, type Target } from '../target.js'
 
@@ -77,7 +77,7 @@ export const inspect: Command<Plan> = {
       const hint =
         others.length === 0
           ? ''
-          : `\nthe path index of ${parts.path} lists ${others.length} other ${others.length === 1 ? 'entry' : 'entries'} (another host, query, or a route with its own key rules):\n${others.map((o) => `  ${o.url}  ${o.key}`).join('\n')}`
+          : `\nthe path index of ${parts.path} lists ${others.length} other ${others.length === 1 ? 'entry' : 'entries'} (another host, query, or a route with its own key rules):\n${others.map((o) => `  ${cell(o.url)}  ${o.key}`).join('\n')}`
       return { json, text: `nothing stored for ${plan.arg}\nkey  ${parts.key}${hint}`, exitCode: EXIT.notFound }
     }
     let variants: (EntryReport & { selected: boolean })[] | undefined

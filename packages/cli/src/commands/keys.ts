@@ -1,8 +1,9 @@
-import { classifyKey, prefixIndexKey } from '@corral/core/store'
+import { classifyKey, normalizeSelectors, prefixIndexKey } from '@corral/core/store'
 import { list, positiveInt, str, type Invocation } from '../args.js'
 import type { Command, Context, Output } from '../command.js'
 import { EXIT, UsageError } from '../errors.js'
 import { bytes, table, ttl } from '../format.js'
+import { prefixAsSent } from '../target.js'
 import { describeKeys, namespacePattern, pathOf, scanIndex, scanKeys, type KeyInfo, type Walk } from '../read.js'
 
 interface Plan {
@@ -26,10 +27,13 @@ export interface KeyRow {
 export const keys: Command<Plan> = {
   plan(inv: Invocation): Plan {
     if (inv.positionals[0] !== undefined) throw new UsageError(`unexpected argument '${inv.positionals[0]}': keys takes none (a prefix goes in --prefix)`, 'keys')
-    const prefixes = list(inv.values.prefix)
-    for (const p of prefixes) {
+    const given = list(inv.values.prefix)
+    for (const p of given) {
       if (!p.startsWith('/')) throw new UsageError(`expected --prefix to be a path prefix starting with '/', got '${p}'`, 'keys')
     }
+    // Encoded as requests are and normalised as purge --prefix normalises them, like the paths
+    // the index sets hold: /café → /caf%C3%A9.
+    const prefixes = normalizeSelectors({ prefixes: given.map(prefixAsSent) }).prefixes
     const limit = inv.values.limit === undefined ? DEFAULT_KEYS_LIMIT : positiveInt(str(inv.values.limit), '--limit', 'keys', 1_000_000, 'keys')
     return { prefixes, limit }
   },
@@ -45,6 +49,8 @@ export const keys: Command<Plan> = {
             ['URL', 'KIND', 'TTL', 'SIZE', 'TAGS', 'KEY'],
             rows.map((r) => [r.url ?? '?', r.kind === 'response' ? String(r.status ?? '?') : r.kind, ttl(r.ttlMs), r.bytes === undefined ? '?' : bytes(r.bytes), r.tags.join(',') || '-', r.key]),
             ['left', 'left', 'right', 'right'],
+            // Cells are cut at MAX_CELL (with an ellipsis; --json keeps them whole), keys never.
+            [undefined, undefined, undefined, undefined, undefined, Infinity],
           )
     const foot = walk.complete
       ? `${rows.length} listed (${source === 'scan' ? 'SCAN of the whole namespace' : 'index sets of the prefixes'})`
