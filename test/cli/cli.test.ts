@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import * as net from 'node:net'
-import { makePrimaryKey, pathIndexKey } from '@corral/core/store'
+import { makePrimaryKey, pathIndexKey, prefixIndexKey, tagIndexKey } from '@corral/core/store'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FLEET_HOST, fileRedis, healthy, instance, xcache, type Instance } from '../helpers/fleet.js'
 import { until, type RouteSpec } from '../helpers/scenario.js'
@@ -210,6 +210,7 @@ describe('Redis unreachable', () => {
         expect(run.code, args.join(' ')).toBe(3)
         expect(run.stderr).toMatch(/Redis failed while .*timed out/)
         expect(run.json().error.exitCode).toBe(3)
+        if (args[0] === 'purge' && args[1] !== '--dry-run') expect(run.stderr).toContain('nothing was purged')
         // One deadline, not a second one for a QUIT nobody answers.
         expect(run.ms - baseline, args.join(' ')).toBeLessThan(1500 + 1000)
       }
@@ -405,6 +406,12 @@ describe('URLs as a browser shows them, and long ones', () => {
     const listed = (await app.cli(['keys', '--prefix', '/products/caf', '--json'])).json()
     expect(listed.keys.map((k: { url: string }) => k.url)).toEqual(['/products/caf%C3%A9?q=%E2%9C%93'])
     expect((await app.cli(['keys', '--prefix', '/products/café', '--json'])).json().keys).toHaveLength(1)
+    // And so do purge --key and --prefix.
+    for (const args of [['--key', `http://${FLEET_HOST}/products/café`], ['--key', '/products/café?q=✓'], ['--prefix', '/products/café']]) {
+      const dry = (await app.cli(['purge', '--dry-run', ...args, '--json'])).json()
+      expect(dry.matched, args.join(' ')).toBe(1)
+      expect(dry.entries[0].key).toBe(key)
+    }
   })
 
   it('a 14 KB URL is cut in the table, with an ellipsis; --json keeps it whole', async () => {
@@ -419,6 +426,10 @@ describe('URLs as a browser shows them, and long ones', () => {
     expect(lines.find((l) => l.startsWith('/products/caf'))).toMatch(/^\/products\/caf%C3%A9\?q=%E2%9C%93 +200 /)
     const json = (await app.cli(['keys', '--json'])).json()
     expect(json.keys.map((k: { url: string }) => k.url)).toContain(long)
+    // purge's table too.
+    const dry = await app.cli(['purge', '--dry-run', '--key', '/about'])
+    expect(dry.stdout).toMatch(/^\/about\?q=x+… +\d+m\d\ds +\S+$/m)
+    expect(Math.max(...dry.stdout.split('\n').map((l) => l.length))).toBeLessThan(300)
   })
 })
 
@@ -520,6 +531,90 @@ describe('purge', () => {
     expect(doc.removed).toBe(4)
     expect(doc.entries.every((e: { outcome: string }) => e.outcome === 'removed')).toBe(true)
     expect(await nextNonHit(app, '/about')).toBe('MISS')
+  })
+})
+
+describe('purge: what it reaches, and when it fails', () => {
+  it('an index key that is not a set widens the purge to the whole namespace: the dry run and the purge say so, and name the key', async () => {
+    const app = await startApp()
+    for (const path of ['/products/1', '/products/2', '/about']) await fill(app, path)
+    expect(xcache(await app.a.get('/about'))).toBe('HIT')
+    // Something Corral did not write, at the index key of the tag purged.
+    const foreign = tagIndexKey(app.ns, 'product:1')
+    await redis.raw.del(foreign)
+    await redis.raw.rpush(foreign, 'x')
+    const widened = { scope: 'namespace', indexes: [{ key: foreign, type: 'list' }], foundBy: 'preview' }
+
+    const dry = await app.cli(['purge', '--dry-run', '--tag', 'product:1', '--json'])
+    expect(dry.code).toBe(0)
+    // Not "0 entries match": every entry of the namespace goes.
+    expect(dry.json()).toMatchObject({ dryRun: true, widened, matched: 3, complete: true })
+    expect(dry.json().entries.map((e: { url: string }) => e.url)).toEqual(['/about', '/products/1', '/products/2'])
+    const text = await app.cli(['purge', '--dry-run', '--soft', '--tag', 'product:1'])
+    expect(text.stdout).toMatch(/^dry run: the purge of tag product:1 WIDENS to the whole namespace \S+: 3 entries would be removed, and every instance's L1 cleared; nothing was purged$/m)
+    expect(text.stdout).toContain(`why: ${foreign} is a list, not a set`)
+    expect(text.stdout).toContain('--soft does not apply to it')
+    expect(await redis.raw.exists(keyOf(app.ns, '/about'))).toBe(1)
+
+    const run = await app.cli(['purge', '--tag', 'product:1', '--json'])
+    expect(run.code).toBe(0)
+    expect(run.json()).toMatchObject({ dryRun: false, widened, removed: 3, listeners: { count: 1 } })
+    expect(run.json().entries.map((e: { outcome: string }) => e.outcome)).toEqual(['removed', 'removed', 'removed'])
+    expect(await redis.raw.exists(keyOf(app.ns, '/about'))).toBe(0)
+    // /about was not selected, yet the app's L1 copy went too: the bus carried the whole namespace.
+    expect(await nextNonHit(app, '/about')).toBe('MISS')
+
+    // The text of the purge itself.
+    await stored(app, '/about')
+    await redis.raw.del(foreign)
+    await redis.raw.rpush(foreign, 'x')
+    const purged = await app.cli(['purge', '--tag', 'product:1'])
+    expect(purged.stdout).toMatch(/^purged tag product:1: WIDENED to the whole namespace \S+, 1 entry removed$/m)
+    expect(purged.stdout).toContain(`why: ${foreign} is a list, not a set`)
+    expect(purged.stdout).toMatch(/told 1 instance listening on \S+ to clear every entry of the namespace from their L1/)
+  })
+
+  it('the dry run counts what the purge removes: members of expired entries are not counted, --limit cuts only the list, --scan-limit makes it PARTIAL', async () => {
+    const app = await startApp()
+    for (const id of [1, 2, 3]) await fill(app, `/products/${id}`)
+    // Index sets outlive their entries: 200 members whose entries expired.
+    const dead = Array.from({ length: 200 }, (_, i) => `${app.ns}:v1:${String(i).padStart(43, '0')} /products/gone${i}`)
+    await redis.raw.sadd(prefixIndexKey(app.ns, '/products/'), ...dead)
+
+    const dry = await app.cli(['purge', '--dry-run', '--prefix', '/products/', '--limit', '2', '--json'])
+    expect(dry.code).toBe(0)
+    const doc = dry.json()
+    expect(doc).toMatchObject({ matched: 3, complete: true, widened: null, scanned: { unit: 'index members', limit: 100_000 } })
+    expect(doc.scanned.visited).toBeGreaterThanOrEqual(203)
+    expect(doc.entries).toHaveLength(2)
+    const text = await app.cli(['purge', '--dry-run', '--prefix', '/products/', '--limit', '2'])
+    expect(text.stdout).toMatch(/^dry run: 3 entries match prefix \/products\/; nothing was purged$/m)
+    expect(text.stdout).toContain('(2 of 3 entries listed: --limit 2)')
+    expect(text.stdout).not.toContain('PARTIAL')
+
+    const cut = await app.cli(['purge', '--dry-run', '--prefix', '/products/', '--scan-limit', '50', '--json'])
+    expect(cut.json()).toMatchObject({ complete: false, scanned: { visited: 50, limit: 50 } })
+    expect(cut.json().matched).toBeLessThanOrEqual(3)
+    const cutText = await app.cli(['purge', '--dry-run', '--prefix', '/products/', '--scan-limit', '50'])
+    expect(cutText.stdout).toMatch(/^dry run: at least \d entr(y|ies) match/m)
+    expect(cutText.stdout).toContain('PARTIAL: the count stopped after 50 index members (--scan-limit 50)')
+
+    const run = await app.cli(['purge', '--prefix', '/products/', '--json'])
+    expect(run.json()).toMatchObject({ removed: 3, matched: 3 })
+  })
+
+  it('a purge that fails says it may have been applied in part and that nothing retries it; exit 3', async () => {
+    const ns = `cli-${randomBytes(4).toString('hex')}`
+    // The invalidation log is the first thing a purge writes: a string there fails it.
+    await redis.raw.set(`${ns}:v1:log`, 'not a stream')
+    const run = await runCli(['purge', '--tag', 'x', '--json'], { CORRAL_REDIS_URL: redis.server.url, CORRAL_NAMESPACE: ns })
+    expect(run.code).toBe(3)
+    expect(run.stderr).toContain('the purge failed and may have been applied in part')
+    expect(run.stderr).toContain('Nothing retries it: run it again')
+    expect(run.stderr).toContain('WRONGTYPE')
+    // A running app's store retries a failed invalidation; this command has exited.
+    expect(run.stderr).not.toContain('runs again')
+    expect(run.json().error.message).toContain('may have been applied in part')
   })
 })
 

@@ -33,6 +33,7 @@ const COMMANDS = {
     soft: { type: 'boolean' },
     'dry-run': { type: 'boolean' },
     limit: { type: 'string' },
+    'scan-limit': { type: 'string' },
   },
   keys: {
     prefix: { type: 'string', multiple: true },

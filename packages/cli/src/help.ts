@@ -1,6 +1,6 @@
 import type { CommandName } from './args.js'
 import { DEFAULT_KEYS_LIMIT } from './commands/keys.js'
-import { DEFAULT_PURGE_LIMIT } from './commands/purge.js'
+import { DEFAULT_PURGE_LIMIT, DEFAULT_PURGE_SCAN_LIMIT } from './commands/purge.js'
 import { DEFAULT_STATS_LIMIT } from './commands/stats.js'
 
 const GLOBAL = `Options of every command:
@@ -30,7 +30,8 @@ decodes it as the app does: status, TTL (PTTL), freshness and stale windows, age
 headers, sizes, and whether it verified. A Vary marker lists its variants; the request headers
 given with -H select one. A value that fails to verify is reported REJECTED.
 
-  URL                      http://host/path?query, or /path?query with --host
+  URL                      http://host/path?query, or /path?query with --host; encoded as a
+                           browser sends it (/café is /caf%C3%A9)
   --host HOST              the Host header the app receives (default: the URL's host:port)
   -H, --headers 'N: v'     a request header (repeatable): the Vary headers of a variant, and
                            X-Forwarded-Host / X-Forwarded-Proto / Forwarded when a proxy sets
@@ -44,16 +45,23 @@ Exits 1 when nothing is stored under the key.`,
   purge: `corral purge (--tag T | --key PATH | --prefix P)... [--soft] [--dry-run]
 
 Invalidates through the app's own Redis store code: the entries are removed from Redis and
-every running instance is told over the namespace's bus to drop its L1 copies.
+every running instance is told over the namespace's bus to drop its L1 copies. It first counts
+and lists what the purge reaches, from the index sets it sweeps (entries still there only).
 
-  --tag T        entries stored with tag T (repeatable)
-  --key PATH     entries of a path on every host: /products/42 (any query), or one query
-                 /products?page=2; an absolute URL is taken for its path (repeatable)
-  --prefix P     entries whose path starts with P, e.g. /products/ (repeatable)
-  --soft         mark them stale instead: answered stale while they refresh, within their
-                 stale-while-revalidate / stale-if-error windows (removed when they have none)
-  --dry-run      list what matches, purge nothing
-  --limit N      entries listed (default ${DEFAULT_PURGE_LIMIT}); the purge itself is not limited`,
+  --tag T          entries stored with tag T (repeatable)
+  --key PATH       entries of a path on every host: /products/42 (any query), or one query
+                   /products?page=2; an absolute URL is taken for its path (repeatable)
+  --prefix P       entries whose path starts with P, e.g. /products/ (repeatable)
+  --soft           mark them stale instead: answered stale while they refresh, within their
+                   stale-while-revalidate / stale-if-error windows (removed when they have none)
+  --dry-run        count and list what matches, purge nothing
+  --limit N        entries listed (default ${DEFAULT_PURGE_LIMIT}); the purge itself is not limited
+  --scan-limit N   index members read to count what matches (default ${DEFAULT_PURGE_SCAN_LIMIT}); past
+                   it the count is a lower bound and the output says PARTIAL
+
+An index key of a selector that holds something other than a set makes the store invalidate
+the WHOLE namespace (every entry, --soft or not, and every instance's L1): the output says
+WIDENS (dry run) or WIDENED, and which key.`,
   keys: `corral keys [--prefix P] [--limit N]
 
 Lists entries, variants and Vary markers: URL, status (or vary), TTL, size, tags, key. URL,
