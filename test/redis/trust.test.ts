@@ -113,4 +113,23 @@ describe('index sets that are not sets', () => {
     }
     expect(a.cache.stats().rejected).toBeGreaterThanOrEqual(1)
   })
+
+  it('an index member naming a key outside its namespace (or not an entry) is dropped, never unlinked: a purge cannot delete other data', async () => {
+    const { ns, list } = await fleet(1)
+    const [a] = list as [Instance]
+    expect(xcache(await a.get('/items/1'))).toBe('MISS')
+    const index = `${ns}:v1:i:t:group`
+    await until(async () => (await redis.raw.scard(index)) > 0, 5000, 'the entry indexed under its tag')
+    // Someone else's data, and this namespace's own log and a lock, named by planted members.
+    await redis.raw.set('other-app:session:42', 'precious')
+    await redis.raw.set(`${ns}:v1:someone:lock`, 'held')
+    await redis.raw.sadd(index, 'other-app:session:42 /items/1', `${ns}:v1:someone:lock /items/1`)
+    expect(await a.cache.invalidate({ tags: ['group'] })).toBe(1)
+    expect(await redis.raw.get('other-app:session:42')).toBe('precious')
+    expect(await redis.raw.get(`${ns}:v1:someone:lock`)).toBe('held')
+    // The planted members are gone from the index; what they named is counted as foreign.
+    expect(await redis.raw.sismember(index, 'other-app:session:42 /items/1')).toBe(0)
+    expect(a.cache.stats().rejected).toBeGreaterThanOrEqual(2)
+    expect(xcache(await a.get('/items/1'))).toBe('MISS')
+  })
 })

@@ -288,6 +288,9 @@ export class RedisInvalidator {
     soft: boolean,
   ): Promise<boolean> {
     const { client, writeTimeoutMs } = this.redis
+    // The index's own namespace (`<ns>:v1:i:<kind>:<name>`): a member naming a key outside it, or
+    // a key that is not an entry, was planted; it is dropped from the index, never unlinked.
+    const ns = index.slice(0, index.indexOf(':v1:i:'))
     let cursor = '0'
     do {
       let step: [string, string[]]
@@ -308,6 +311,11 @@ export class RedisInvalidator {
         if (space <= 0) continue
         const key = m.slice(0, space)
         const url = m.slice(space + 1)
+        if (!key.startsWith(`${ns}:v1:`) || !isEntryKey(ns, key)) {
+          this.redis.foreignValue(`${index} names ${key.slice(0, 200)}, not an entry of its namespace`)
+          chosen.push(m)
+          continue
+        }
         if (!select(url)) continue
         chosen.push(m)
         // Each entry is unlinked (or, for a soft purge, made stale) once per run, whichever index finds it first.
