@@ -85,6 +85,8 @@ describe('logging', () => {
     await send(url, '/broken')
     const slow = lines.find((l) => l.op === 'fill' && /^corral: slow fill \(/.test(String(l.msg)))
     expect(slow).toMatchObject({ level: 40, op: 'fill', route: '/slow', url: '/slow', stored: true, msg: expect.stringMatching(/^corral: slow fill/) })
+    // Through the request's own logger: the line carries its request id.
+    expect(slow?.reqId).toEqual(expect.any(String))
     expect(lines.find((l) => l.code === 'CORRAL_ERR_CALLBACK')).toMatchObject({ level: 40, msg: expect.stringMatching(/^corral: a route bypass or key function failed/) })
 
     // A cache given its own logger keeps it.

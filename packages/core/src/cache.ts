@@ -23,7 +23,7 @@ import { isPromise } from './model/maybe-promise.js'
 import { ReadPath, type Decision } from './read-path.js'
 import type { CacheStore, Fence, MaybePromise, SetResult, StoreHealth, StoreHost } from './stores/types.js'
 import type { BreakerState } from './stores/breaker.js'
-import type { CorralLogger, InvalidateEvent, LookupEvent, StoreEvent } from './observe/events.js'
+import type { CacheEvent, CorralLogger, InvalidateEvent, LookupEvent, StoreEvent } from './observe/events.js'
 import { Observer, routeLabel } from './observe/observer.js'
 import { RecentWindow } from './observe/health.js'
 import { logError, slowLog } from './observe/log.js'
@@ -86,6 +86,8 @@ export class Cache implements FillHost {
   /** `onError` was given (rather than the default warning). */
   private readonly ownOnError: boolean
   private logger: CorralLogger | undefined
+  /** The framework's per-request logger (Fastify's `request.log`), when the framework gave the logger. */
+  private requestLogger: ((req: unknown) => CorralLogger | undefined) | undefined
   /** Plugins and diagnostics channels: what each operation is reported to. */
   readonly observer: Observer
   /** Each request's latest lookup that did not answer it, while lookups are observed (see `LookupEvent.replaces`). */
@@ -109,7 +111,7 @@ export class Cache implements FillHost {
     this.onError = o.onError
     this.ownOnError = options.onError !== undefined
     this.logger = o.logger
-    const plugins = o.slowMs === undefined ? o.plugins : [...o.plugins, slowLog(o.slowMs, () => this.logger)]
+    const plugins = o.slowMs === undefined ? o.plugins : [...o.plugins, slowLog(o.slowMs, (event) => this.loggerFor(event))]
     this.observer = new Observer(plugins, (error) => this.report(error))
     this.recent = new RecentWindow(o.health, () => this.counters, o.random)
     this.store = o.store
@@ -149,9 +151,10 @@ export class Cache implements FillHost {
    * Gives the cache a logger when it was made without one (the Fastify plugin gives it the app's);
    * a cache with a `logger` of its own keeps it. Errors then go to it rather than the default warning.
    */
-  useLogger(logger: CorralLogger): void {
+  useLogger(logger: CorralLogger, perRequest?: (req: unknown) => CorralLogger | undefined): void {
     if (this.logger !== undefined) return
     this.logger = logger
+    this.requestLogger = perRequest
     // The default warning was for a cache with nowhere else to report; an onError given stays.
     if (!this.ownOnError) this.onError = NO_REPORT
   }
@@ -258,7 +261,7 @@ export class Cache implements FillHost {
   private observedHandle(view: RequestView, route: ResolvedRoute, req: unknown, adopt: Fill | null | undefined, replay: Replay | undefined): Decision | Promise<Decision> {
     const event = this.observer.begin<LookupEvent>({
       op: 'lookup', startedAt: performance.now(), durationMs: 0, method: view.method, url: view.url, route: routeLabel(route, view), again: adopt !== undefined,
-      replaces: adopt !== undefined && typeof req === 'object' && req !== null ? this.lookups.get(req) : undefined, key: undefined, result: undefined, collapsed: false,
+      replaces: adopt !== undefined && typeof req === 'object' && req !== null ? this.lookups.get(req) : undefined, key: undefined, result: undefined, collapsed: false, req,
     })
     let d: Decision | Promise<Decision>
     try {
@@ -359,6 +362,20 @@ export class Cache implements FillHost {
     if (store !== null && !store.ok) reasons.unshift(`store: ${storeProblem(store)}`)
     const status = this.closed ? 'closed' : reasons.length > 0 ? 'degraded' : 'ok'
     return { status, reasons, entries: size.entries, bytes: size.bytes, inFlight: this.reads.flights.size, window, store }
+  }
+
+  /** Where an operation is logged: the request's own logger (Fastify), else the cache's. */
+  private loggerFor(event: CacheEvent): CorralLogger | undefined {
+    const req = 'req' in event ? event.req : undefined
+    if (this.requestLogger !== undefined && req !== undefined) {
+      try {
+        const log = this.requestLogger(req)
+        if (log !== undefined) return log
+      } catch {
+        // a request without a logger: the cache's
+      }
+    }
+    return this.logger
   }
 
   /**

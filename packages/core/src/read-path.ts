@@ -425,7 +425,7 @@ export class ReadPath {
     if (obs.watching('fill')) {
       fill.event = obs.begin<FillEvent>({
         op: 'fill', startedAt: performance.now(), durationMs: 0, method: l.view.method, url: l.view.url, route: routeLabel(l.route, l.view), key: l.fillKey ?? l.parts.key,
-        background: l.refresh !== undefined, status: 0, stored: false, reason: undefined, bytes: 0,
+        background: l.refresh !== undefined, req: l.req, status: 0, stored: false, reason: undefined, bytes: 0,
       })
       obs.suspend(fill.event)
     }

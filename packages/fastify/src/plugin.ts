@@ -91,7 +91,8 @@ export function corralPlugin(fastify: FastifyInstance, options: CorralFastifyOpt
   const replay: Replay = (request) => fastify.inject({ method: request.method, url: request.url, headers: request.headers })
   const hooks = createHooks(cache, replay)
   // The cache's errors and slow operations go to the app's logger, unless the cache has its own.
-  cache.useLogger(fastify.log)
+  // Operations of a request (a slow fill) go to its own logger, with its request id.
+  cache.useLogger(fastify.log, (req) => (req as FastifyRequest).log)
   fastify.decorateRequest(kState, null)
   const decorator: CorralFastifyDecorator = {
     cache,

@@ -53,6 +53,8 @@ export interface LookupEvent extends EventBase {
   reason?: BypassReason | 'error' | undefined
   /** It waited for another request's origin call first. */
   collapsed: boolean
+  /** The framework's request (Express `req`, `FastifyRequest`, Node's `IncomingMessage`). */
+  readonly req: unknown
 }
 
 /** An origin call whose response may be stored: from the miss to the response's end (stored or not). */
@@ -66,6 +68,8 @@ export interface FillEvent extends EventBase {
   readonly key: string
   /** The replay of a background refresh or warming. */
   readonly background: boolean
+  /** The framework's request whose response this is (for a background refresh, its replay). */
+  readonly req: unknown
   /** Set when it ends: the origin's status (0 when no head was seen). */
   status: number
   stored: boolean

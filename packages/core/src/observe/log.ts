@@ -8,7 +8,7 @@ const SLOW_OPS: readonly Operation[] = ['fill', 'store', 'l2.read', 'l2.write', 
  * The built-in plugin behind `slowMs`: an operation that took longer is logged at `warn`, with its
  * key, route and timing. The logger is read when it logs (the Fastify plugin may give one later).
  */
-export function slowLog(slowMs: number, logger: () => CorralLogger | undefined): CachePlugin {
+export function slowLog(slowMs: number, logger: (event: CacheEvent) => CorralLogger | undefined): CachePlugin {
   /** Fills and refreshes still running at slowMs: logged then (a hung origin never ends), and once more when they end. */
   const timers = new WeakMap<CacheEvent, NodeJS.Timeout>()
   return {
@@ -18,7 +18,7 @@ export function slowLog(slowMs: number, logger: () => CorralLogger | undefined):
       if (event.op !== 'fill' && event.op !== 'revalidate') return
       const timer = setTimeout(() => {
         timers.delete(event)
-        logger()?.warn({ ...describe(event), durationMs: Math.round(performance.now() - event.startedAt) }, `corral: slow ${event.op}, still running after ${slowMs} ms`)
+        logger(event)?.warn({ ...describe(event), durationMs: Math.round(performance.now() - event.startedAt) }, `corral: slow ${event.op}, still running after ${slowMs} ms`)
       }, slowMs)
       timer.unref()
       timers.set(event, timer)
@@ -30,7 +30,7 @@ export function slowLog(slowMs: number, logger: () => CorralLogger | undefined):
         timers.delete(event)
       }
       if (event.durationMs < slowMs) return
-      logger()?.warn(describe(event), `corral: slow ${event.op} (${Math.round(event.durationMs)} ms)`)
+      logger(event)?.warn(describe(event), `corral: slow ${event.op} (${Math.round(event.durationMs)} ms)`)
     },
   }
 }
