@@ -132,4 +132,17 @@ describe('index sets that are not sets', () => {
     expect(a.cache.stats().rejected).toBeGreaterThanOrEqual(2)
     expect(xcache(await a.get('/items/1'))).toBe('MISS')
   })
+
+  it('a value of another type at the invalidation log is replaced: invalidations still take effect', async () => {
+    const { ns, list } = await fleet(1)
+    const [a] = list as [Instance]
+    expect(xcache(await a.get('/items/1'))).toBe('MISS')
+    await until(async () => (await redis.raw.scard(`${ns}:v1:i:t:group`)) > 0, 5000, 'the entry indexed under its tag')
+    await redis.raw.del(`${ns}:v1:log`)
+    await redis.raw.set(`${ns}:v1:log`, 'planted')
+    expect(await a.cache.invalidate({ tags: ['item:1'] })).toBe(1)
+    expect(await redis.raw.type(`${ns}:v1:log`)).toBe('stream')
+    expect(a.cache.stats().rejected).toBeGreaterThanOrEqual(1)
+    expect(xcache(await a.get('/items/1'))).toBe('MISS')
+  })
 })

@@ -226,7 +226,7 @@ export class RedisInvalidator {
       const json = selectorsToJson(piece)
       // Logged first: a fill that began before this point and writes after it finds the log
       // entry (RedisStore.set), and one that wrote before it is found by the sweep.
-      await this.redis.call(() => this.redis.client.xadd(logKey(this.ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), this.redis.writeTimeoutMs)
+      await this.log(json)
       if (piece.all === true) removed.all += await this.flush()
       else foreign = (await this.sweep(piece, removed)) || foreign
       // On the replicas before anyone is told: a primary that is being replaced keeps answering
@@ -238,12 +238,31 @@ export class RedisInvalidator {
       // An index held something Corral did not write: entries it indexed may be unreachable, so
       // the only invalidation that is sure to reach them is the whole namespace.
       const json = selectorsToJson(ALL)
-      await this.redis.call(() => this.redis.client.xadd(logKey(this.ns), 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), this.redis.writeTimeoutMs)
+      await this.log(json)
       removed.all += await this.flush()
       await this.redis.replicated()
       await this.redis.broadcast(json)
     }
     return removed
+  }
+
+  /**
+   * Appends to the invalidation log. A log key holding something else (Corral writes only a
+   * stream there) is counted as foreign and replaced: stream ids are times, so fills fenced on
+   * the old log still find what is logged after.
+   */
+  private async log(json: string): Promise<void> {
+    const { client, writeTimeoutMs } = this.redis
+    const key = logKey(this.ns)
+    const append = () => this.redis.call(() => client.xadd(key, 'MAXLEN', '~', LOG_LENGTH, '*', 's', json), writeTimeoutMs)
+    try {
+      await append()
+    } catch (err) {
+      if (!isWrongType(err)) throw err
+      this.redis.foreignValue(`${key} is not a stream`)
+      await this.redis.call(() => client.unlink(key), writeTimeoutMs)
+      await append()
+    }
   }
 
   private get ns(): string {
