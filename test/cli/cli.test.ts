@@ -605,13 +605,22 @@ describe('purge: what it reaches, and when it fails', () => {
 
   it('a purge that fails says it may have been applied in part and that nothing retries it; exit 3', async () => {
     const ns = `cli-${randomBytes(4).toString('hex')}`
-    // The invalidation log is the first thing a purge writes: a string there fails it.
-    await redis.raw.set(`${ns}:v1:log`, 'not a stream')
-    const run = await runCli(['purge', '--tag', 'x', '--json'], { CORRAL_REDIS_URL: redis.server.url, CORRAL_NAMESPACE: ns })
+    // The invalidation log is the first thing a purge writes: a user Redis does not let append to
+    // it fails the purge once it has begun (a value of another type there no longer does: the
+    // store replaces it).
+    const user = `cli${randomBytes(4).toString('hex')}`
+    await redis.raw.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all', '-xadd')
+    let run: Awaited<ReturnType<typeof runCli>>
+    try {
+      const url = redis.server.url.replace('redis://', `redis://${user}:secret@`)
+      run = await runCli(['purge', '--tag', 'x', '--json'], { CORRAL_REDIS_URL: url, CORRAL_NAMESPACE: ns })
+    } finally {
+      await redis.raw.call('ACL', 'DELUSER', user)
+    }
     expect(run.code).toBe(3)
     expect(run.stderr).toContain('the purge failed and may have been applied in part')
     expect(run.stderr).toContain('Nothing retries it: run it again')
-    expect(run.stderr).toContain('WRONGTYPE')
+    expect(run.stderr).toContain('NOPERM')
     // A running app's store retries a failed invalidation; this command has exited.
     expect(run.stderr).not.toContain('runs again')
     expect(run.json().error.message).toContain('may have been applied in part')
