@@ -23,6 +23,8 @@ export class RedisInspector {
    */
   private readonly replicas = new Map<string, { expected: number; fewerSince: number | undefined }>()
   private fresh = true
+  /** The reading of the latest connection: an invalidation waits for it before it counts replicas. */
+  private reading: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | undefined
 
   constructor(
@@ -49,6 +51,9 @@ export class RedisInspector {
   /** Resolves once every replica the primaries are known to have holds this connection's writes (WAIT). */
   async replicated(): Promise<void> {
     const { gateway } = this
+    // Right after a (re)connection the replicas are not known yet: skipping WAIT then could let a
+    // failover undo the invalidation. The reading has a write deadline of its own.
+    await this.reading
     const waits: Promise<void>[] = []
     for (const node of gateway.nodes()) {
       const expected = this.replicas.get(nodeName(node))?.expected ?? 0
@@ -100,7 +105,9 @@ export class RedisInspector {
   /** A (re)connection, perhaps to another primary: read it before relying on it, then every minute. */
   private readonly onReady = (): void => {
     this.fresh = true
-    void this.inspect().then(this.onChecked)
+    const read = this.inspect()
+    this.reading = read.catch(() => undefined)
+    void read.then(this.onChecked)
     if (this.timer === undefined && !this.gateway.isClosed) {
       this.timer = setInterval(() => void this.inspect(), CHECK_MS)
       this.timer.unref()
