@@ -532,24 +532,11 @@ class Member {
   }
 
   private tally(e: LookupEvent, by: 1 | -1): void {
+    if (e.result === undefined) return
     const r = this.route(e.route)
     r.looked = true
-    switch (e.result) {
-      case 'hit':
-        r.hit.value += by
-        break
-      case 'stale':
-        r.stale.value += by
-        break
-      case 'miss':
-        r.miss.value += by
-        break
-      case 'bypass':
-        r.bypass.value += by
-        break
-      default:
-        return
-    }
+    // The route's tallies are named after the results.
+    r[e.result].value += by
     if (e.collapsed) r.collapsed.value += by
   }
 
