@@ -287,7 +287,7 @@ export class Cache implements FillHost {
     if (d.type !== 'hit' && typeof req === 'object' && req !== null) this.lookups.set(req, event)
     if (d.type === 'hit') {
       event.result = d.stale === true ? 'stale' : 'hit'
-      event.collapsed = d.cacheStatus?.endsWith('collapsed') === true
+      event.collapsed = d.collapsed === true
     } else if (d.type === 'miss') {
       event.result = 'miss'
       event.collapsed = d.collapsed === true

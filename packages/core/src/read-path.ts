@@ -40,6 +40,8 @@ export type Decision =
       readonly stale?: boolean
       /** This cache's Cache-Status member (RFC 9211), when it sends one. */
       readonly cacheStatus?: string | undefined
+      /** It waited for another request's origin call first (RFC 9211 `collapsed`). */
+      readonly collapsed?: boolean
     }
   /** Go to the origin; when `fill` is set, feed it the response so it can be stored. */
   | {
@@ -457,26 +459,27 @@ export class ReadPath {
     const h = view.headers
     // RFC 9211: a hit, its remaining freshness (negative when stale), and whether it waited for another's fill.
     const name = this.deps.cacheStatus
-    const cacheStatus = name === undefined ? undefined : `${name}; hit; ttl=${Math.floor((e.expiresAt - now) / 1000)}${l.waits > 0 ? '; collapsed' : ''}`
+    const collapsed = l.waits > 0
+    const cacheStatus = name === undefined ? undefined : `${name}; hit; ttl=${Math.floor((e.expiresAt - now) / 1000)}${collapsed ? '; collapsed' : ''}`
     if (isNotModified(h, e.etag, e.lastModified, dateOf(e))) {
-      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age, stale, cacheStatus }
+      return { type: 'hit', entry: e, status: 304, headers: e.notModifiedHeaders, body: EMPTY, age, stale, cacheStatus, collapsed }
     }
     // RFC 9110 §14.2: a range of a stored 200 (conditions first, §13.2.2).
     if (h.range !== undefined && view.method === 'GET' && e.status === 200 && ifRangeMatches(h, e.etag, e.lastModified)) {
-      return rangeHit(e, byteRange(h.range, e.body.length), age, stale, cacheStatus)
+      return rangeHit(e, byteRange(h.range, e.body.length), age, stale, cacheStatus, collapsed)
     }
-    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale, cacheStatus }
+    return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale, cacheStatus, collapsed }
   }
 }
 
-function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string, stale: boolean, cacheStatus: string | undefined): Decision {
+function rangeHit(e: ResponseEntry, range: RangeAnswer, age: string, stale: boolean, cacheStatus: string | undefined, collapsed: boolean): Decision {
   const length = e.body.length
-  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale, cacheStatus }
+  if (range.kind === 'full') return { type: 'hit', entry: e, status: e.status, headers: e.headers, body: e.body, age, stale, cacheStatus, collapsed }
   if (range.kind === 'unsatisfiable') {
-    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age, stale, cacheStatus }
+    return { type: 'hit', entry: e, status: 416, headers: { 'content-range': `bytes */${length}`, 'content-length': '0' }, body: EMPTY, age, stale, cacheStatus, collapsed }
   }
   const headers = { ...e.headers, 'content-range': `bytes ${range.start}-${range.end}/${length}`, 'content-length': String(range.end - range.start + 1) }
-  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age, stale, cacheStatus }
+  return { type: 'hit', entry: e, status: 206, headers, body: e.body.subarray(range.start, range.end + 1), age, stale, cacheStatus, collapsed }
 }
 
 
