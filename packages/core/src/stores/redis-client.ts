@@ -35,9 +35,6 @@ export type RedisClient = Redis | Cluster
 export function createClient(r: string | RedisOptions, timeoutMs: number, option: string): Redis {
   const defaults: RedisOptions = {
     enableOfflineQueue: false,
-    // Commands of one turn of the event loop go out in one write: under load, many requests'
-    // reads share a syscall (what an L2 hit mostly costs).
-    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     commandTimeout: timeoutMs * 4,
     connectTimeout: 2000,

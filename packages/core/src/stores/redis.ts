@@ -67,8 +67,6 @@ export interface RedisHealth extends StoreHealth {
  */
 export class RedisStore implements SharedStore {
   readonly client: RedisClient
-  /** The client sends the commands of one turn in one write (Corral's own clients do). */
-  private readonly autoPipelined: boolean
   readonly timeoutMs: number
   readonly writeTimeoutMs: number
   /** One origin call per key across every instance sharing this Redis; set by `attach`. */
@@ -94,7 +92,6 @@ export class RedisStore implements SharedStore {
     this.signingKeys = o.signingKeys
     this.gateway = new RedisGateway({ client, owned, timeoutMs, failureThreshold, cooldownMs })
     this.client = client
-    this.autoPipelined = (client.options as { enableAutoPipelining?: boolean } | undefined)?.enableAutoPipelining === true
     this.timeoutMs = timeoutMs
     this.writeTimeoutMs = this.gateway.writeTimeoutMs
     this.bus = new RedisBus(this.gateway, () => this.host.namespace)
@@ -142,10 +139,8 @@ export class RedisStore implements SharedStore {
     const { gateway } = this
     if (!gateway.canSend()) return Promise.reject(gateway.unavailable('reading an entry from Redis'))
     if (!this.inspector.eviction.safe) return Promise.reject(gateway.unavailable('reading an entry from Redis (its eviction policy rules it out)'))
-    // With auto-pipelining (on for the clients Corral makes), two plain commands go out in one
-    // write with every other read of the same turn; else one pipeline of the two.
-    return gateway.call(() => this.readOne(key), this.timeoutMs).then(
-      ([bytes, ttl]) => this.decode(key, bytes, ttl),
+    return gateway.call(() => this.client.pipeline().getBuffer(key).pttl(key).exec(), this.timeoutMs).then(
+      (replies) => this.decode(key, replies),
       (err: unknown) => {
         throw gateway.storeError(err, 'reading an entry from Redis failed; treated as a miss')
       },
@@ -318,20 +313,13 @@ export class RedisStore implements SharedStore {
 
   // ---- internals -------------------------------------------------------------------------
 
-  /** The value under `key` and its PTTL, in one round trip. */
-  private async readOne(key: string): Promise<[unknown, unknown]> {
-    const client = this.client
-    if (this.autoPipelined) return Promise.all([client.getBuffer(key), client.pttl(key)])
-    const replies = await client.pipeline().getBuffer(key).pttl(key).exec()
-    const [get, ttl] = replies ?? []
-    const err = get?.[0] ?? ttl?.[0]
-    if (err) throw err
-    return [get?.[1], ttl?.[1]]
-  }
-
-  private decode(key: string, bytes: unknown, ttl: unknown): Entry | undefined {
+  private decode(key: string, replies: [Error | null, unknown][] | null): Entry | undefined {
+    const [getReply, ttlReply] = replies ?? []
+    const err = getReply?.[0] ?? ttlReply?.[0]
+    if (err) throw this.gateway.storeError(err, 'reading an entry from Redis failed; treated as a miss')
+    const bytes = getReply?.[1]
     if (!Buffer.isBuffer(bytes)) return undefined
-    const remaining = typeof ttl === 'number' ? ttl : -1
+    const remaining = typeof ttlReply?.[1] === 'number' ? ttlReply[1] : -1
     // Corral always writes with a TTL: a value without one (PTTL -1) was not written by Corral.
     const result = remaining > 0 ? decodeEntry(key, bytes, remaining, this.host.now(), this.signingKeys) : undefined
     if (result?.ok) return result.entry
