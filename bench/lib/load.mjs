@@ -46,12 +46,14 @@ function run(cmd, args) {
 }
 
 /**
- * Drives `url` with `connections` keep-alive connections for `seconds` (whole seconds).
+ * Drives `url` with `connections` keep-alive connections for `seconds` (whole seconds), sending
+ * `headers` (optional) with every request.
  * Resolves to requests, req/s, latency percentiles in ms and error counts.
  */
-export async function runLoad(loadgen, { url, connections, seconds }) {
+export async function runLoad(loadgen, { url, connections, seconds, headers = {} }) {
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`])
   if (loadgen.tool === 'wrk') {
-    const [cmd, args] = pinned(LOAD_CPU, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', WRK_SCRIPT, url])
+    const [cmd, args] = pinned(LOAD_CPU, 'wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', ...headerArgs, '-s', WRK_SCRIPT, url])
     const out = await run(cmd, args)
     const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '))
     if (line === undefined) throw new Error(`wrk printed no result:\n${out}`)
@@ -68,7 +70,7 @@ export async function runLoad(loadgen, { url, connections, seconds }) {
     }
   }
   const bin = require.resolve('autocannon/autocannon.js')
-  const [cmd, args] = pinned(LOAD_CPU, process.execPath, [bin, '-c', String(connections), '-d', String(seconds), '-j', url])
+  const [cmd, args] = pinned(LOAD_CPU, process.execPath, [bin, '-c', String(connections), '-d', String(seconds), ...headerArgs, '-j', url])
   const r = JSON.parse(await run(cmd, args))
   return {
     requests: r.requests.total,

@@ -58,6 +58,7 @@ export function machineInfo(loadgen) {
       fastify: version('fastify'),
       apicache: version('apicache'),
       'fastify-lcache': version('fastify-lcache'),
+      compression: version('compression'),
       autocannon: version('autocannon'),
       ioredis: version('ioredis'),
       'redis-server': redisVersion(),

@@ -15,6 +15,9 @@ import { median, pairedRatio, round } from './stats.mjs'
  * @property {'hit' | 'origin'} serves 'hit': the measured window must not reach the origin;
  *   'origin': every request must (the miss path)
  * @property {string} [xCache] the X-Cache value the second probe request must carry
+ * @property {Record<string, string>} [headers] request headers of the probes and of the load
+ * @property {string | null} [contentEncoding] the Content-Encoding the second probe request must
+ *   carry (null: none)
  * @property {Record<string, { cpuSeconds(): number }>} [sidecars] other processes the mode's
  *   requests run on (the bench's Redis): each one's CPU per request is measured over the same
  *   window, as `<name>CpuUsPerReq` and `<name>CpuUtil`, and `totalCpuUsPerReq` adds them to the server's
@@ -24,7 +27,8 @@ import { median, pairedRatio, round } from './stats.mjs'
 async function probe(url, mode) {
   let last
   for (let i = 0; i < 2; i++) {
-    const res = await fetch(url)
+    // fetch decodes a compressed body: the length check is of the decoded bytes.
+    const res = await fetch(url, { headers: mode.headers })
     const body = Buffer.from(await res.arrayBuffer())
     if (res.status !== 200 || body.length !== 2048) {
       throw new Error(`${mode.label}: GET ${url} answered ${res.status} with ${body.length} bytes, expected 200 with 2048`)
@@ -33,6 +37,9 @@ async function probe(url, mode) {
   }
   if (mode.xCache !== undefined && last.headers.get('x-cache') !== mode.xCache) {
     throw new Error(`${mode.label}: expected X-Cache ${mode.xCache} on a repeated request, got ${last.headers.get('x-cache')}`)
+  }
+  if (mode.contentEncoding !== undefined && last.headers.get('content-encoding') !== mode.contentEncoding) {
+    throw new Error(`${mode.label}: expected Content-Encoding ${mode.contentEncoding ?? '(none)'} on a repeated request, got ${last.headers.get('content-encoding') ?? '(none)'}`)
   }
 }
 
@@ -45,7 +52,7 @@ export async function measureOnce(ctx, mode) {
   try {
     const url = server.url(mode.path)
     await probe(url, mode)
-    const load = { url, connections: ctx.connections, seconds: ctx.warmup }
+    const load = { url, connections: ctx.connections, seconds: ctx.warmup, headers: mode.headers }
     if (ctx.warmup > 0) await runLoad(ctx.loadgen, load)
     const before = await server.stats()
     const core0 = cpuBusySeconds()[SERVER_CPU]

@@ -5,7 +5,8 @@
 //   --warmup=S         seconds of load before each measured window (default 2)
 //   --duration=S       measured seconds per mode and round (default 5)
 //   --connections=N    keep-alive connections of the load generator (default 64)
-//   --only=a,b         scenario ids to run (express-hit, fastify-hit, miss-path, stampede, memory, l2-hit, expiry-cliff)
+//   --only=a,b         scenario ids to run (express-hit, fastify-hit, miss-path, stampede, memory, l2-hit, expiry-cliff,
+//                      observe, compression)
 //   --loadgen=T        auto (wrk, installed if missing, else autocannon) | wrk | autocannon
 //   --out=DIR          where latest.{json,md,svg} go (default bench/results for a full run,
 //                      bench/results/partial for --quick, --smoke, --only or changed settings)

@@ -5,6 +5,7 @@
 //   targets      other pass/fail checks: { id, text, measured, met }
 //   tables       extra tables for the report: { title, columns, rows }
 // To add one, write the module and list it here; `--only=<id>` runs it alone.
+import compression from './compression.mjs'
 import expiryCliff from './expiry-cliff.mjs'
 import expressHit from './express-hit.mjs'
 import fastifyHit from './fastify-hit.mjs'
@@ -14,4 +15,4 @@ import missPath from './miss-path.mjs'
 import observe from './observe.mjs'
 import stampede from './stampede.mjs'
 
-export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit, expiryCliff, observe]
+export const scenarios = [expressHit, fastifyHit, missPath, stampede, memory, l2Hit, expiryCliff, observe, compression]

@@ -6,6 +6,9 @@
 // Routes: /data (the constant route: res.send of a prebuilt 2 KB JSON), /raw (the same bytes with
 // one writeHead and one end: the floor), /nostore (never cacheable), /slow (answers after 50 ms),
 // /cliff (answers after 50 ms, fresh for BENCH_CLIFF_TTL_S: the expiry-cliff scenario).
+// BENCH_COMPRESSION=none (default) | outside | inside: the `compression` middleware (threshold 0)
+// mounted before the cache (every response, hits included, is compressed as it leaves) or after it
+// (the cache stores the compressed response, once per coding, and a hit replays it).
 import { cacheKind, CLIFF_TTL_S, freshnessOptions, observeOptions, JSON_2K, JSON_2K_BUFFER, JSON_TYPE, origin, reportReady, SLOW_ORIGIN_MS, unknownCache } from './harness.mjs'
 import { mapCache } from './map-cache-express.mjs'
 
@@ -35,7 +38,15 @@ function ready(client) {
   })
 }
 
+const compressionMode = process.env.BENCH_COMPRESSION ?? 'none'
+if (!['none', 'outside', 'inside'].includes(compressionMode)) {
+  console.error(`express bench server: unknown BENCH_COMPRESSION=${compressionMode}`)
+  process.exit(2)
+}
+const compress = compressionMode === 'none' ? undefined : (await import('compression')).default({ threshold: 0 })
+
 const app = express()
+if (compressionMode === 'outside') app.use(compress)
 let cacheStats
 if (cacheKind === 'map') {
   app.use(mapCache())
@@ -72,6 +83,7 @@ if (cacheKind === 'map') {
 } else if (cacheKind !== 'none') {
   unknownCache('express')
 }
+if (compressionMode === 'inside') app.use(compress)
 
 app.get('/data', (req, res) => {
   origin.data++
