@@ -21,12 +21,16 @@ type ExpressLib = (() => any) & Record<string, any>
  *   `app.get(path, corral(cache, options), handler)` as well (the documented combination);
  * - `app`: only `app.use(corral(cache, { ...defaults, ...routeOptions }))`. A scenario whose
  *   routes need different options cannot be expressed this way and is refused loudly.
+ * - `subapp`: as `route`, but the routes (with their own `corral()`) are in a second app that
+ *   the first mounts (`app.use(sub)`: Express points the sub-app's prototypes at the parent's).
+ * - `router-subapp`: as `subapp`, mounted through a Router (`router.use(sub)`), which leaves the
+ *   sub-app's prototypes alone: inside it, a response has none of the parent's.
  */
-export type ExpressMount = 'route' | 'app'
+export type ExpressMount = 'route' | 'app' | 'subapp' | 'router-subapp'
 
 export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, mount: ExpressMount): AdapterFactory {
   return {
-    name: `${name} (${mount === 'route' ? 'app.use + route corral()' : 'app.use only'})`,
+    name: `${name} (${MOUNT_NAMES[mount]})`,
     async createApp(spec: AppSpec) {
       const app = express()
       if (spec.trustProxy) app.set('trust proxy', true)
@@ -43,21 +47,39 @@ export function expressFactory(name: string, express: ExpressLib, major: 4 | 5, 
       // Parsed before the cache looks, as an app that reads GET bodies would have it.
       if (spec.parseJson) app.use(express.json({ type: () => true }))
       app.use(appOptions === undefined ? corral(spec.cache) : corral(spec.cache, appOptions as any))
+      let routes = app
+      if (mount === 'subapp' || mount === 'router-subapp') {
+        routes = express()
+        if (spec.trustProxy) routes.set('trust proxy', true)
+        if (mount === 'subapp') app.use(routes)
+        else {
+          const router = express.Router()
+          router.use(routes)
+          app.use(router)
+        }
+      }
 
       for (const route of spec.routes) {
         const chain: any[] = []
         if (route.invalidate) chain.push(invalidate(spec.cache, route.invalidate as any))
         // `cache: false` is corral(cache, false): the route opts out of the app-wide cache.
-        if (mount === 'route' && route.cache !== undefined) chain.push(corral(spec.cache, route.cache as any))
+        if (mount !== 'app' && route.cache !== undefined) chain.push(corral(spec.cache, route.cache as any))
         chain.push(handlerFor(route, counter))
         const method = route.method.toLowerCase()
-        app[method](expressPath(route.path, major), ...chain)
+        routes[method](expressPath(route.path, major), ...chain)
       }
 
       const server = http.createServer(app)
       return serveOnLoopback(server, counter, (targets, options) => warm(app, spec.cache, targets, options))
     },
   }
+}
+
+const MOUNT_NAMES: Record<ExpressMount, string> = {
+  route: 'app.use + route corral()',
+  app: 'app.use only',
+  subapp: 'app.use + route corral() in a mounted sub-app',
+  'router-subapp': 'app.use + route corral() in a sub-app mounted by a Router',
 }
 
 function expressPath(path: string, major: 4 | 5): string {

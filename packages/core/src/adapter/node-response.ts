@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, RequestListener, Server, ServerResponse } from 'node:http'
+import { ServerResponse, type IncomingMessage, type OutgoingHttpHeaders, type RequestListener, type Server } from 'node:http'
 import type { Cache, CompiledInvalidation } from '../cache.js'
 import type { HeadPlan, ResponseTap } from './tap.js'
 
@@ -49,74 +49,198 @@ export function applyHeadPlan(res: ServerResponse, plan: HeadPlan): void {
   res.statusCode = plan.status
 }
 
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown
+/** The three methods a tap hooks, as the response would run them without Corral. */
+interface Methods {
+  readonly writeHead: Method
+  readonly write: Method
+  readonly end: Method
+}
+
+const kTapped = Symbol('corral.tapped')
+type Tapped = ServerResponse & { [kTapped]?: TapState }
+
 /**
- * Reports a Node `ServerResponse` to a tap (after expressjs/compression and jshttp/on-headers):
- * wraps `writeHead`, `write` and `end` so that the head is decided once, when it is about to be
- * written, and the body is teed without changing what the client receives (`write`'s return value
- * is kept, so back-pressure holds); a `close` before the end is an abort. For every adapter whose
- * framework writes through Node's response: plain `node:http`, Express.
+ * One response reported to a tap: what its `writeHead`, `write` and `end` hooks keep between
+ * calls. The same logic serves both ways of hooking a response (see `tapServerResponse`).
  */
-export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
-  const writeHead = res.writeHead as (this: ServerResponse, ...args: unknown[]) => ServerResponse
-  const write = res.write as (this: ServerResponse, ...args: unknown[]) => boolean
-  const end = res.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse
-  let headDone = false
-  let ended = false
+class TapState {
+  /** Whether the writeHead hook ran: when the head went out without it, the hooks were bypassed. */
+  headDone = false
+  private ended = false
   /** Inside the original `end`: a response class whose `end` calls `write` (light-my-request's) is teed once, by `end`. */
-  let ending = false
+  private ending = false
   /** The body to send in place of the origin's: a stale entry its 304 renewed, or one standing in for its error. */
-  let replacement: Buffer | undefined
-  // A head whose body may be replaced is decided before Node writes it with the body.
-  const decideHead = (r: ServerResponse): void => {
-    if (!headDone && !r.headersSent && tap.replaces(r.statusCode)) r.writeHead(r.statusCode)
+  private replacement: Buffer | undefined
+
+  /**
+   * @param via the response's prototype when it was tapped by its prototype's hooks, so that a
+   *   response that went out without them (see `onClose`) turns them off for that prototype.
+   */
+  constructor(
+    readonly tap: ResponseTap,
+    readonly via?: object,
+  ) {}
+
+  /** A head whose body may be replaced is decided before Node writes it with the body. */
+  private decideHead(res: ServerResponse): void {
+    if (!this.headDone && !res.headersSent && this.tap.replaces(res.statusCode)) res.writeHead(res.statusCode)
   }
 
-  res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
-    if (headDone) return writeHead.apply(this, arguments as unknown as unknown[])
-    headDone = true
+  writeHead(res: ServerResponse, base: Method, args: IArguments): unknown {
+    if (this.headDone) return base.apply(res, args as unknown as unknown[])
+    this.headDone = true
+    const status = args[0] as number
+    let reason: unknown = args[1]
+    let headers: unknown = args[2]
     if (typeof reason !== 'string') {
       headers = reason
       reason = undefined
     }
-    applyHeaders(this, headers as HeaderArg)
-    const plan = tap.head(status, this)
-    applyHeadPlan(this, plan)
-    if (plan.replace !== undefined) replacement = plan.sendBody ? plan.replace.body : EMPTY
+    applyHeaders(res, headers as HeaderArg)
+    const plan = this.tap.head(status, res)
+    applyHeadPlan(res, plan)
+    if (plan.replace !== undefined) this.replacement = plan.sendBody ? plan.replace.body : EMPTY
     // A 304 gets Node's own reason phrase, not the one given for the 200.
-    if (plan.status !== status || reason === undefined) return writeHead.call(this, plan.status)
-    return writeHead.call(this, status, reason)
-  } as ServerResponse['writeHead']
+    if (plan.status !== status || reason === undefined) return base.call(res, plan.status)
+    return base.call(res, status, reason)
+  }
 
-  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown) {
-    decideHead(this)
-    if (replacement !== undefined) return true
-    // The original write writes the head first (through our writeHead), which decides the capture.
-    const ok = write.apply(this, arguments as unknown as unknown[])
-    if (!ending) tap.data(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
+  write(res: ServerResponse, base: Method, args: IArguments): unknown {
+    this.decideHead(res)
+    if (this.replacement !== undefined) return true
+    // The original write writes the head first (through the writeHead hook), which decides the capture.
+    const ok = base.apply(res, args as unknown as unknown[])
+    if (!this.ending) this.tap.data(args[0], typeof args[1] === 'string' ? (args[1] as BufferEncoding) : undefined)
     return ok
-  } as ServerResponse['write']
+  }
 
-  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown) {
-    decideHead(this)
-    if (replacement !== undefined && !ended) {
-      ended = true
-      tap.end()
-      const cb = [chunk, encoding, arguments[2]].find((a) => typeof a === 'function') as (() => void) | undefined
-      return end.call(this, replacement.length > 0 ? replacement : undefined, cb)
+  end(res: ServerResponse, base: Method, args: IArguments): unknown {
+    this.decideHead(res)
+    const chunk: unknown = args[0]
+    const encoding: unknown = args[1]
+    if (this.replacement !== undefined && !this.ended) {
+      this.ended = true
+      this.tap.end()
+      const cb = [chunk, encoding, args[2]].find((a) => typeof a === 'function')
+      return base.call(res, this.replacement.length > 0 ? this.replacement : undefined, cb)
     }
-    let r: ServerResponse
-    ending = true
+    let r: unknown
+    this.ending = true
     try {
-      r = end.apply(this, arguments as unknown as unknown[])
+      r = base.apply(res, args as unknown as unknown[])
     } finally {
-      ending = false
+      this.ending = false
     }
-    if (ended) return r
-    ended = true
-    tap.end(typeof chunk === 'function' ? undefined : chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
+    if (this.ended) return r
+    this.ended = true
+    this.tap.end(typeof chunk === 'function' ? undefined : chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined)
     return r
-  } as ServerResponse['end']
+  }
+}
 
+/** The hooks installed on a prototype, marked so a response can tell it inherits them. */
+const kHooks = Symbol('corral.hooks')
+type Hook = Method & { [kHooks]?: Methods }
+
+/** Prototypes that carry Corral's hooks. */
+const hooked = new WeakSet<object>()
+/** Prototypes of responses that went out without passing the hooks: their responses get their own. */
+const bypassed = new WeakSet<object>()
+
+/**
+ * Defines `writeHead`, `write` and `end` on `owner`, a prototype of responses. Each looks for a
+ * tap on the response and, without one, is the method `owner` inherits (looked up on every call,
+ * so a later patch of Node's own prototype, by an APM agent say, is still run).
+ */
+function installHooks(owner: object): Methods {
+  const base = (name: keyof Methods): Method => (Reflect.getPrototypeOf(owner) as Methods)[name]
+  const hooks: Methods = {
+    writeHead: function writeHead(this: Tapped) {
+      const s = this[kTapped]
+      return s === undefined ? base('writeHead').apply(this, arguments as unknown as unknown[]) : s.writeHead(this, base('writeHead'), arguments)
+    },
+    write: function write(this: Tapped) {
+      const s = this[kTapped]
+      return s === undefined ? base('write').apply(this, arguments as unknown as unknown[]) : s.write(this, base('write'), arguments)
+    },
+    end: function end(this: Tapped) {
+      const s = this[kTapped]
+      return s === undefined ? base('end').apply(this, arguments as unknown as unknown[]) : s.end(this, base('end'), arguments)
+    },
+  }
+  for (const name of ['writeHead', 'write', 'end'] as const) {
+    Object.defineProperty(hooks[name], kHooks, { value: hooks })
+    Object.defineProperty(owner, name, { value: hooks[name], writable: true, configurable: true, enumerable: false })
+  }
+  hooked.add(owner)
+  return hooks
+}
+
+/**
+ * The hooks `res` runs when it inherits them unshadowed; installs them first on the prototype
+ * right above Node's `ServerResponse.prototype` in its chain (Express's shared `response`, which
+ * every app's `app.response`, mounted or not, inherits from), when that prototype defines none of
+ * the three methods itself. Undefined when they cannot be used for `res`: a plain Node response,
+ * a response class with methods of its own, or a middleware before Corral that wrapped them.
+ */
+function sharedHooks(res: ServerResponse): Methods | undefined {
+  const found = (res.end as Hook)[kHooks]
+  if (found !== undefined) return res.writeHead === found.writeHead && res.write === found.write && !bypassed.has(Reflect.getPrototypeOf(res) as object) ? found : undefined
+  let owner: object | null = Reflect.getPrototypeOf(res)
+  while (owner !== null && Reflect.getPrototypeOf(owner) !== ServerResponse.prototype) owner = Reflect.getPrototypeOf(owner)
+  if (owner === null || hooked.has(owner) || Object.hasOwn(owner, 'writeHead') || Object.hasOwn(owner, 'write') || Object.hasOwn(owner, 'end')) return undefined
+  const hooks = installHooks(owner)
+  return res.writeHead === hooks.writeHead && res.write === hooks.write && res.end === hooks.end ? hooks : undefined
+}
+
+/**
+ * Aborts the tap of a response that closed (after its end, a no-op). One function for every
+ * response. A response whose head went out without the writeHead hook was written where its
+ * prototype chain lacks the hooks (an app of another copy of Express mounted inside this one, say):
+ * it stored nothing, and the responses of the prototype it had when tapped get their own hooks
+ * from now on.
+ */
+function onClose(this: Tapped): void {
+  const s = this[kTapped]
+  if (s === undefined) return
+  if (!s.headDone && this.headersSent && s.via !== undefined) bypassed.add(s.via)
+  s.tap.abort()
+}
+
+/**
+ * Reports a Node `ServerResponse` to a tap (after expressjs/compression and jshttp/on-headers):
+ * hooks `writeHead`, `write` and `end` so that the head is decided once, when it is about to be
+ * written, and the body is teed without changing what the client receives (`write`'s return value
+ * is kept, so back-pressure holds); a `close` before the end is an abort. For every adapter whose
+ * framework writes through Node's response: plain `node:http`, Express.
+ *
+ * Where it can, a response is hooked by its prototype: the hooks are defined once on a prototype
+ * its framework gives every response (Express's), and a response only carries its tap. Express
+ * swaps a response's prototype as it enters and leaves a mounted app; both inherit the hooks. A
+ * response that does not inherit them unshadowed (plain node:http, a replay's response, a
+ * middleware before Corral that wrapped `write`) gets the hooks as its own properties instead,
+ * which survive any prototype swap. Both ways run the same `TapState`.
+ */
+export function tapServerResponse(res: ServerResponse, tap: ResponseTap): void {
+  if (sharedHooks(res) !== undefined) {
+    ;(res as Tapped)[kTapped] = new TapState(tap, Reflect.getPrototypeOf(res) ?? undefined)
+    res.on('close', onClose)
+    return
+  }
+  const state = new TapState(tap)
+  const writeHead = res.writeHead as unknown as Method
+  const write = res.write as unknown as Method
+  const end = res.end as unknown as Method
+  res.writeHead = function (this: ServerResponse) {
+    return state.writeHead(this, writeHead, arguments)
+  } as unknown as ServerResponse['writeHead']
+  res.write = function (this: ServerResponse) {
+    return state.write(this, write, arguments)
+  } as unknown as ServerResponse['write']
+  res.end = function (this: ServerResponse) {
+    return state.end(this, end, arguments)
+  } as unknown as ServerResponse['end']
   // Whatever happens to the response, its fill settles and waiters are released.
   res.once('close', () => tap.abort())
 }
