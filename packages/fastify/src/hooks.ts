@@ -15,6 +15,15 @@ const HIT = Symbol('corral.hit')
 type ReplyHeaders = Parameters<FastifyReply['headers']>[0]
 type StatefulRequest = FastifyRequest & { [kState]: ResponseTap | typeof HIT | null }
 
+/** The tap of a raw response whose fill must settle if it closes first. */
+const kTap = Symbol('corral.tap')
+type TappedResponse = FastifyReply['raw'] & { [kTap]?: ResponseTap }
+
+/** Aborts the tap of a raw response that closed (after its end, a no-op). One function for every response, no closure per miss. */
+function onClose(this: TappedResponse): void {
+  this[kTap]?.abort()
+}
+
 type OnSendDone = (err?: Error | null, payload?: unknown) => void
 export type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
 export type OnSendHook = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone) => void
@@ -37,8 +46,12 @@ export function createHooks(cache: Cache, replay: Replay) {
     req[kState] = tap
     // A fill must settle even if onSend never runs (client gone, hijacked reply, hung handler).
     if (fill !== null) {
-      if (reply.raw.destroyed) tap.abort()
-      else reply.raw.once('close', () => tap.abort())
+      const raw = reply.raw as TappedResponse
+      if (raw.destroyed) tap.abort()
+      else {
+        raw[kTap] = tap
+        raw.on('close', onClose)
+      }
     }
     done()
   }

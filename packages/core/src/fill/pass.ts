@@ -34,6 +34,10 @@ export class PassTable {
   }
 
   add(key: string, now: number): void {
+    // A key passed again and again (every miss of a route that is never stored) keeps its place
+    // while more than half its time is left: no Map churn per request.
+    const until = this.until.get(key)
+    if (until !== undefined && until - now > this.ms / 2) return
     this.delete(key)
     this.until.set(key, now + this.ms)
     this.held += cost(key)
