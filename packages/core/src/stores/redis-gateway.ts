@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import { StoreError, StoreUnavailableError, type CorralError } from '../model/errors.js'
 import { CircuitBreaker, type BreakerState } from './breaker.js'
+import { Deadlines } from './deadlines.js'
 import { isCluster, isReplyError, type RedisClient } from './redis-client.js'
 
 /** What `RedisGateway.command` answers when Redis could not be asked or did not answer in time. */
@@ -32,6 +33,8 @@ export class RedisGateway {
   private readonly owned: boolean
   private readonly breaker: CircuitBreaker
   private readonly recovered: (() => void)[] = []
+  /** One timer for the deadlines of every call, not one per call. */
+  private readonly deadlines = new Deadlines()
   private closed = false
 
   constructor(options: GatewayOptions) {
@@ -74,12 +77,10 @@ export class RedisGateway {
     // A step of a longer operation (a write, a sweep) may come after close(): send nothing then.
     if (this.closed) return Promise.reject(this.unavailable('a Redis call'))
     return new Promise<T>((resolve, reject) => {
-      let done = false
-      const timer = setTimeout(() => {
-        done = true
+      const deadline = this.deadlines.add(ms, () => {
         this.breaker.failure()
         reject(new StoreError(`Redis did not answer within ${ms} ms`))
-      }, ms)
+      })
       let p: Promise<T>
       try {
         p = op()
@@ -88,16 +89,14 @@ export class RedisGateway {
       }
       p.then(
         (v) => {
-          if (done) return
-          done = true
-          clearTimeout(timer)
+          if (deadline.settled) return
+          deadline.settled = true
           this.succeeded()
           resolve(v)
         },
         (err: unknown) => {
-          if (done) return
-          done = true
-          clearTimeout(timer)
+          if (deadline.settled) return
+          deadline.settled = true
           // Redis answered (e.g. OOM, WRONGTYPE): it is there, so this does not open the circuit.
           if (isReplyError(err)) this.succeeded()
           else this.breaker.failure()
