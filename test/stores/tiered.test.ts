@@ -135,6 +135,10 @@ describe('TieredStore specifics', () => {
       expect(isPromise(second)).toBe(false)
       expectSameResponse(second as Awaited<typeof first>, built.entry)
       expect(reader.store.l1.get(built.key)).toBe(second)
+      // L2's answer is a view of the reply; the copy L1 keeps owns its memory (no socket buffer pinned).
+      const kept = second as { body: Buffer }
+      expect(kept.body.byteOffset).toBe(0)
+      expect(kept.body.buffer.byteLength).toBe(kept.body.length)
       expect(reader.host.reports).toEqual([])
     } finally {
       await closeAll()

@@ -198,9 +198,9 @@ class StoredResponse implements ResponseEntry {
   }
 }
 
-export function createResponseEntry(init: EntryInit): ResponseEntry {
+export function createResponseEntry(init: EntryInit, own = true): ResponseEntry {
   const headers = init.headers
-  const body = ownedBuffer(init.body)
+  const body = own ? ownedBuffer(init.body) : init.body
   // 204 and 304 have no body and must not carry Content-Length (RFC 9110 §8.6).
   if (init.status !== 204 && init.status !== 304) headers['content-length'] = String(body.length)
   let size = ENTRY_OVERHEAD + body.length + (init.url.length + init.path.length) * 2 + tagsSize(init.tags)
@@ -223,6 +223,19 @@ export function createResponseEntry(init: EntryInit): ResponseEntry {
     init.path,
     init.url,
     size,
+  )
+}
+
+/**
+ * `e` with a body that owns its memory, to be kept (an entry read from L2 has a slice of the
+ * reply's bytes, which may be a much larger socket buffer: fine for the one response it answers,
+ * not for L1). Entries without a body, or that own it already, are returned as they are.
+ */
+export function ownedEntry(e: Entry): Entry {
+  if (e.kind !== 'response' || ownedBuffer(e.body) === e.body) return e
+  return new StoredResponse(
+    e.status, e.headers, ownedBuffer(e.body), e.storedAt, e.expiresAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
+    e.initialAge, e.etag, e.lastModified, e.tags, e.path, e.url, e.size,
   )
 }
 

@@ -4,7 +4,6 @@ import {
   createResponseEntry,
   createVaryEntry,
   NEVER_STORED,
-  ownedBuffer,
   type Entry,
   type HeaderValue,
   type ResponseEntry,
@@ -327,8 +326,9 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
   const entry = createResponseEntry({
     status,
     headers,
-    // A copy: `bytes` may be a slice of a much larger socket buffer.
-    body: ownedBuffer(bytes.subarray(bodyAt)),
+    // No copy: the entry answers one response, unless L1 keeps it, which takes a copy
+    // (ownedEntry): `bytes` may be a slice of a much larger socket buffer.
+    body: bytes.subarray(bodyAt),
     storedAt: stored,
     // createResponseEntry sets expiresAt = storedAt + lifetimeMs − initialAge·1000.
     lifetimeMs: expiresAt - stored + initialAge * 1000,
@@ -338,7 +338,7 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
     tags: tags as string[],
     path,
     url,
-  })
+  }, false)
   return { ok: true, entry }
 }
 

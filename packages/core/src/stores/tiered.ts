@@ -1,5 +1,5 @@
 import { parseDuration, type Duration } from '../model/duration.js'
-import type { Entry } from '../model/entry.js'
+import { ownedEntry, type Entry } from '../model/entry.js'
 import { ConfigError, StoreError, StoreUnavailableError } from '../model/errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { rejectUnknown } from '../model/options.js'
@@ -214,7 +214,8 @@ export class TieredStore implements CacheStore {
     return this.host?.now() ?? Date.now()
   }
 
-  private promote(key: string, entry: Entry): void {
+  private promote(key: string, found: Entry): void {
+    const entry = ownedEntry(found)
     if (this.l1.set(key, entry) === true) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
   }
 
