@@ -150,23 +150,24 @@ const bypassed = new WeakSet<object>()
 
 /**
  * Defines `writeHead`, `write` and `end` on `owner`, a prototype of responses. Each looks for a
- * tap on the response and, without one, is the method `owner` inherits (looked up on every call,
- * so a later patch of Node's own prototype, by an APM agent say, is still run).
+ * tap on the response and, without one, is the method `owner` inherits (read on every call, so a
+ * later patch of Node's own prototype, by an APM agent say, is still run).
  */
 function installHooks(owner: object): Methods {
-  const base = (name: keyof Methods): Method => (Reflect.getPrototypeOf(owner) as Methods)[name]
+  // Node's ServerResponse.prototype (see sharedHooks), whose methods are read on every call.
+  const base = Reflect.getPrototypeOf(owner) as Methods
   const hooks: Methods = {
     writeHead: function writeHead(this: Tapped) {
       const s = this[kTapped]
-      return s === undefined ? base('writeHead').apply(this, arguments as unknown as unknown[]) : s.writeHead(this, base('writeHead'), arguments)
+      return s === undefined ? base.writeHead.apply(this, arguments as unknown as unknown[]) : s.writeHead(this, base.writeHead, arguments)
     },
     write: function write(this: Tapped) {
       const s = this[kTapped]
-      return s === undefined ? base('write').apply(this, arguments as unknown as unknown[]) : s.write(this, base('write'), arguments)
+      return s === undefined ? base.write.apply(this, arguments as unknown as unknown[]) : s.write(this, base.write, arguments)
     },
     end: function end(this: Tapped) {
       const s = this[kTapped]
-      return s === undefined ? base('end').apply(this, arguments as unknown as unknown[]) : s.end(this, base('end'), arguments)
+      return s === undefined ? base.end.apply(this, arguments as unknown as unknown[]) : s.end(this, base.end, arguments)
     },
   }
   for (const name of ['writeHead', 'write', 'end'] as const) {
