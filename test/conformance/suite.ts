@@ -1421,10 +1421,47 @@ export function runAdapterSuite(factory: SuiteOptions): void {
           // Released when the aborted fill settled, not at the 5 s lock timeout.
           expect(res.ms).toBeLessThan(2_000)
         }
+        // One waiter took the lead over; the other four waited for it, not the origin.
+        expect(h.calls()).toBe(2)
         await sleep(400)
         const next = await h.get('/download')
         expect(next.text).toBe(whole)
+        expect(h.status(next)).toBe('HIT')
         expect(h.cache.stats().inFlight).toBe(0)
+      })
+
+      it('a leader whose client goes away while others wait hands the lead to one waiter; the rest wait for it', async () => {
+        let open!: () => void
+        const gate = new Promise<void>((resolve) => (open = resolve))
+        const h = await setup({
+          cacheOptions: { lockTimeout: '5s' },
+          routes: [
+            {
+              method: 'GET',
+              path: '/gated',
+              handler: async (r) => {
+                // The first call hangs until the end of the test; its client gives up first.
+                if (r.call === 1) await gate
+                return { headers: { 'content-type': 'text/plain' }, body: `v${r.call}` }
+              },
+            },
+          ],
+        })
+        const controller = new AbortController()
+        const leader = fetch(`${h.app.url}/gated`, { signal: controller.signal }).catch(() => 'aborted')
+        await until(() => h.calls() === 1, 5000, 'the leader at the origin')
+        const waiters = h.many(5, '/gated')
+        await until(() => h.cache.stats().coalesced === 5, 5000, 'five waiters')
+        controller.abort()
+        expect(await leader).toBe('aborted')
+        for (const res of await waiters) {
+          expect(res.status).toBe(200)
+          expect(res.text).toBe('v2')
+        }
+        // Not five origin calls at once: one waiter led, the other four waited for it.
+        expect(h.calls()).toBe(2)
+        expect(h.cache.stats().inFlight).toBe(0)
+        open()
       })
 
       it('an origin stream that fails mid-body is not stored and releases its waiters', async () => {

@@ -14,12 +14,13 @@ import { routeLabel } from '../observe/observer.js'
 export type FillOutcome = { readonly stored: true } | { readonly stored: false; readonly reason: NotStoredReason }
 
 /**
- * What waiters do after a fill: look again when it stored, and when it was invalidated mid-way (the
- * next response may well be storable: one waiter fetches it); otherwise ask the origin themselves.
+ * What waiters do after a fill: look again when it stored, and when it was invalidated or aborted
+ * mid-way (the next response may well be storable: one waiter fetches it, the others wait for it
+ * rather than all going to the origin at once); otherwise ask the origin themselves.
  */
 export function flightOutcome(outcome: FillOutcome): FlightOutcome {
   if (outcome.stored) return 'stored'
-  return outcome.reason === 'invalidated' ? 'retry' : outcome.reason === 'origin-error' ? 'failed' : 'not-stored'
+  return outcome.reason === 'invalidated' || outcome.reason === 'aborted' ? 'retry' : outcome.reason === 'origin-error' ? 'failed' : 'not-stored'
 }
 
 /** What a fill needs from the cache that owns it. */
