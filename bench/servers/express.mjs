@@ -56,7 +56,7 @@ if (cacheKind === 'map') {
 } else if (cacheKind === 'corral') {
   const { createCache } = await import('@corral/core')
   const { corral } = await import('@corral/express')
-  const cache = createCache({ ttl: '5m', ...freshnessOptions(), ...(await observeOptions()) })
+  const cache = createCache({ ttl: '5m', ...freshnessOptions(), ...(await observeOptions()), ...JSON.parse(process.env.BENCH_CORRAL_OPTIONS ?? '{}') })
   cacheStats = () => cache.stats()
   app.use(corral(cache))
 } else if (cacheKind === 'corral-l2') {

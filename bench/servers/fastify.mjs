@@ -17,7 +17,7 @@ if (cacheKind === 'map') {
 } else if (cacheKind === 'corral') {
   const { createCache } = await import('@corral/core')
   const { default: corral } = await import('@corral/fastify')
-  const cache = createCache({ ttl: '5m', ...freshnessOptions(), ...(await observeOptions()) })
+  const cache = createCache({ ttl: '5m', ...freshnessOptions(), ...(await observeOptions()), ...JSON.parse(process.env.BENCH_CORRAL_OPTIONS ?? '{}') })
   cacheStats = () => cache.stats()
   await app.register(corral, { cache })
 } else if (cacheKind !== 'none') {

@@ -139,9 +139,14 @@ class TapState {
   }
 }
 
+/** The hooks installed on a prototype, and the methods they run for a response without a tap. */
+interface Hooks extends Methods {
+  readonly base: Methods
+}
+
 /** The hooks installed on a prototype, marked so a response can tell it inherits them. */
 const kHooks = Symbol('corral.hooks')
-type Hook = Method & { [kHooks]?: Methods }
+type Hook = Method & { [kHooks]?: Hooks }
 
 /** Prototypes that carry Corral's hooks. */
 const hooked = new WeakSet<object>()
@@ -153,10 +158,11 @@ const bypassed = new WeakSet<object>()
  * tap on the response and, without one, is the method `owner` inherits (read on every call, so a
  * later patch of Node's own prototype, by an APM agent say, is still run).
  */
-function installHooks(owner: object): Methods {
+function installHooks(owner: object): Hooks {
   // Node's ServerResponse.prototype (see sharedHooks), whose methods are read on every call.
   const base = Reflect.getPrototypeOf(owner) as Methods
-  const hooks: Methods = {
+  const hooks: Hooks = {
+    base,
     writeHead: function writeHead(this: Tapped) {
       const s = this[kTapped]
       return s === undefined ? base.writeHead.apply(this, arguments as unknown as unknown[]) : s.writeHead(this, base.writeHead, arguments)
@@ -185,7 +191,7 @@ function installHooks(owner: object): Methods {
  * the three methods itself. Undefined when they cannot be used for `res`: a plain Node response,
  * a response class with methods of its own, or a middleware before Corral that wrapped them.
  */
-function sharedHooks(res: ServerResponse): Methods | undefined {
+function sharedHooks(res: ServerResponse): Hooks | undefined {
   const found = (res.end as Hook)[kHooks]
   if (found !== undefined) return res.writeHead === found.writeHead && res.write === found.write && !bypassed.has(Reflect.getPrototypeOf(res) as object) ? found : undefined
   let owner: object | null = Reflect.getPrototypeOf(res)
@@ -257,7 +263,16 @@ export function writeHit(
   res.setHeader('age', hit.age)
   // writeHead merges these into the headers already set (CORS and security headers of earlier
   // middleware stay); stored values win.
-  res.writeHead(hit.status, hit.headers as Record<string, string | string[]>)
+  const headers = hit.headers as Record<string, string | string[]>
+  // When only Corral's prototype hooks stand between the response and Node's methods, and the
+  // response has no tap, the hooks would pass both calls through: make them directly.
+  const hooks = (res.end as Hook)[kHooks]
+  if (hooks !== undefined && res.writeHead === hooks.writeHead && (res as Tapped)[kTapped] === undefined) {
+    hooks.base.writeHead.call(res, hit.status, headers)
+    hooks.base.end.call(res, hit.body)
+    return
+  }
+  res.writeHead(hit.status, headers)
   res.end(hit.body)
 }
 
