@@ -232,11 +232,9 @@ export function createResponseEntry(init: EntryInit, own = true): ResponseEntry 
  * not for L1). Entries without a body, or that own it already, are returned as they are.
  */
 export function ownedEntry(e: Entry): Entry {
-  if (e.kind !== 'response' || ownedBuffer(e.body) === e.body) return e
-  return new StoredResponse(
-    e.status, e.headers, ownedBuffer(e.body), e.storedAt, e.expiresAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
-    e.initialAge, e.etag, e.lastModified, e.tags, e.path, e.url, e.size,
-  )
+  if (e.kind !== 'response') return e
+  const body = ownedBuffer(e.body)
+  return body === e.body ? e : copyOf(e, body, e.expiresAt)
 }
 
 /**
@@ -245,8 +243,13 @@ export function ownedEntry(e: Entry): Entry {
  */
 export function expiredAt(e: Entry, now: number): Entry {
   if (e.kind !== 'response' || e.expiresAt <= now) return e
+  return copyOf(e, e.body, now)
+}
+
+/** The same stored response with another body (the same bytes) or end of freshness. */
+function copyOf(e: ResponseEntry, body: Buffer, expiresAt: number): ResponseEntry {
   return new StoredResponse(
-    e.status, e.headers, e.body, e.storedAt, now, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
+    e.status, e.headers, body, e.storedAt, expiresAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
     e.initialAge, e.etag, e.lastModified, e.tags, e.path, e.url, e.size,
   )
 }
