@@ -1,5 +1,5 @@
 // 6. The Redis tier: what a hit costs when every hit is read from Redis (Corral with no L1, its
-// RedisStore alone: a GET + PTTL pipeline and the decoding of a binary envelope per request), next
+// RedisStore alone: one EVAL of a script answering GET and PTTL, and the decoding of a binary envelope per request), next
 // to Corral's L1 hit and to the least a hand-rolled Redis cache can do (ioredis getBuffer, then
 // writeHead + end of the bytes). On a redis-server the bench starts itself, pinned on the load
 // generator's core (core 1): the server core stays the Node server's alone, so its CPU per
@@ -18,7 +18,7 @@ export default {
   title: 'Redis (L2) hit path',
   about:
     'GET of a 2 KB JSON on Express 5: Corral\'s L1 hit, Corral with no L1 (a RedisStore alone, so every hit ' +
-    'is a GET + PTTL pipeline to Redis and the decoding of the stored envelope), and a raw middleware that ' +
+    'is one EVAL to Redis (a script answering GET and PTTL together) and the decoding of the stored envelope), and a raw middleware that ' +
     'answers with ioredis getBuffer of the same body and one writeHead + end (the least a hand-rolled Redis ' +
     'cache costs). Redis is a redis-server the bench starts on a free port of 127.0.0.1 (no persistence), ' +
     'pinned on the load generator\'s core 1, so the server core stays the Node server\'s alone; its CPU per ' +

@@ -58,6 +58,16 @@ runStoreSuite('RedisStore', ({ namespace, maxEntryBytes }) => openRedis(namespac
   staleTagAfterOverwrite: { removed: 1, stillServed: false, removedByNewTag: 0 },
 })
 
+/** Calls per command since the server started (INFO commandstats). */
+async function commandCalls(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const line of (await raw.info('commandstats')).split(/\r?\n/)) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line)
+    if (m) out[m[1] as string] = Number(m[2])
+  }
+  return out
+}
+
 /** Every key of a namespace, by SCAN (KEYS is disabled on this server). */
 async function keysIn(pattern: string): Promise<string[]> {
   const out: string[] = []
@@ -99,6 +109,26 @@ describe('RedisStore specifics', () => {
       const overhead = bytes.length - body.length
       expect(overhead).toBeGreaterThan(0)
       expect(overhead).toBeLessThan(1024)
+      expect(s.host.reports).toEqual([])
+    } finally {
+      await s.cleanup()
+    }
+  })
+
+  it('reads an entry with one command (the value and its TTL from one script), hit or miss', async () => {
+    const s = await open()
+    try {
+      const { key, entry } = response(s.host.namespace, { url: '/one-command', lifetimeMs: 60_000 })
+      expect(await s.store.set(key, entry)).toBe(true)
+      // This file's server serves other tests only between awaits; nothing else runs now.
+      const before = await commandCalls()
+      const hit = await s.store.get(key)
+      const miss = await s.store.get(`${key}:absent`)
+      const after = await commandCalls()
+      expectSameResponse(hit, entry)
+      expect(miss).toBeUndefined()
+      const sent = Object.fromEntries(Object.entries(after).map(([c, n]) => [c, n - (before[c] ?? 0)]).filter(([c, n]) => n !== 0 && c !== 'info'))
+      expect(sent).toEqual({ eval: 2, get: 2, pttl: 2 }) // EVAL, and the calls its script made
       expect(s.host.reports).toEqual([])
     } finally {
       await s.cleanup()
