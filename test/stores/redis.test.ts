@@ -135,6 +135,23 @@ describe('RedisStore specifics', () => {
     }
   })
 
+  it('reads entries through a client with enableAutoPipelining (ioredis batches its commands)', async () => {
+    const store = new RedisStore({ redis: { host: '127.0.0.1', port: server.port, enableAutoPipelining: true }, timeout: '1s' })
+    const host = new TestHost(uniqueNamespace())
+    store.attach(host)
+    try {
+      await eventually('the Redis store to be ready', () => store.isReady(), (ready) => ready)
+      const stored = Array.from({ length: 20 }, (_, i) => response(host.namespace, { url: `/auto/${i}`, lifetimeMs: 60_000 }))
+      for (const { key, entry } of stored) expect(await store.set(key, entry)).toBe(true)
+      // Twenty reads in one tick: ioredis sends them as one pipeline.
+      const read = await Promise.all(stored.map(({ key }) => store.get(key)))
+      stored.forEach(({ entry }, i) => expectSameResponse(read[i], entry))
+      expect(host.reports).toEqual([])
+    } finally {
+      await store.close()
+    }
+  })
+
   it('gives the key a Redis TTL equal to the time the entry has left', async () => {
     const s = await open()
     try {

@@ -345,9 +345,15 @@ export class RedisStore implements SharedStore {
   }
 }
 
-/** `[value or null, PTTL]` of `key` (READ_SCRIPT). */
+/** ioredis has `evalBuffer` on every client, but its types do not declare it. */
+type EvalBuffer = { evalBuffer(script: string, numKeys: number, key: string): Promise<unknown> }
+
+/**
+ * `[value or null, PTTL]` of `key` (READ_SCRIPT). Not `callBuffer('EVAL', …)`: with
+ * `enableAutoPipelining` ioredis 6 drops the command name of `call` and sends the script as one.
+ */
 function readEntry(client: RedisClient, key: string): Promise<unknown> {
-  return client.callBuffer('EVAL', READ_SCRIPT, 1, key)
+  return (client as unknown as EvalBuffer).evalBuffer(READ_SCRIPT, 1, key)
 }
 
 const RESOLVED_UNDEFINED: Promise<undefined> = Promise.resolve(undefined)
