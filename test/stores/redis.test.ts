@@ -135,6 +135,40 @@ describe('RedisStore specifics', () => {
     }
   })
 
+  it('sends the reads of one turn of the event loop in one socket write (a client it made), each read answered', async () => {
+    const s = await open()
+    try {
+      const stored = Array.from({ length: 20 }, (_, i) => response(s.host.namespace, { url: `/turn/${i}`, lifetimeMs: 60_000 }))
+      for (const { key, entry } of stored) expect(await s.store.set(key, entry)).toBe(true)
+      // Count what reaches the socket's own write functions (after Node's Writable buffering).
+      const socket = (s.store.client as unknown as { stream: { _write: (...a: unknown[]) => void; _writev?: (...a: unknown[]) => void } }).stream
+      const writes: number[] = []
+      const { _write, _writev } = socket
+      socket._write = function (...a: unknown[]) {
+        writes.push(1)
+        return _write.apply(this, a)
+      }
+      if (_writev) {
+        socket._writev = function (this: unknown, ...a: unknown[]) {
+          writes.push((a[0] as unknown[]).length)
+          return _writev.apply(this, a)
+        }
+      }
+      let read: (Awaited<ReturnType<RedisStore['get']>>)[]
+      try {
+        read = await Promise.all(stored.map(({ key }) => s.store.get(key)))
+      } finally {
+        socket._write = _write
+        if (_writev) socket._writev = _writev
+      }
+      stored.forEach(({ entry }, i) => expectSameResponse(read[i], entry))
+      expect(writes).toEqual([20])
+      expect(s.host.reports).toEqual([])
+    } finally {
+      await s.cleanup()
+    }
+  })
+
   it('reads entries through a client with enableAutoPipelining (ioredis batches its commands)', async () => {
     const store = new RedisStore({ redis: { host: '127.0.0.1', port: server.port, enableAutoPipelining: true }, timeout: '1s' })
     const host = new TestHost(uniqueNamespace())

@@ -1,3 +1,4 @@
+import type { Writable } from 'node:stream'
 import type { Redis } from 'ioredis'
 import { StoreError, StoreUnavailableError, type CorralError } from '../model/errors.js'
 import { CircuitBreaker, type BreakerState } from './breaker.js'
@@ -36,6 +37,8 @@ export class RedisGateway {
   /** One timer for the deadlines of every call, not one per call. */
   private readonly deadlines = new Deadlines()
   private closed = false
+  /** The socket whose writes are held until the end of this turn of the event loop, if any. */
+  private corked: Writable | null = null
 
   constructor(options: GatewayOptions) {
     this.client = options.client
@@ -70,6 +73,29 @@ export class RedisGateway {
     // That costs no time, so it is not a breaker failure; the breaker is for calls that hang.
     if (this.closed || this.client.status !== 'ready') return false
     return this.breaker.allow()
+  }
+
+  /**
+   * Holds what is written to Redis for the rest of this turn of the event loop and sends it in one
+   * write: reads of requests that arrive together cost one syscall, not one each (on the bench
+   * machine the write was ~18 µs of an L2 hit). Only on a standalone or Sentinel client Corral
+   * made: a Cluster has a socket per node, and an app's own client is left as the app set it up
+   * (`enableAutoPipelining` does the same for it). Nothing waits longer than the turn: the socket
+   * is released in `setImmediate`, which runs right after the poll phase the requests came in.
+   */
+  coalesce(): void {
+    if (this.corked !== null || !this.owned) return
+    const stream = (this.client as Partial<Pick<Redis, 'stream'>>).stream
+    if (stream === undefined || isCluster(this.client) || typeof stream.cork !== 'function') return
+    stream.cork()
+    this.corked = stream
+    setImmediate(this.uncork)
+  }
+
+  private readonly uncork = (): void => {
+    const stream = this.corked
+    this.corked = null
+    stream?.uncork()
   }
 
   /** Runs `op` under a deadline, feeding the outcome to the breaker. The caller checked `canSend()`. */

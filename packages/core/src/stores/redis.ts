@@ -146,6 +146,7 @@ export class RedisStore implements SharedStore {
     const { gateway } = this
     if (!gateway.canSend()) return Promise.reject(gateway.unavailable('reading an entry from Redis'))
     if (!this.inspector.eviction.safe) return Promise.reject(gateway.unavailable('reading an entry from Redis (its eviction policy rules it out)'))
+    gateway.coalesce()
     return gateway.call(() => readEntry(this.client, key), this.timeoutMs).then(
       (reply) => this.decode(key, reply),
       (err: unknown) => {
