@@ -56,7 +56,8 @@ export default {
     const { fit, budget: full, control: empty } = phases
     if (fit.stored !== entries) throw new Error(`memory: only ${fit.stored} of ${entries} entries fit in ${mib(fit.maxBytes)}`)
     const overhead = fit.liveBytesPerEntry - fit.bodyBytes
-    const rssAllowance = empty.after.rss + (full.maxBytes - empty.maxBytes)
+    // Issue 13: the full L1 may cost its budget and a tenth more.
+    const rssAllowance = empty.after.rss + (full.maxBytes - empty.maxBytes) * 1.1
     const targets = [
       {
         id: 'memory-overhead',
@@ -66,8 +67,8 @@ export default {
       },
       {
         id: 'memory-rss-budget',
-        text: `RSS with a full ${mib(full.maxBytes)} L1 ≤ the same traffic with an empty L1 (${mib(empty.maxBytes)}) + the budget difference`,
-        measured: `${mib(full.after.rss)} vs ${mib(empty.after.rss)} + ${mib(full.maxBytes - empty.maxBytes)} = ${mib(rssAllowance)}`,
+        text: `RSS with a full ${mib(full.maxBytes)} L1 ≤ the same traffic with an empty L1 (${mib(empty.maxBytes)}) + the budget difference × 1.1`,
+        measured: `${mib(full.after.rss)} vs ${mib(empty.after.rss)} + ${mib(full.maxBytes - empty.maxBytes)} × 1.1 = ${mib(rssAllowance)}`,
         met: full.after.rss <= rssAllowance,
       },
     ]
