@@ -135,10 +135,12 @@ describe('TieredStore specifics', () => {
       expect(isPromise(second)).toBe(false)
       expectSameResponse(second as Awaited<typeof first>, built.entry)
       expect(reader.store.l1.get(built.key)).toBe(second)
-      // L2's answer is a view of the reply; the copy L1 keeps owns its memory (no socket buffer pinned).
+      // L2's answer is a view of the reply; L1 keeps a copy in its body arena (no socket buffer pinned):
+      // the body is a view of the arena's one slab.
       const kept = second as { body: Buffer }
-      expect(kept.body.byteOffset).toBe(0)
-      expect(kept.body.buffer.byteLength).toBe(kept.body.length)
+      const arena = (reader.store.l1 as MemoryStore).arenaStats()
+      expect(arena).toMatchObject({ slabs: 1, bodies: 1 })
+      expect(kept.body.buffer.byteLength).toBe(arena.slabBytes)
       expect(reader.host.reports).toEqual([])
     } finally {
       await closeAll()

@@ -66,6 +66,8 @@ const NOT_MODIFIED_FIELDS = ['cache-control', 'content-location', 'date', 'etag'
 // What an entry costs beyond its body and header strings, measured (bench: memory): the entry
 // object, the Buffer and ArrayBuffer objects, the allocation of the body, the LRU and index
 // slots, and the key. Counting it keeps the process within `maxBytes` plus a fixed baseline.
+// (In MemoryStore a body is a view into a slab of its body arena: no ArrayBuffer or allocation of
+// its own, but an owner slot and up to 7 bytes of alignment, which cost less than those.)
 const ENTRY_OVERHEAD = 1280
 /** A tag's slot in the entry's list and in the tag index (a Map slot, or a Set member), beyond its characters. */
 const TAG_OVERHEAD = 96
@@ -146,8 +148,9 @@ export interface EntryInit {
 }
 
 /**
- * A copy of `bytes` that owns its memory. Small Buffers are usually slices of Node's shared 8 KiB
- * pool; keeping one would keep the whole slab alive while the byte budget counts only the slice.
+ * A copy of `bytes` that owns its memory (`bytes` itself when it does). Small Buffers are usually
+ * slices of Node's shared 8 KiB pool, and bodies read from L2 slices of a socket buffer; keeping one
+ * would keep the whole allocation alive while the byte budget counts only the slice.
  */
 export function ownedBuffer(bytes: Buffer): Buffer {
   if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength) return bytes
@@ -165,7 +168,8 @@ class StoredResponse implements ResponseEntry {
   constructor(
     readonly status: number,
     readonly headers: StoredHeaders,
-    readonly body: Buffer,
+    /** Read-only to everyone but `replaceBody`. */
+    public body: Buffer,
     readonly storedAt: number,
     readonly expiresAt: number,
     readonly staleWhileRevalidateMs: number,
@@ -198,9 +202,15 @@ class StoredResponse implements ResponseEntry {
   }
 }
 
-export function createResponseEntry(init: EntryInit, own = true): ResponseEntry {
+/**
+ * A stored response for `init`, with `init.body` as it is: no copy. The store that keeps the
+ * entry takes its own copy when it needs one (`MemoryStore` copies the body into its body arena
+ * once, on its way into L1; a shared store encodes it), so a body is copied once, not twice.
+ * @param _own kept for callers that still pass it (it used to ask for a copy here); ignored.
+ */
+export function createResponseEntry(init: EntryInit, _own = true): ResponseEntry {
   const headers = init.headers
-  const body = own ? ownedBuffer(init.body) : init.body
+  const body = init.body
   // 204 and 304 have no body and must not carry Content-Length (RFC 9110 §8.6).
   if (init.status !== 204 && init.status !== 304) headers['content-length'] = String(body.length)
   let size = ENTRY_OVERHEAD + body.length + (init.url.length + init.path.length) * 2 + tagsSize(init.tags)
@@ -227,14 +237,26 @@ export function createResponseEntry(init: EntryInit, own = true): ResponseEntry 
 }
 
 /**
- * `e` with a body that owns its memory, to be kept (an entry read from L2 has a slice of the
- * reply's bytes, which may be a much larger socket buffer: fine for the one response it answers,
- * not for L1). Entries without a body, or that own it already, are returned as they are.
+ * `e`, to be kept in L1. An entry read from L2 has a slice of the reply's bytes (which may be a
+ * much larger socket buffer: fine for the one response it answers, not for L1); the L1 copies it
+ * as it stores it (`MemoryStore` into its body arena), so this no longer copies: one copy, not two.
+ * A `LocalStore` of your own copies a body it keeps (see `ownedBuffer`).
  */
 export function ownedEntry(e: Entry): Entry {
-  if (e.kind !== 'response') return e
-  const body = ownedBuffer(e.body)
-  return body === e.body ? e : copyOf(e, body, e.expiresAt)
+  return e
+}
+
+/**
+ * Points `e` at `body`, another copy of the same bytes, without making a new entry (so that a
+ * store's LRU order, TTL and anything keyed by the entry object are unchanged). Internal: only for
+ * the store that holds `e`, moving its body into (or within) its own memory (`MemoryStore`'s body
+ * arena); a reader that already took the old `body` sends the same bytes. False when `e` was not
+ * made by `createResponseEntry` (its body cannot be replaced).
+ */
+export function replaceBody(e: ResponseEntry, body: Buffer): boolean {
+  if (!(e instanceof StoredResponse) || body.length !== e.body.length) return false
+  e.body = body
+  return true
 }
 
 /**

@@ -1,8 +1,9 @@
 import { LRUCache } from 'lru-cache'
-import { expiredAt, type Entry } from '../model/entry.js'
+import { expiredAt, replaceBody, type Entry, type ResponseEntry } from '../model/entry.js'
 import { ConfigError } from '../model/errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { positiveInt } from '../model/options.js'
+import { BodyArena, type BodyArenaStats } from './body-arena.js'
 import type { LocalStore, SetResult, StoreHealth, StoreHost } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -23,11 +24,19 @@ export interface MemoryStoreOptions {
  * L1: an in-process LRU (lru-cache) bounded by bytes. Entries hold the body as a Buffer and
  * headers ready to write, so a hit neither parses nor copies. Keeps path and tag indexes so that
  * invalidation touches only matching entries.
+ *
+ * Bodies live in a body arena (see body-arena.ts): `set` copies an entry's body into it once and
+ * points the entry at the copy (the same entry object: LRU order, TTL and identity unchanged); an
+ * entry whose body is already a live body of this arena (a soft purge's or a 304's entry, which
+ * share the body of the entry they replace) takes it over without a copy, so it is counted once.
+ * A body leaves the arena when lru-cache disposes of its entry. `maxBytes` counts entries (bodies
+ * included); the arena's dead bytes are bounded by its compaction (see README: L1 memory).
  */
 export class MemoryStore implements LocalStore {
   readonly maxBytes: number
   readonly maxEntryBytes: number
   private readonly lru: LRUCache<string, Entry>
+  private readonly arena: BodyArena<ResponseEntry>
   // Most paths and many tags name one entry: a lone key is kept as a string, a Set only for more
   // (a one-element Set costs ~250 bytes).
   private readonly byPath: Index = new Map()
@@ -47,11 +56,15 @@ export class MemoryStore implements LocalStore {
         `expected ${prefix}maxEntryBytes (${this.maxEntryBytes}) to be at most ${prefix}maxBytes (${this.maxBytes})`,
       )
     }
+    this.arena = new BodyArena<ResponseEntry>({ slabBytes: slabBytesFor(this.maxBytes), moved: (e, view) => replaceBody(e, view) })
     this.lru = new LRUCache<string, Entry>({
       maxSize: this.maxBytes,
       maxEntrySize: this.maxEntryBytes,
       sizeCalculation: (e) => e.size,
-      dispose: (e, key) => this.unindex(key, e),
+      dispose: (e, key) => {
+        this.unindex(key, e)
+        if (e.kind === 'response') this.arena.release(e.body, e)
+      },
     })
   }
 
@@ -65,11 +78,17 @@ export class MemoryStore implements LocalStore {
 
   set(key: string, entry: Entry): SetResult {
     if (entry.size > this.maxEntryBytes) return 'too-large'
+    if (entry.kind === 'response') this.keepBody(key, entry)
     this.lru.set(key, entry)
     // lru-cache refuses entries it cannot hold without storing them; index only what it kept.
-    if (this.lru.peek(key) !== entry) return false
+    if (this.lru.peek(key) !== entry) {
+      if (entry.kind === 'response') this.arena.release(entry.body, entry)
+      return false
+    }
     add(this.byPath, entry.path, key)
     for (const t of entry.tags) add(this.byTag, t, key)
+    // Evictions and replacements above may have left too many dead bytes: one step of compaction.
+    this.arena.compact()
     return true
   }
 
@@ -118,12 +137,47 @@ export class MemoryStore implements LocalStore {
 
   clear(): void {
     this.lru.clear()
+    this.arena.clear()
+  }
+
+  /** What the body arena holds (slab bytes, live and dead bytes, compaction so far). */
+  arenaStats(): BodyArenaStats {
+    return this.arena.stats()
+  }
+
+  /**
+   * Makes `entry`'s body a body of this store's arena, about to be stored under `key`: taken over
+   * when it is the live body of the entry it replaces there, kept when it is already `entry`'s,
+   * copied otherwise (a body shared with an entry under another key gets a copy of its own, so
+   * that each live body has one owner and is counted once).
+   */
+  private keepBody(key: string, entry: ResponseEntry): void {
+    const body = entry.body
+    const owner = this.arena.ownerOf(body)
+    if (owner === entry) return
+    if (owner !== undefined && owner === this.lru.peek(key)) {
+      this.arena.transfer(body, owner, entry)
+      return
+    }
+    const copy = this.arena.place(entry, body)
+    // An entry not made by createResponseEntry keeps its body as it is (it cannot be repointed).
+    if (copy !== body && !replaceBody(entry, copy)) this.arena.release(copy, entry)
   }
 
   private unindex(key: string, e: Entry): void {
     remove(this.byPath, e.path, key)
     for (const t of e.tags) remove(this.byTag, t, key)
   }
+}
+
+/**
+ * Slab size for a cache of `maxBytes`: 1 MiB, smaller for small caches (down to 64 KiB) so that
+ * a slab stays at most 1/16 of the budget.
+ */
+function slabBytesFor(maxBytes: number): number {
+  let slab = 1024 * 1024
+  while (slab > 64 * 1024 && slab > maxBytes / 16) slab /= 2
+  return slab
 }
 
 type Index = Map<string, string | Set<string>>
