@@ -14,8 +14,8 @@ import { ownedBuffer } from '../model/entry.js'
  *
  * Each live view has exactly one owner (for L1: the entry whose `body` it is), so that the bytes
  * are counted once. A full slab is dropped as soon as nothing in it is live. Compaction evacuates a
- * full slab (copies its live bodies into the current slab, tells their owners, drops the slab),
- * one slab per call so that no call copies more than one slab's worth, in two cases:
+ * full slab (copies its live bodies into a slab of their own, tells their owners, drops the slab),
+ * 64 KiB per call so that no store call pauses for a whole slab, in two cases:
  * - a slab nearly empty (at most 1/32 live) for a whole slab's worth of allocations since: a few
  *   hot bodies must not keep a slab alive forever. In a FIFO-like workload the last bodies of a
  *   slab die sooner than that, and nothing is copied;
@@ -60,10 +60,19 @@ const DEAD_SHARE = 0.1
 const FLOOR_SLABS = 2
 /** A full slab with at most this share live is "nearly empty". */
 const SPARSE_SHARE = 1 / 32
+/**
+ * Bytes one step of compaction copies, so that no store call pauses for a whole slab; a step
+ * finishes the slab when the dead bytes are past twice the bound (compaction falling behind).
+ */
+const EVACUATION_STEP = 64 * 1024
 const EMPTY: Buffer = Buffer.alloc(0)
+
+/** Where a slab stands: bodies are copied into it, it is only read, or it is being emptied. */
+type SlabState = 'writing' | 'full' | 'evacuating'
 
 /** One slab: written front to back, never rewritten. */
 class Slab<T> {
+  state: SlabState = 'writing'
   /** Bytes handed out so far (the next region starts here). */
   used = 0
   /** Bytes of live regions (aligned lengths). */
@@ -83,14 +92,22 @@ export class BodyArena<T> {
   private readonly moved: (owner: T, view: Buffer) => void
   /** Every slab not dropped yet, by its ArrayBuffer (how a view finds its slab). */
   private readonly slabs = new Map<ArrayBufferLike, Slab<T>>()
-  /** Slabs no longer written to (full, or passed over), candidates for evacuation. */
+  /** Full slabs: candidates for evacuation. */
   private readonly full = new Set<Slab<T>>()
   /** Full slabs nearly empty, in the order they became so. */
   private readonly sparse = new Set<Slab<T>>()
   /** Bytes handed out since the arena was made: the clock of `sparseAt`. */
   private allocated = 0
-  private current: Slab<T> | undefined
+  /** Where new bodies are copied. */
+  private fresh: Slab<T> | undefined
+  /**
+   * Where compaction copies the bodies it moves: apart from new bodies, so that bodies which
+   * outlived a slab (likely to live on) share slabs, and new ones (likely to die sooner) theirs.
+   */
+  private survivors: Slab<T> | undefined
+  private evacuating: Slab<T> | undefined
   private totalLive = 0
+  /** Dead bytes in slabs no longer written (full or evacuating), their unused tails included. */
   private deadInFull = 0
   private bodies = 0
   private evacuations = 0
@@ -110,9 +127,13 @@ export class BodyArena<T> {
     const length = bytes.length
     if (length === 0) return EMPTY
     if (length > this.maxInSlab) return ownedBuffer(bytes)
-    const view = this.allocate(length)
+    const view = this.allocate(length, false)
     bytes.copy(view)
-    this.track(view, owner)
+    const slab = this.slabs.get(view.buffer) as Slab<T>
+    slab.owners.set(view, owner)
+    slab.live += aligned(length)
+    this.totalLive += aligned(length)
+    this.bodies++
     return view
   }
 
@@ -133,29 +154,43 @@ export class BodyArena<T> {
   release(view: Buffer, owner: T): void {
     const slab = this.slabs.get(view.buffer)
     if (slab === undefined || slab.owners.get(view) !== owner) return
-    slab.owners.delete(view)
-    const size = aligned(view.length)
-    slab.live -= size
-    this.totalLive -= size
+    this.totalLive -= aligned(view.length)
     this.bodies--
-    if (slab === this.current) return
-    this.deadInFull += size
-    if (slab.live === 0) this.drop(slab)
-    else this.checkSparse(slab)
+    this.forget(slab, view)
   }
 
   /**
-   * One step of compaction, when the full slabs hold more dead bytes than the bound: evacuates the
-   * sparsest full slab. Returns the bytes copied (0 when under the bound).
+   * One step of compaction: moves up to `EVACUATION_STEP` bytes out of the slab being evacuated,
+   * or of the next one to evacuate when the bounds call for it (see the module comment). Returns
+   * the bytes copied (0 when within the bounds).
    */
   compact(): number {
-    const oldest = first(this.sparse)
-    if (oldest !== undefined && this.allocated - oldest.sparseAt >= this.slabBytes) return this.evacuate(oldest)
-    if (this.deadInFull <= Math.max(DEAD_SHARE * this.slabs.size * this.slabBytes, FLOOR_SLABS * this.slabBytes)) return 0
-    let sparsest: Slab<T> | undefined
-    for (const s of this.full) if (sparsest === undefined || s.live < sparsest.live) sparsest = s
-    if (sparsest === undefined) return 0
-    return this.evacuate(sparsest)
+    let slab = this.evacuating
+    if (slab === undefined) {
+      slab = this.candidate()
+      if (slab === undefined) return 0
+      this.full.delete(slab)
+      this.sparse.delete(slab)
+      slab.state = 'evacuating'
+      this.evacuating = slab
+      this.evacuations++
+    }
+    const step = this.deadInFull > 2 * this.bound() ? Infinity : EVACUATION_STEP
+    let copied = 0
+    // Moved views leave `owners` as they are copied, so a later step starts where this one ended.
+    for (const [view, owner] of slab.owners) {
+      if (copied >= step) break
+      const copy = this.allocate(view.length, true)
+      view.copy(copy)
+      const to = this.slabs.get(copy.buffer) as Slab<T>
+      to.owners.set(copy, owner)
+      to.live += aligned(view.length)
+      copied += view.length
+      this.moved(owner, copy)
+      this.forget(slab, view)
+    }
+    this.copiedBytes += copied
+    return copied
   }
 
   /** Forgets every slab (views handed out stay valid: nothing is written to them again). */
@@ -164,7 +199,9 @@ export class BodyArena<T> {
     this.slabs.clear()
     this.full.clear()
     this.sparse.clear()
-    this.current = undefined
+    this.fresh = undefined
+    this.survivors = undefined
+    this.evacuating = undefined
     this.totalLive = 0
     this.deadInFull = 0
     this.bodies = 0
@@ -182,46 +219,54 @@ export class BodyArena<T> {
     }
   }
 
-  /** Copies every live body of `slab` into the current slab, tells their owners, drops `slab`. */
-  private evacuate(slab: Slab<T>): number {
-    // Out of the candidates first, so that the copies below can never be placed in it.
-    this.full.delete(slab)
-    this.sparse.delete(slab)
-    let copied = 0
-    for (const [view, owner] of slab.owners) {
-      const copy = this.allocate(view.length)
-      view.copy(copy)
-      this.track(copy, owner)
-      copied += view.length
-      this.moved(owner, copy)
-    }
-    this.totalLive -= slab.live
-    this.bodies -= slab.owners.size
-    this.deadInFull -= this.slabBytes - slab.live
-    slab.owners.clear()
-    slab.live = 0
-    this.slabs.delete(slab.bytes.buffer)
-    this.evacuations++
-    this.copiedBytes += copied
-    return copied
+  /** Dead bytes the full slabs may hold before compaction starts. */
+  private bound(): number {
+    return Math.max(DEAD_SHARE * this.slabs.size * this.slabBytes, FLOOR_SLABS * this.slabBytes)
   }
 
+  /** The slab to evacuate next: one nearly empty for a while, else the sparsest past the bound. */
+  private candidate(): Slab<T> | undefined {
+    const oldest = first(this.sparse)
+    if (oldest !== undefined && this.allocated - oldest.sparseAt >= this.slabBytes) return oldest
+    if (this.deadInFull <= this.bound()) return undefined
+    let sparsest: Slab<T> | undefined
+    for (const s of this.full) if (sparsest === undefined || s.live < sparsest.live) sparsest = s
+    return sparsest
+  }
+
+  /** `view`, live in `slab`, is no longer there (released, or moved): its bytes are dead. */
+  private forget(slab: Slab<T>, view: Buffer): void {
+    slab.owners.delete(view)
+    const size = aligned(view.length)
+    slab.live -= size
+    if (slab.state === 'writing') return
+    this.deadInFull += size
+    if (slab.live === 0) this.drop(slab)
+    else if (slab.state === 'full') this.checkSparse(slab)
+  }
+
+  /** Lets go of a slab that is no longer written to: V8 frees it once no view of it is left. */
   private drop(slab: Slab<T>): void {
     this.full.delete(slab)
     this.sparse.delete(slab)
+    if (this.evacuating === slab) this.evacuating = undefined
     this.slabs.delete(slab.bytes.buffer)
     this.deadInFull -= this.slabBytes
   }
 
-  /** `length` bytes never handed out before, in the current slab (starting a new one when full). */
-  private allocate(length: number): Buffer {
+  /**
+   * `length` bytes never handed out before, in the slab for new bodies or (`survivor`) for moved
+   * ones, starting a new slab when it is full.
+   */
+  private allocate(length: number, survivor: boolean): Buffer {
     const size = aligned(length)
-    let slab = this.current
+    let slab = survivor ? this.survivors : this.fresh
     if (slab === undefined || slab.used + size > this.slabBytes) {
       if (slab !== undefined) this.retire(slab)
       slab = new Slab<T>(newSlab(this.slabBytes))
       this.slabs.set(slab.bytes.buffer, slab)
-      this.current = slab
+      if (survivor) this.survivors = slab
+      else this.fresh = slab
     }
     const view = slab.bytes.subarray(slab.used, slab.used + length)
     slab.used += size
@@ -229,9 +274,9 @@ export class BodyArena<T> {
     return view
   }
 
-  /** The current slab is full: from now on it is only read, and its unused tail is dead. */
+  /** A slab that was written to is full: from now on it is only read, and its unused tail is dead. */
   private retire(slab: Slab<T>): void {
-    this.current = undefined
+    slab.state = 'full'
     if (slab.live === 0) {
       this.slabs.delete(slab.bytes.buffer)
       return
@@ -246,15 +291,6 @@ export class BodyArena<T> {
     if (slab.live > SPARSE_SHARE * this.slabBytes || this.sparse.has(slab)) return
     slab.sparseAt = this.allocated
     this.sparse.add(slab)
-  }
-
-  private track(view: Buffer, owner: T): void {
-    const slab = this.slabs.get(view.buffer) as Slab<T>
-    slab.owners.set(view, owner)
-    const size = aligned(view.length)
-    slab.live += size
-    this.totalLive += size
-    this.bodies++
   }
 }
 
