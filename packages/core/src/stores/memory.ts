@@ -9,7 +9,8 @@ import type { LocalStore, SetResult, StoreHealth, StoreHost } from './types.js'
 export interface MemoryStoreOptions {
   /**
    * Byte budget for all entries (bodies, headers and bookkeeping); least recently used entries
-   * are evicted past it.
+   * are evicted past it. The body arena's dead bytes are not counted: its compaction bounds them
+   * (see the core README, L1 memory).
    * @default 67108864 (64 MiB)
    */
   maxBytes?: number
