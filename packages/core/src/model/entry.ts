@@ -206,9 +206,8 @@ class StoredResponse implements ResponseEntry {
  * A stored response for `init`, with `init.body` as it is: no copy. The store that keeps the
  * entry takes its own copy when it needs one (`MemoryStore` copies the body into its body arena
  * once, on its way into L1; a shared store encodes it), so a body is copied once, not twice.
- * @param _own kept for callers that still pass it (it used to ask for a copy here); ignored.
  */
-export function createResponseEntry(init: EntryInit, _own = true): ResponseEntry {
+export function createResponseEntry(init: EntryInit): ResponseEntry {
   const headers = init.headers
   const body = init.body
   // 204 and 304 have no body and must not carry Content-Length (RFC 9110 §8.6).
@@ -234,16 +233,6 @@ export function createResponseEntry(init: EntryInit, _own = true): ResponseEntry
     init.url,
     size,
   )
-}
-
-/**
- * `e`, to be kept in L1. An entry read from L2 has a slice of the reply's bytes (which may be a
- * much larger socket buffer: fine for the one response it answers, not for L1); the L1 copies it
- * as it stores it (`MemoryStore` into its body arena), so this no longer copies: one copy, not two.
- * A `LocalStore` of your own copies a body it keeps (see `ownedBuffer`).
- */
-export function ownedEntry(e: Entry): Entry {
-  return e
 }
 
 /**

@@ -326,8 +326,8 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
   const entry = createResponseEntry({
     status,
     headers,
-    // No copy: the entry answers one response, unless L1 keeps it, which takes a copy
-    // (ownedEntry): `bytes` may be a slice of a much larger socket buffer.
+    // No copy: the entry answers one response, unless L1 keeps it, which copies what it keeps
+    // (MemoryStore's body arena): `bytes` may be a slice of a much larger socket buffer.
     body: bytes.subarray(bodyAt),
     storedAt: stored,
     // createResponseEntry sets expiresAt = storedAt + lifetimeMs − initialAge·1000.
@@ -338,7 +338,7 @@ function decode(key: string, bytes: Buffer, remainingMs: number, now: number, ve
     tags: tags as string[],
     path,
     url,
-  }, false)
+  })
   return { ok: true, entry }
 }
 

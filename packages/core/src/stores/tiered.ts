@@ -1,5 +1,5 @@
 import { parseDuration, type Duration } from '../model/duration.js'
-import { ownedEntry, type Entry } from '../model/entry.js'
+import type { Entry } from '../model/entry.js'
 import { ConfigError, StoreError, StoreUnavailableError } from '../model/errors.js'
 import { matchesSelectors, type NormalizedSelectors } from '../model/invalidation.js'
 import { rejectUnknown } from '../model/options.js'
@@ -214,8 +214,11 @@ export class TieredStore implements CacheStore {
     return this.host?.now() ?? Date.now()
   }
 
-  private promote(key: string, found: Entry): void {
-    const entry = ownedEntry(found)
+  /**
+   * Keeps an entry read from L2 in L1. Its body is a view of the Redis reply (maybe of a much
+   * larger socket buffer); the L1 copies what it keeps (MemoryStore: into its body arena).
+   */
+  private promote(key: string, entry: Entry): void {
     if (this.l1.set(key, entry) === true) this.l1Deadline.set(entry, Math.min(entry.expiresAt, this.now() + this.l1Ttl))
   }
 
