@@ -127,6 +127,7 @@ export class Cache implements FillHost {
       fillHost: this,
       refreshes: this.refreshes,
       cacheStatus: o.cacheStatus,
+      variantKey: (primary, marker, headers) => this.keys.variantKey(primary, marker, headers),
       now: this.now,
       random: o.random,
       report: (error) => this.report(error),

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { ageOf, type Entry, type ResponseEntry, type StoredHeaders } from './model/entry.js'
+import { ageOf, type Entry, type ResponseEntry, type StoredHeaders, type VaryEntry } from './model/entry.js'
 import { StoreError, StoreUnavailableError, type CorralError } from './model/errors.js'
 import { Fill, flightOutcome, type FillHost, type FillOutcome } from './fill/fill.js'
 import { PassTable } from './fill/pass.js'
 import { SingleFlight, type Flight, type FlightOutcome } from './fill/single-flight.js'
-import { makeVariantKey, type KeyParts, type RequestView } from './model/key.js'
+import type { KeyParts, RequestView } from './model/key.js'
 import type { Counters } from './metrics.js'
 import type { ResolvedRoute } from './model/options.js'
 import { earlyRefreshDue, isNotModified, type BypassReason, type NotStoredReason } from './model/policy.js'
@@ -94,6 +94,8 @@ export interface ReadPathDeps {
   readonly refreshes: Refreshes
   /** This cache's name in Cache-Status, or undefined when none is sent. */
   readonly cacheStatus: string | undefined
+  /** The key of the variant of `primary` that `headers` select under `marker` (`makeVariantKey`, remembered). */
+  variantKey(primary: string, marker: VaryEntry, headers: IncomingHttpHeaders): string
   now(): number
   random(): number
   report(error: CorralError): void
@@ -197,7 +199,7 @@ export class ReadPath {
     if (e?.kind !== 'vary') return this.found(l, l.parts.key, e)
     // The response varies: the primary entry names the request headers that select the variant.
     l.varied = true
-    const variantKey = makeVariantKey(l.parts.key, e.names, l.view.headers)
+    const variantKey = this.deps.variantKey(l.parts.key, e, l.view.headers)
     const got = this.get(variantKey)
     if (isPromise(got)) return got.then((v) => this.found(l, variantKey, v))
     return this.found(l, variantKey, got)
@@ -389,7 +391,7 @@ export class ReadPath {
   /** The fresh response stored under `key` (following a Vary marker), if any. */
   private async stored(l: Lookup, key: string): Promise<ResponseEntry | undefined> {
     let e = await this.get(key)
-    if (e?.kind === 'vary' && e.expiresAt > this.deps.now()) e = await this.get(makeVariantKey(key, e.names, l.view.headers))
+    if (e?.kind === 'vary' && e.expiresAt > this.deps.now()) e = await this.get(this.deps.variantKey(key, e, l.view.headers))
     return e?.kind === 'response' && e.expiresAt > this.deps.now() ? e : undefined
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createCache } from '../src/index.js'
 import type { Fill } from '../src/fill/fill.js'
-import { makePrimaryKey, type RequestView } from '../src/model/key.js'
+import { makePrimaryKey, makeVariantKey, type RequestView } from '../src/model/key.js'
 import { KeyMemo } from '../src/key-memo.js'
 import { expectFill, view } from './helpers.js'
 
@@ -89,5 +89,49 @@ describe('KeyMemo', () => {
       memo.set(route, 'h', url, parts(url))
     }
     expect(memo.bytes).toBe(0)
+  })
+
+  describe('variant keys', () => {
+    const primary = 'corral:v1:' + 'a'.repeat(43)
+    const forms: Record<string, string | string[] | undefined>[] = [
+      {}, { 'accept-encoding': 'gzip' }, { 'accept-encoding': 'GZIP' }, { 'accept-encoding': 'gzip, br' }, { 'accept-encoding': ' gzip ,br' },
+      { 'accept-encoding': ['gzip', 'br'] }, { 'accept-encoding': '' }, { 'accept-encoding': '1:a' }, { 'accept-encoding': '-' },
+      { 'accept-encoding': 'gzip', 'accept-language': 'de' }, { 'accept-language': 'de' }, { 'accept-language': '2:de' },
+    ]
+
+    it('gives exactly the key makeVariantKey derives, for every form of the varied headers, remembered or not', () => {
+      const memo = new KeyMemo(1024 * 1024)
+      const markers = [{ names: ['accept-encoding'] }, { names: ['accept-encoding', 'accept-language'] }, { names: ['accept-language', 'accept-encoding'] }]
+      for (let round = 0; round < 2; round++) {
+        for (const marker of markers) {
+          for (const headers of forms) expect(memo.variantKey(primary, marker, headers)).toBe(makeVariantKey(primary, marker.names, headers))
+        }
+      }
+      expect(memo.bytes).toBeGreaterThan(0)
+    })
+
+    it('keeps primaries apart under one marker object, and markers apart under one primary', () => {
+      const memo = new KeyMemo(1024 * 1024)
+      const marker = { names: ['accept-encoding'] }
+      const other = 'corral:v1:' + 'b'.repeat(43)
+      const h = { 'accept-encoding': 'gzip' }
+      expect(memo.variantKey(primary, marker, h)).toBe(makeVariantKey(primary, marker.names, h))
+      expect(memo.variantKey(other, marker, h)).toBe(makeVariantKey(other, marker.names, h))
+      expect(memo.variantKey(primary, { names: ['accept-language'] }, h)).toBe(makeVariantKey(primary, ['accept-language'], h))
+    })
+
+    it('is bounded with the URL keys: 10,000 distinct values stay within the budget, and long values are not remembered', () => {
+      const memo = new KeyMemo(64 * 1024)
+      const marker = { names: ['accept-language'] }
+      for (let i = 0; i < 10_000; i++) {
+        const h = { 'accept-language': `x-${i}` }
+        expect(memo.variantKey(primary, marker, h)).toBe(makeVariantKey(primary, marker.names, h))
+        expect(memo.bytes).toBeLessThanOrEqual(64 * 1024)
+      }
+      const empty = new KeyMemo(64 * 1024)
+      const long = { 'accept-language': 'x'.repeat(4096) }
+      expect(empty.variantKey(primary, marker, long)).toBe(makeVariantKey(primary, marker.names, long))
+      expect(empty.bytes).toBe(0)
+    })
   })
 })
