@@ -95,7 +95,13 @@ const describe = (resolved, mod) => {
   for (const key of Object.keys(mod)) exports[key] = typeof mod[key]
   // CJS output of a default export: module.exports is the function itself, or { default }.
   const self = typeof mod
-  process.stdout.write(JSON.stringify({ resolved, exports, self }))
+  // What an instance of every exported error class calls itself (a CJS build that renames a class
+  // would make logs say '_class').
+  const errorNames = {}
+  for (const key of Object.keys(mod)) {
+    if (typeof mod[key] === 'function' && /Error$/.test(key)) errorNames[key] = new mod[key]('probe').name
+  }
+  process.stdout.write(JSON.stringify({ resolved, exports, self, errorNames }))
 }
 `
 writeFileSync(
@@ -142,6 +148,9 @@ const checkLoad = (format, file, pkgName, pkgDir, expectedFile, expected) => {
     // A CJS build may export the default function as module.exports itself.
     if (format === 'CJS' && key === 'default' && actual === undefined) actual = result.self
     if (actual !== type) missing.push(`${key} (expected ${type}, got ${actual ?? 'nothing'})`)
+  }
+  for (const [key, name] of Object.entries(result.errorNames ?? {})) {
+    if (name !== key) missing.push(`${key} (an instance is named '${name}')`)
   }
   if (missing.length > 0) fail(pkgName, `${format}: missing or wrong exports: ${missing.join(', ')}`)
   else pass(`${format}: ${format === 'ESM' ? 'import' : 'require'}('${pkgName}') → ${relative(pkgDir, expectedFile)}; has ${Object.keys(expected).join(', ')}`)

@@ -28,6 +28,8 @@ export class StoreError extends CorralError {
  */
 export class StoreUnavailableError extends StoreError {
   override readonly code = 'CORRAL_ERR_STORE_UNAVAILABLE'
+  // Said outright: the CommonJS build renames a class with fields, and `new.target.name` with it.
+  override readonly name = 'StoreUnavailableError'
 }
 
 /** A user callback (`key`, `tags`, `bypass`, an invalidation selector) threw; the request is not cached. */
