@@ -289,6 +289,15 @@ describe('RedisStore specifics', () => {
         await raw.set(key, altered, 'PX', 60_000)
       }],
       ['a valid envelope whose key has no TTL', (key) => raw.persist(key)],
+      ['a list', async (key) => {
+        await raw.del(key)
+        await raw.rpush(key, 'a', 'b')
+        await raw.pexpire(key, 60_000)
+      }],
+      ['a hash without a TTL', async (key) => {
+        await raw.del(key)
+        await raw.hset(key, 'status', '200')
+      }],
     ]
     it.each(cases)('%s: get is a miss, counted once as rejected, and the key is deleted', async (_, plant) => {
       const s = await open()

@@ -18,10 +18,13 @@ export type { RedisStoreOptions } from './redis-options.js'
 
 // An entry and its TTL in one command: one round trip, one reply. The reader derives expiry and age
 // from the TTL on its own clock (codec.ts), and a soft purge shortens the TTL, so both are needed.
+// A key of another type (planted: a list, a hash) answers WRONG_TYPE in place of a TTL, not an
+// error, so that it is rejected and deleted like any value Corral did not write.
 // A pipelined GET and PTTL cost about twice the client CPU (bench/results: the L2 hit). Sent as
 // EVAL, not EVALSHA: a node that lacks the script (a restart, a failover, a Cluster node never
 // asked before) would answer NOSCRIPT, a failed call, and the text is only 64 bytes.
-const READ_SCRIPT = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
+const READ_SCRIPT = "local v = redis.pcall('GET', KEYS[1]) if type(v) == 'table' then return {false, -3} end return {v, redis.call('PTTL', KEYS[1])}"
+const WRONG_TYPE = -3
 
 /** The most a fill's write reads of the invalidation log. */
 const LOG_CHECK = 200
@@ -323,14 +326,19 @@ export class RedisStore implements SharedStore {
 
   private decode(key: string, reply: unknown): Entry | undefined {
     const [bytes, ttl] = Array.isArray(reply) ? (reply as unknown[]) : []
+    if (ttl === WRONG_TYPE) return this.refused(key)
     if (!Buffer.isBuffer(bytes)) return undefined
     const remaining = typeof ttl === 'number' ? ttl : -1
     // Corral always writes with a TTL: a value without one (PTTL -1) was not written by Corral.
     const result = remaining > 0 ? decodeEntry(key, bytes, remaining, this.host.now(), this.signingKeys) : undefined
     if (result?.ok) return result.entry
     if (remaining === -2) return undefined // expired between GET and PTTL
+    return this.refused(key)
+  }
+
+  /** A value that fails to decode or verify is never served; it is counted and removed, so it costs one check. */
+  private refused(key: string): undefined {
     this.host.rejected()
-    // A value that fails to decode or verify is never served; remove it so it costs one check.
     this.delete(key).catch(() => undefined)
     return undefined
   }
