@@ -254,13 +254,8 @@ export function replaceBody(e: ResponseEntry, body: Buffer): boolean {
  */
 export function expiredAt(e: Entry, now: number): Entry {
   if (e.kind !== 'response' || e.expiresAt <= now) return e
-  return copyOf(e, e.body, now)
-}
-
-/** The same stored response with another body (the same bytes) or end of freshness. */
-function copyOf(e: ResponseEntry, body: Buffer, expiresAt: number): ResponseEntry {
   return new StoredResponse(
-    e.status, e.headers, body, e.storedAt, expiresAt, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
+    e.status, e.headers, e.body, e.storedAt, now, e.staleWhileRevalidateMs, e.staleIfErrorMs, e.computeMs,
     e.initialAge, e.etag, e.lastModified, e.tags, e.path, e.url, e.size,
   )
 }
